@@ -1,0 +1,63 @@
+"""Typed examples: what every reader returns and every family consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class PairExample:
+    """A sentence pair for classification (XNLI, PAWS-X); ``label`` is None when gold is unknown."""
+
+    id: str
+    text_a: str
+    text_b: str
+    label: str | None = None
+
+
+@dataclass
+class TaggingExample:
+    """One sentence of words with one tag per word (UD-POS, PAN-X)."""
+
+    id: str
+    tokens: list[str]
+    tags: list[str] | None = None
+
+
+@dataclass
+class Answer:
+    text: str
+    start: int  # character offset into the context; checked by the reader
+
+
+@dataclass
+class QAExample:
+    """One question over one context (SQuAD v1.1 shape)."""
+
+    id: str
+    question: str
+    context: str
+    answers: list[Answer] = field(default_factory=list)
+    title: str = ""
+
+
+@dataclass
+class RetrievalSet:
+    """A bitext retrieval problem: find, for each source sentence, its English translation.
+
+    Tatoeba: ``source`` is the non-English file, ``target`` the (sorted) English
+    file, ``gold[i]`` the 0-based target index for source line i (or None).
+    BUCC: sentences carry corpus ids and ``gold_pairs`` lists (xx-id, en-id).
+    """
+
+    lang: str
+    source: list[str]
+    target: list[str]
+    source_ids: list[str] | None = None
+    target_ids: list[str] | None = None
+    gold: list[int] | None = None
+    gold_pairs: list[tuple[str, str]] | None = None
+
+    @property
+    def id(self) -> str:
+        return self.lang

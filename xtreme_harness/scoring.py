@@ -1,0 +1,209 @@
+"""Scoring prediction folders exactly as the official ``evaluate.py`` does, and aggregating.
+
+The aggregation rules are the official ones: per language, the average over
+languages (in the benchmark's language order), ``avg_metric`` (the mean of the
+primary figures: (EM+F1)/2 for QA), category scores, and the all-task XTREME
+score. Unlike ``evaluate.py``, a language missing from either folder is not an
+error: the languages present on both sides are scored and the task is marked
+partial, and partial tasks never enter the category or overall scores.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .data.submission import (read_indices, read_label_lines, read_pairs, read_qa_gold, read_qa_predictions,
+                              read_tag_sentences)
+from .errors import UserError
+from .metrics import METRICS
+from .spec import TaskSpec, benchmark, registry
+
+
+def _first_mismatch_line(pred_starts: list[int], n_common: int) -> int | None:
+    return pred_starts[n_common] if n_common < len(pred_starts) else None
+
+
+def load_pair(spec: TaskSpec, pred_path: str, label_path: str) -> tuple[Any, Any]:
+    """Read a prediction file and its label file in the task's format, checking they line up."""
+    fmt = spec.submission_format
+    if fmt == "labels":
+        labels = read_label_lines(label_path, spec.labels, "labels file")
+        preds = read_label_lines(pred_path, spec.labels, "prediction file")
+        _same_length(pred_path, label_path, len(preds), len(labels), "lines")
+        return labels, preds
+    if fmt == "indices":
+        labels = read_indices(label_path, "labels file")
+        preds = read_indices(pred_path, "prediction file")
+        _same_length(pred_path, label_path, len(preds), len(labels), "lines")
+        return labels, preds
+    if fmt == "tags":
+        labels, _ = read_tag_sentences(label_path, spec.labels, "labels file")
+        preds, starts = read_tag_sentences(pred_path, spec.labels, "prediction file")
+        if len(preds) != len(labels):
+            line = starts[len(labels)] if len(preds) > len(labels) else None
+            raise UserError(f"{len(preds)} sentences but the labels file {label_path} has {len(labels)}; "
+                            "expected one tag per token and a blank line after each sentence", pred_path, line)
+        for k, (p, g) in enumerate(zip(preds, labels)):
+            if len(p) != len(g):
+                raise UserError(f"sentence {k + 1} has {len(p)} tags but its gold sentence has {len(g)}",
+                                pred_path, starts[k])
+        return labels, preds
+    if fmt == "pairs":
+        return read_pairs(label_path, "labels file"), read_pairs(pred_path, "prediction file")
+    if fmt == "qa_json":
+        gold = read_qa_gold(label_path)
+        preds = read_qa_predictions(pred_path)
+        known = {qid for qid, _ in gold}
+        unknown = [qid for qid in preds if qid not in known]
+        if unknown:
+            from .data.io import json_line, read_text
+
+            raise UserError(f"question id '{unknown[0]}' is not in the labels file {label_path}"
+                            f"{f' (and {len(unknown) - 1} more)' if len(unknown) > 1 else ''}",
+                            pred_path, json_line(read_text(pred_path), f'"{unknown[0]}"'))
+        return [answers for _, answers in gold], [preds.get(qid) for qid, _ in gold]
+    raise ValueError(fmt)
+
+
+def _same_length(pred_path: str, label_path: str, n_pred: int, n_gold: int, unit: str) -> None:
+    if n_pred != n_gold:
+        line = n_gold + 1 if n_pred > n_gold else n_pred
+        raise UserError(f"{n_pred} {unit} but the labels file {label_path} has {n_gold}", pred_path, line)
+
+
+def score_language(spec: TaskSpec, labels: Any, predictions: Any, lang: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Official figures and secondary figures for one language, all in percent."""
+    try:
+        official = METRICS[spec.metrics.official].fn(labels, predictions, lang)
+        secondary: dict[str, float] = {}
+        for name in spec.metrics.secondary:
+            secondary.update(METRICS[name].fn(labels, predictions, lang))
+    except ValueError as exc:  # e.g. MLQA normaliser asked for a language it lacks
+        raise UserError(f"{spec.task}/{lang}: {exc}") from None
+    return official, secondary
+
+
+def aggregate_task(spec: TaskSpec, per_lang: dict[str, dict[str, float]],
+                   secondary: dict[str, dict[str, float]] | None = None,
+                   order: list[str] | tuple[str, ...] | None = None,
+                   average_over: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The official per-task dict: ``{metric: {lang: v}, avg_<metric>: v, avg_metric: v}``.
+
+    Averages run over ``average_over`` (default: every language given), summed
+    in ``order`` as the official scorer sums them.
+    """
+    langs = [lang for lang in (order or ()) if lang in per_lang] + [lang for lang in per_lang if lang not in (order or ())]
+    avg_langs = [lang for lang in langs if average_over is None or lang in average_over]
+    score: dict[str, Any] = {}
+    for lang in langs:
+        for metric, value in per_lang[lang].items():
+            score.setdefault(metric, {})[lang] = value
+    for m in list(score):
+        score[f"avg_{m}"] = sum(score[m][lang] for lang in avg_langs) / len(avg_langs)
+    if langs:
+        prim = [score[f"avg_{k}"] for k in spec.metrics.primary]
+        score["avg_metric"] = prim[0] if len(prim) == 1 else sum(prim) / len(prim)
+    if secondary:
+        sec: dict[str, Any] = {}
+        for lang in langs:
+            for metric, value in (secondary.get(lang) or {}).items():
+                sec.setdefault(metric, {})[lang] = value
+        for m in list(sec):
+            sec[f"avg_{m}"] = sum(sec[m][lang] for lang in avg_langs) / len(avg_langs)
+        if sec:
+            score["secondary"] = sec
+    return score
+
+
+def overall_scores(tasks: dict[str, dict[str, Any]], complete: set[str], version: str) -> dict[str, float]:
+    """All-task and category scores, each only when every task it needs is complete."""
+    bench = benchmark(version)
+    out: dict[str, float] = {}
+    all_tasks = list(bench["tasks"])
+    if all(t in complete and "avg_metric" in tasks.get(t, {}) for t in all_tasks):
+        out["all_task"] = sum(tasks[t]["avg_metric"] for t in all_tasks) / len(all_tasks)
+    for group, group_tasks in bench["categories"].items():
+        if all(t in complete and "avg_metric" in tasks.get(t, {}) for t in group_tasks):
+            out[group] = sum(tasks[t]["avg_metric"] for t in group_tasks) / len(group_tasks)
+    return out
+
+
+def task_languages(spec: TaskSpec, version: str) -> tuple[str, ...]:
+    return spec.languages(version) or spec.all_languages()
+
+
+def _folder_langs(folder: Path, ext: str) -> dict[str, Path]:
+    out = {}
+    if folder.is_dir():
+        for p in sorted(folder.iterdir()):
+            name = p.name
+            if p.is_file() and name.startswith("test-") and name.endswith(f".{ext}"):
+                out[name[len("test-"):-len(ext) - 1]] = p
+    return out
+
+
+def score_folders(predictions: str | os.PathLike, labels: str | os.PathLike, tasks: list[str] | None = None,
+                  version: str = "xtreme", task_dirs=None, warn=None) -> dict[str, Any]:
+    """Score ``<predictions>/<task>/test-<lang>.<ext>`` against ``<labels>/...`` as ``evaluate.py`` does."""
+    warn = warn or (lambda msg: print(f"xtreme-score: {msg}", file=sys.stderr))
+    pred_root, label_root = Path(predictions), Path(labels)
+    for root, what in ((pred_root, "predictions"), (label_root, "labels")):
+        if not root.is_dir():
+            raise UserError(f"{what} folder not found", str(root))
+    specs = registry(tuple(task_dirs) if task_dirs else None)
+    benchmark(version)  # validates the version
+    if tasks:
+        for t in tasks:
+            if t not in specs:
+                raise UserError(f"unknown task '{t}' (known: {', '.join(sorted(specs))})")
+        names = list(tasks)
+    else:
+        bench_tasks = [t for t in benchmark(version)["tasks"] if t in specs]
+        extra = sorted(t for t in specs if t not in bench_tasks)
+        names = [t for t in bench_tasks + extra
+                 if (pred_root / t).is_dir() and (label_root / t).is_dir()]
+        ignored = sorted(p.name for p in pred_root.iterdir() if p.is_dir() and p.name not in names)
+        if ignored:
+            warn(f"ignoring folders that are not {version} tasks with labels: {', '.join(ignored)}")
+
+    detailed: dict[str, Any] = {}
+    coverage: dict[str, Any] = {}
+    complete: set[str] = set()
+    for name in names:
+        spec = specs[name]
+        langs = task_languages(spec, version)
+        preds = _folder_langs(pred_root / name, spec.submission_ext)
+        golds = _folder_langs(label_root / name, spec.submission_ext)
+        known = set(spec.all_languages())
+        for side, files in (("prediction", preds), ("labels", golds)):
+            for lang, path in files.items():
+                if lang not in known:
+                    raise UserError(f"unknown language '{lang}' for task {name} "
+                                    f"(expected one of: {', '.join(sorted(known))})", str(path))
+        per_lang, secondary = {}, {}
+        order = list(langs) + [lang for lang in spec.all_languages() if lang not in langs]
+        for lang in order:
+            if lang in preds and lang in golds:
+                gold, pred = load_pair(spec, str(preds[lang]), str(golds[lang]))
+                per_lang[lang], secondary[lang] = score_language(spec, gold, pred, lang)
+        if not per_lang:
+            warn(f"{name}: no language has both predictions and labels; skipped")
+            continue
+        missing = [lang for lang in langs if lang not in per_lang]
+        outside = [lang for lang in per_lang if lang not in langs]
+        # Complete: average over the version's languages, exactly as evaluate.py.
+        # Partial: average over every language scored, and say so.
+        detailed[name] = aggregate_task(spec, per_lang, secondary, order, None if missing else langs)
+        coverage[name] = {"complete": not missing, "languages": list(per_lang), "missing": missing}
+        if outside:
+            coverage[name]["not_in_version"] = outside
+        if not missing:
+            complete.add(name)
+    overall = overall_scores(detailed, complete, version)
+    bench_tasks = benchmark(version)["tasks"]
+    result = {"overall": overall, "tasks": detailed, "coverage": coverage,
+              "partial": not all(t in complete for t in bench_tasks), "version": version}
+    return result
