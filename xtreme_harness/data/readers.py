@@ -1,0 +1,283 @@
+"""Readers for the XTREME download layout: one per file format, each returning typed examples.
+
+``read_split(spec, data_dir, lang, split)`` is the one entry point. ``data_dir``
+is a folder in XTREME's layout, or ``hf`` / ``hf:<local copy of a hub
+dataset>`` to read the same task through ``datasets.load_dataset``.
+Gold labels that a file lacks (XTREME strips test labels) come from the spec's
+``gold`` file when it exists. Every problem is a :class:`UserError` that names
+the file and the line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Union
+
+from ..errors import UserError
+from ..spec import TaskSpec
+from .examples import Answer, PairExample, QAExample, RetrievalSet, TaggingExample
+from .io import json_line, read_json, read_lines, read_text
+from .submission import read_indices, read_label_lines, read_tag_sentences
+
+Examples = Union[list, RetrievalSet]
+
+
+def split_path(spec: TaskSpec, data_dir: str | os.PathLike, lang: str, split: str) -> Path:
+    if split not in spec.splits:
+        raise UserError(f"task {spec.task} has no '{split}' split (it has: {', '.join(spec.splits)})")
+    return Path(data_dir) / spec.splits[split].path.format(lang=lang)
+
+
+def gold_path(spec: TaskSpec, data_dir: str | os.PathLike, lang: str, split: str) -> Path | None:
+    tmpl = spec.splits[split].gold
+    return Path(data_dir) / tmpl.format(lang=lang) if tmpl else None
+
+
+def data_files(spec: TaskSpec, data_dir: str | os.PathLike, lang: str, split: str) -> list[Path]:
+    """The files a (task, language, split) needs; used to tell 'missing' from 'present'."""
+    base = split_path(spec, data_dir, lang, split)
+    if spec.format == "tatoeba":
+        return [Path(f"{base}.{lang}"), Path(f"{base}.en")]
+    if spec.format == "bucc":
+        return [Path(f"{base}.{lang}"), Path(f"{base}.en")]
+    return [base]
+
+
+def available(spec: TaskSpec, data_dir: str | os.PathLike, lang: str, split: str) -> bool:
+    if str(data_dir).startswith("hf"):
+        return True
+    return split in spec.splits and all(p.is_file() for p in data_files(spec, data_dir, lang, split))
+
+
+def read_split(spec: TaskSpec, data_dir: str | os.PathLike, lang: str, split: str,
+               limit: int | None = None) -> Examples:
+    """Examples of one task, language and split, with gold labels where any are known."""
+    if str(data_dir) == "hf" or str(data_dir).startswith("hf:"):
+        from .hf import read_hf
+
+        return read_hf(spec, str(data_dir)[3:] or None, lang, split, limit)
+    if split in spec.splits and spec.splits[split].languages and lang not in spec.splits[split].languages:
+        raise UserError(f"task {spec.task} has a '{split}' split only for {', '.join(spec.splits[split].languages)}")
+    path = split_path(spec, data_dir, lang, split)
+    gold = gold_path(spec, data_dir, lang, split)
+    fmt = spec.format
+    if fmt == "tsv_pair":
+        return read_pairs_tsv(path, spec.labels, gold, limit, lang)
+    if fmt == "conll":
+        return read_conll(path, spec.labels, gold, limit, lang)
+    if fmt == "squad_json":
+        return read_squad(path, limit)
+    if fmt == "tatoeba":
+        return read_tatoeba(path, lang, gold, limit)
+    if fmt == "bucc":
+        return read_bucc(path, lang, limit)
+    raise ValueError(fmt)  # spec validation makes this unreachable
+
+
+# --- classification ------------------------------------------------------------------
+
+def read_pairs_tsv(path: Path, labels: tuple[str, ...] | None, gold: Path | None, limit: int | None = None,
+                   lang: str = "") -> list[PairExample]:
+    """``text_a<TAB>text_b[<TAB>label]`` rows as Python's csv module writes them (XTREME's files are)."""
+    text = read_text(path, "data file")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
+    rows, lines = [], []
+    try:
+        for row in reader:
+            rows.append(row)
+            lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise UserError(f"malformed TSV: {exc}", path, reader.line_num) from None
+    examples = []
+    allowed = set(labels or ())
+    for k, (row, line) in enumerate(zip(rows, lines)):
+        if len(row) not in (2, 3):
+            raise UserError(f"expected 2 or 3 tab-separated columns (text_a, text_b[, label]), found {len(row)}",
+                            path, line)
+        label = row[2].strip() if len(row) == 3 else None
+        if label is not None and allowed and label not in allowed:
+            raise UserError(f"label '{label}' is not in the label set ({', '.join(labels)})", path, line)
+        examples.append(PairExample(id=f"{lang}-{k}", text_a=row[0], text_b=row[1], label=label))
+    if examples and all(ex.label is None for ex in examples) and gold is not None and gold.is_file():
+        gold_labels = read_label_lines(str(gold), labels, "labels file")
+        if len(gold_labels) != len(examples):
+            raise UserError(f"{len(gold_labels)} labels for {len(examples)} examples in {path}", gold,
+                            min(len(gold_labels), len(examples)) + 1)
+        for ex, lab in zip(examples, gold_labels):
+            ex.label = lab
+    elif any(ex.label is None for ex in examples) and any(ex.label is not None for ex in examples):
+        first = next(i for i, ex in enumerate(examples) if ex.label is None)
+        raise UserError("some rows have a label and some don't; expected all or none", path, lines[first])
+    return examples[:limit] if limit is not None else examples
+
+
+# --- tagging -------------------------------------------------------------------------
+
+def read_conll(path: Path, labels: tuple[str, ...] | None, gold: Path | None, limit: int | None = None,
+               lang: str = "") -> list[TaggingExample]:
+    """``word<TAB>tag`` (or ``word`` alone in test files) per line, a blank line between sentences."""
+    allowed = set(labels or ())
+    sentences: list[tuple[list[str], list[str | None], int]] = []
+    words: list[str] = []
+    tags: list[str | None] = []
+    start = 1
+    for i, line in enumerate(read_lines(path, "data file"), 1):
+        if not line.strip():
+            if words:
+                sentences.append((words, tags, start))
+            words, tags = [], []
+            continue
+        if not words:
+            start = i
+        cols = line.split("\t")
+        if len(cols) > 2:
+            raise UserError(f"expected 'word<TAB>tag' or 'word', found {len(cols)} columns", path, i)
+        word = cols[0]
+        if not word.strip():
+            raise UserError("empty word", path, i)
+        tag = cols[1].strip() if len(cols) == 2 else None
+        if tag is not None and allowed and tag not in allowed:
+            raise UserError(f"tag '{tag}' is not in the tag set ({', '.join(labels)})", path, i)
+        words.append(word)
+        tags.append(tag)
+    if words:
+        sentences.append((words, tags, start))
+
+    examples = []
+    for k, (ws, ts, line) in enumerate(sentences):
+        have = [t is not None for t in ts]
+        if any(have) and not all(have):
+            raise UserError("some words of this sentence have a tag and some don't", path, line)
+        examples.append(TaggingExample(id=f"{lang}-{k}", tokens=ws, tags=list(ts) if all(have) else None))
+    if examples and all(ex.tags is None for ex in examples) and gold is not None and gold.is_file():
+        gold_sents, starts = read_tag_sentences(str(gold), labels, "labels file")
+        gold_sents = [s for s in gold_sents if s]
+        if len(gold_sents) != len(examples):
+            raise UserError(f"{len(gold_sents)} gold sentences for {len(examples)} sentences in {path}", gold)
+        for k, (ex, g) in enumerate(zip(examples, gold_sents)):
+            if len(g) != len(ex.tokens):
+                raise UserError(f"sentence {k + 1} has {len(g)} gold tags for {len(ex.tokens)} words in {path}", gold)
+            ex.tags = list(g)
+    return examples[:limit] if limit is not None else examples
+
+
+# --- QA ----------------------------------------------------------------------------------
+
+def read_squad(path: Path, limit: int | None = None) -> list[QAExample]:
+    """SQuAD v1.1 JSON; every answer offset is checked against its context."""
+    data = read_json(path, "data file")
+    articles = data.get("data") if isinstance(data, dict) else None
+    text_cache: list[str] = []
+
+    def line_of(needle: str) -> int | None:
+        if not text_cache:
+            text_cache.append(read_text(path))
+        return json_line(text_cache[0], needle)
+
+    if not isinstance(articles, list):
+        raise UserError("expected SQuAD JSON: an object with a 'data' list of articles", path, 1)
+    examples: list[QAExample] = []
+    seen: set[str] = set()
+    for a_i, article in enumerate(articles):
+        if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
+            raise UserError(f"article {a_i} lacks its 'paragraphs' list", path, line_of('"paragraphs"'))
+        title = str(article.get("title", ""))
+        for para in article["paragraphs"]:
+            if not isinstance(para, dict) or not isinstance(para.get("context"), str) or not isinstance(
+                    para.get("qas"), list):
+                raise UserError(f"a paragraph of article {a_i} lacks 'context' or 'qas'", path, line_of('"qas"'))
+            context = para["context"]
+            for qa in para["qas"]:
+                if not isinstance(qa, dict) or "id" not in qa or not isinstance(qa.get("question"), str):
+                    raise UserError("a question lacks 'id' or 'question'", path, line_of('"question"'))
+                qid = str(qa["id"])
+                if qid in seen:
+                    raise UserError(f"duplicate question id '{qid}'", path, line_of(f'"{qid}"'))
+                seen.add(qid)
+                answers = []
+                for ans in qa.get("answers") or []:
+                    if not isinstance(ans, dict) or not isinstance(ans.get("text"), str) or not isinstance(
+                            ans.get("answer_start"), int):
+                        raise UserError(f"an answer of question '{qid}' lacks 'text' or an integer 'answer_start'",
+                                        path, line_of(f'"{qid}"'))
+                    start, atext = ans["answer_start"], ans["text"]
+                    if start < 0 or context[start:start + len(atext)] != atext:
+                        raise UserError(
+                            f"answer_start {start} of question '{qid}' does not point at its answer text "
+                            f"'{atext[:40]}' in the context", path, line_of(f'"{qid}"'))
+                    answers.append(Answer(text=atext, start=start))
+                examples.append(QAExample(id=qid, question=qa["question"], context=context, answers=answers,
+                                          title=title))
+                if limit is not None and len(examples) >= limit:
+                    return examples
+    return examples
+
+
+# --- retrieval ---------------------------------------------------------------------------
+
+def read_tatoeba(base: Path, lang: str, gold: Path | None, limit: int | None = None) -> RetrievalSet:
+    """``<xx>-en.<xx>`` and the sorted ``<xx>-en.en``; gold = index of each xx line's translation."""
+    src_path, tgt_path = Path(f"{base}.{lang}"), Path(f"{base}.en")
+    source = read_lines(src_path, "data file")
+    target = read_lines(tgt_path, "data file")
+    gold_idx = None
+    if gold is not None and gold.is_file():
+        values = read_indices(str(gold), "labels file")
+        if len(values) != len(source):
+            raise UserError(f"{len(values)} gold indices for {len(source)} sentences in {src_path}", gold,
+                            min(len(values), len(source)) + 1)
+        gold_idx = [int(v) for v in values]
+        for i, v in enumerate(gold_idx, 1):
+            if v >= len(target):
+                raise UserError(f"index {v} is past the end of {tgt_path} ({len(target)} lines)", gold, i)
+    if limit is not None:
+        # Keep the candidate pool intact: only the queries are limited.
+        source = source[:limit]
+        gold_idx = gold_idx[:limit] if gold_idx is not None else None
+    return RetrievalSet(lang=lang, source=source, target=target, gold=gold_idx)
+
+
+def _read_id_sentences(path: Path) -> tuple[list[str], list[str]]:
+    ids, sents, seen = [], [], set()
+    for i, line in enumerate(read_lines(path, "data file"), 1):
+        cols = line.split("\t", 1)
+        if len(cols) != 2 or not cols[0].strip():
+            raise UserError("expected '<id><TAB><sentence>'", path, i)
+        sid = cols[0].strip()
+        if sid in seen:
+            raise UserError(f"duplicate sentence id '{sid}'", path, i)
+        seen.add(sid)
+        ids.append(sid)
+        sents.append(cols[1])
+    return ids, sents
+
+
+def read_bucc(base: Path, lang: str, limit: int | None = None) -> RetrievalSet:
+    """BUCC ``<xx>-en.<split>.{xx,en,gold}``: id<TAB>sentence files and gold id pairs."""
+    src_ids, src = _read_id_sentences(Path(f"{base}.{lang}"))
+    tgt_ids, tgt = _read_id_sentences(Path(f"{base}.en"))
+    gold_file = Path(f"{base}.gold")
+    pairs = None
+    if gold_file.is_file():
+        sset, tset = set(src_ids), set(tgt_ids)
+        pairs = []
+        for i, line in enumerate(read_lines(gold_file, "gold file"), 1):
+            if not line.strip():
+                continue
+            cols = line.strip().split("\t")
+            if len(cols) != 2:
+                raise UserError("expected '<xx-id><TAB><en-id>'", gold_file, i)
+            if cols[0] not in sset or cols[1] not in tset:
+                raise UserError(f"gold pair {cols[0]} / {cols[1]} names a sentence id not in the corpus files",
+                                gold_file, i)
+            pairs.append((cols[0], cols[1]))
+    if limit is not None:
+        src_ids, src = src_ids[:limit], src[:limit]
+        if pairs is not None:
+            keep = set(src_ids)
+            pairs = [p for p in pairs if p[0] in keep]
+    return RetrievalSet(lang=lang, source=src, target=tgt, source_ids=src_ids, target_ids=tgt_ids,
+                        gold_pairs=pairs)

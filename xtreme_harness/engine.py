@@ -1,0 +1,498 @@
+"""The one batched-inference loop every task family shares.
+
+Families turn examples into un-padded token lists and say what to compute
+(``forward``); the engine owns everything about running it well: device and
+dtype choice, length-sorted dynamic batching (little padding), out-of-memory
+back-off, non-finite checks, progress, and putting results back in the
+caller's order. Keeping this in one place means a speed or safety fix helps
+every task at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .errors import UserError
+
+log = logging.getLogger(__name__)
+
+#: Feature keys that are padded, batched and handed to ``forward``; any other
+#: key is per-feature metadata, copied untouched into that feature's result.
+INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
+
+#: Sequences per batch for ``batch_size='auto'``, and the length they are
+#: calibrated at: the token budget is ``AUTO_BATCH[device] * AUTO_REF_LEN``, so
+#: long inputs get proportionally fewer sequences per batch.
+AUTO_BATCH = {"cuda": 256, "mps": 64, "cpu": 64}
+AUTO_REF_LEN = 128
+
+_DTYPES = {
+    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+}
+
+
+# --- device and dtype ----------------------------------------------------------------
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'mps' -> a device that exists here.
+
+    Asking for an accelerator that is absent is a user error, not a silent
+    fall back to CPU: a run that was meant for a GPU should not quietly take
+    a hundred times longer.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    name = str(device).strip().lower()
+    if name in ("", "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {name}: CUDA is not available on this machine (use --device cpu or auto)")
+        if name == "cuda":
+            return torch.device("cuda")
+        index = name[5:]
+        if not index.isdigit():
+            raise UserError(f"--device {name}: expected cuda:N with N a GPU index")
+        count = torch.cuda.device_count()
+        if int(index) >= count:
+            raise UserError(f"--device {name}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1})")
+        return torch.device("cuda", int(index))
+    if name == "mps":
+        if not _mps_available():
+            raise UserError("--device mps: the Apple MPS backend is not available on this machine (use --device cpu or auto)")
+        return torch.device("mps")
+    raise UserError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
+
+
+def resolve_dtype(dtype: str | torch.dtype = "auto", device: str | torch.device = "auto") -> torch.dtype:
+    """'auto' | 'float32' | 'bfloat16' | 'float16' -> the dtype the model runs in.
+
+    'auto' is bfloat16 on CUDA where supported (same range as fp32, so no
+    overflow), else float16 on CUDA, and float32 elsewhere. float16 on CPU is
+    slow and poorly supported, so it falls back to float32 with a warning.
+    """
+    dev = resolve_device(device)
+    if isinstance(dtype, torch.dtype):
+        resolved = dtype
+    else:
+        name = str(dtype).strip().lower().replace("torch.", "")
+        if name in ("", "auto"):
+            if dev.type == "cuda":
+                return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.float32
+        if name not in _DTYPES:
+            raise UserError(f"--dtype {dtype!r}: expected auto, float32, bfloat16 or float16")
+        resolved = _DTYPES[name]
+    if resolved not in (torch.float32, torch.bfloat16, torch.float16):
+        raise UserError(f"--dtype {dtype}: expected a floating dtype (float32, bfloat16 or float16)")
+    if resolved == torch.float16 and dev.type == "cpu":
+        warnings.warn("float16 is not supported well on CPU; running in float32 instead", stacklevel=2)
+        return torch.float32
+    return resolved
+
+
+def _dtype_key() -> str:
+    """transformers >= 4.56 calls the ``from_pretrained`` argument ``dtype`` (``torch_dtype`` before)."""
+    import transformers
+
+    try:
+        major, minor = (int(p) for p in transformers.__version__.split(".")[:2])
+    except ValueError:  # pragma: no cover - odd dev version strings
+        return "dtype"
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
+def load_kwargs(device: str | torch.device = "auto", dtype: str | torch.dtype = "auto") -> dict[str, Any]:
+    """Keyword arguments for ``from_pretrained`` that load straight into the run's dtype with SDPA.
+
+    Loading in the target dtype halves peak memory for half precision. An
+    architecture without SDPA makes ``from_pretrained`` raise; retry without
+    ``attn_implementation`` (``prepare_model`` still upgrades where it can).
+    """
+    return {_dtype_key(): resolve_dtype(dtype, device), "attn_implementation": "sdpa"}
+
+
+def _use_sdpa(model: torch.nn.Module) -> None:
+    """Switch an eager-attention model to SDPA, which is faster and leaner with padding masks."""
+    config = getattr(model, "config", None)
+    current = getattr(config, "_attn_implementation", None)
+    if config is None or current not in (None, "eager") or not getattr(model, "_supports_sdpa", False):
+        return  # already sdpa / flash / flex, or not a transformers model that can
+    try:
+        if hasattr(model, "set_attn_implementation"):
+            model.set_attn_implementation("sdpa")
+        else:  # transformers 4.x without the setter: attention reads the config at forward time
+            config._attn_implementation = "sdpa"
+    except (ValueError, ImportError, AttributeError, TypeError) as exc:
+        log.info("keeping %s attention: %s", current or "default", exc)
+
+
+def prepare_model(model: torch.nn.Module, device: str | torch.device = "auto",
+                  dtype: str | torch.dtype = "auto") -> torch.nn.Module:
+    """Move, cast and set eval mode (dropout off is what makes runs reproducible); prefer SDPA."""
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    _use_sdpa(model)
+    model.to(device=dev, dtype=dt)
+    model.eval()
+    return model
+
+
+# --- pooling -------------------------------------------------------------------------
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean over every non-pad token (special tokens included), in float32.
+
+    Float32 accumulation keeps bf16/fp16 sentence embeddings stable; an
+    all-pad row gives zeros rather than NaN.
+    """
+    mask = attention_mask.to(device=hidden.device, dtype=torch.float32).unsqueeze(-1)
+    summed = (hidden.float() * mask).sum(dim=1)
+    return summed / mask.sum(dim=1).clamp(min=1.0)
+
+
+def cls_pool(hidden: torch.Tensor) -> torch.Tensor:
+    """The first position (<s> / [CLS]) of each sequence, in float32."""
+    return hidden[:, 0].float()
+
+
+def logits_forward(model, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The common ``forward``: a head model's logits."""
+    return {"logits": model(**batch).logits}
+
+
+# --- the engine ----------------------------------------------------------------------
+
+@dataclass
+class EngineStats:
+    """Counters for the last ``run``: what benchmarks and progress reports need."""
+
+    examples: int = 0
+    tokens: int = 0            # real (non-pad) tokens
+    padded_tokens: int = 0     # positions computed, pads included (sum of batch * max length)
+    seconds: float = 0.0
+    batches: int = 0
+    oom_backoffs: int = 0
+    token_budget: int | None = None  # batch * max length limit in force at the end
+
+    @property
+    def examples_per_second(self) -> float:
+        return self.examples / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def padding_fraction(self) -> float:
+        return 1.0 - self.tokens / self.padded_tokens if self.padded_tokens else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update(examples_per_second=self.examples_per_second, tokens_per_second=self.tokens_per_second,
+                   padding_fraction=self.padding_fraction)
+        return out
+
+
+def is_oom(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or a RuntimeError that says so (older torch, MPS, some kernels)."""
+    oom_type = getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom_type is not None and isinstance(exc, oom_type):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class InferenceEngine:
+    """Batched, length-sorted, OOM-safe forward passes; results in the caller's order.
+
+    ``batch_size`` caps sequences per batch ('auto' picks one by device);
+    ``max_tokens_per_batch`` caps ``batch * max length`` (padded positions),
+    which is what memory actually scales with. With 'auto' and no explicit
+    budget the budget is ``AUTO_BATCH[device] * AUTO_REF_LEN``. On
+    out-of-memory a batch is halved and retried, and the smaller budget is
+    kept for the rest of this engine's life.
+    """
+
+    def __init__(self, device: str | torch.device = "auto", dtype: str | torch.dtype = "auto",
+                 batch_size: int | str = "auto", max_tokens_per_batch: int | None = None,
+                 progress: bool = True):
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.auto = isinstance(batch_size, str) and batch_size.strip().lower() == "auto"
+        if self.auto:
+            self.batch_size = AUTO_BATCH.get(self.device.type, AUTO_BATCH["cpu"])
+        else:
+            try:
+                self.batch_size = int(batch_size)
+            except (TypeError, ValueError):
+                raise UserError(f"--batch-size {batch_size!r}: expected a positive integer or auto") from None
+            if self.batch_size < 1 or str(batch_size).strip() != str(self.batch_size):
+                raise UserError(f"--batch-size {batch_size!r}: expected a positive integer or auto")
+        if max_tokens_per_batch is not None and int(max_tokens_per_batch) < 1:
+            raise UserError(f"max_tokens_per_batch must be positive, got {max_tokens_per_batch}")
+        if max_tokens_per_batch is not None:
+            self.token_budget: int | None = int(max_tokens_per_batch)
+        elif self.auto:
+            self.token_budget = self.batch_size * AUTO_REF_LEN
+        else:
+            self.token_budget = None
+        self.progress = progress
+        self.stats = EngineStats(token_budget=self.token_budget)
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _autocast(self):
+        """Autocast only for half precision on accelerators, where it also covers fp32-kept modules."""
+        if self.dtype != torch.float32 and self.device.type in ("cuda", "mps"):
+            try:
+                return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+            except (RuntimeError, ValueError):  # pragma: no cover - backend without autocast
+                return contextlib.nullcontext()
+        return contextlib.nullcontext()
+
+    def _next_batch(self, order: Sequence[int], start: int, lengths: Sequence[int]) -> list[int]:
+        """The longest prefix of ``order[start:]`` within the sequence cap and token budget (at least one)."""
+        maxlen = lengths[order[start]]  # order is length-descending: the first is the longest
+        cap = self.batch_size
+        if self.token_budget is not None:
+            cap = min(cap, max(1, self.token_budget // max(maxlen, 1)))
+        return list(order[start:start + cap])
+
+    def _pad(self, features: Sequence[Mapping[str, Any]], idx: Sequence[int], lengths: Sequence[int],
+             keys: Sequence[str], pad_token_id: int) -> tuple[dict[str, torch.Tensor], int]:
+        maxlen = max(lengths[i] for i in idx)
+        batch: dict[str, torch.Tensor] = {}
+        for key in keys:
+            fill = pad_token_id if key == "input_ids" else 0
+            arr = np.full((len(idx), maxlen), fill, dtype=np.int64)
+            for row, i in enumerate(idx):
+                arr[row, :lengths[i]] = features[i][key]
+            batch[key] = torch.from_numpy(arr)
+        if "attention_mask" not in batch:
+            arr = np.zeros((len(idx), maxlen), dtype=np.int64)
+            for row, i in enumerate(idx):
+                arr[row, :lengths[i]] = 1
+            batch["attention_mask"] = torch.from_numpy(arr)
+        non_blocking = self.device.type == "cuda"
+        if non_blocking:
+            batch = {k: v.pin_memory() for k, v in batch.items()}
+        return {k: v.to(self.device, non_blocking=non_blocking) for k, v in batch.items()}, maxlen
+
+    @staticmethod
+    def _validate(features: Sequence[Mapping[str, Any]]) -> tuple[list[int], list[str]]:
+        first_keys = [k for k in INPUT_KEYS if k in features[0]]
+        if "input_ids" not in first_keys:
+            raise UserError("feature 0 has no input_ids")
+        lengths = []
+        for i, feat in enumerate(features):
+            keys = [k for k in INPUT_KEYS if k in feat]
+            if keys != first_keys:
+                raise UserError(f"feature {i} has inputs {keys}, feature 0 has {first_keys}; all must match")
+            n = len(feat["input_ids"])
+            if n == 0:
+                raise UserError(f"feature {i} has no tokens (empty input_ids)")
+            for k in keys[1:]:
+                if len(feat[k]) != n:
+                    raise UserError(f"feature {i}: {k} has {len(feat[k])} entries but input_ids has {n}")
+            lengths.append(n)
+        return lengths, first_keys
+
+    @staticmethod
+    def _to_host(outputs: Any, n_rows: int) -> dict[str, np.ndarray]:
+        if not isinstance(outputs, Mapping):
+            raise TypeError(f"forward must return a dict of tensors, got {type(outputs).__name__}")
+        host = {}
+        for key, value in outputs.items():
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"forward output {key!r} is a {type(value).__name__}, expected a tensor")
+            if value.dim() == 0 or value.shape[0] != n_rows:
+                raise TypeError(f"forward output {key!r} has shape {tuple(value.shape)}; expected batch-first "
+                                f"with {n_rows} rows")
+            value = value.detach()
+            if value.is_floating_point():
+                value = value.float()
+            host[key] = value.cpu().numpy()
+        return host
+
+    def _check_finite(self, host: Mapping[str, np.ndarray], idx: Sequence[int], lengths: Sequence[int],
+                      maxlen: int, token_keys: set[str] | None) -> None:
+        """Fail on the first non-finite value at a real (non-pad) position, naming the feature."""
+        for key, arr in host.items():
+            if not np.issubdtype(arr.dtype, np.floating):
+                continue
+            finite = np.isfinite(arr)
+            if finite.all():
+                continue
+            per_token = key in token_keys if token_keys is not None else (arr.ndim >= 2 and arr.shape[1] == maxlen)
+            for row, i in enumerate(idx):
+                cell = finite[row, :lengths[i]] if per_token else finite[row]
+                if not cell.all():
+                    raise UserError(
+                        f"non-finite values (NaN/inf) in output {key!r} for feature {i} (length {lengths[i]}) "
+                        f"running in {str(self.dtype).replace('torch.', '')}; try --dtype float32 or check the "
+                        f"checkpoint's weights")
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self, model, features: Sequence[Mapping[str, Any]],
+            forward: Callable[[Any, dict[str, torch.Tensor]], Mapping[str, torch.Tensor]] = logits_forward,
+            desc: str = "", pad_token_id: int | None = None,
+            token_keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Run ``forward`` over ``features``; one dict of numpy arrays per feature, in input order.
+
+        Outputs shaped ``[batch, seq_len, ...]`` with ``seq_len`` the batch's
+        padded length are trimmed to each feature's own length; others are
+        per example. When a sequence-level output could be mistaken for a
+        per-token one (e.g. 128 classes and every batch padded to 128), name
+        the per-token outputs in ``token_keys`` and nothing else is trimmed.
+        ``pad_token_id`` defaults to ``model.config.pad_token_id`` (else 0).
+        """
+        t0 = time.perf_counter()
+        self.stats = EngineStats(token_budget=self.token_budget)
+        n = len(features)
+        if n == 0:
+            return []
+        lengths, keys = self._validate(features)
+        declared = set(token_keys) if token_keys is not None else None
+        if pad_token_id is None:
+            pad_token_id = getattr(getattr(model, "config", None), "pad_token_id", None)
+            pad_token_id = 0 if pad_token_id is None else int(pad_token_id)
+        if isinstance(model, torch.nn.Module):
+            prepare_model(model, self.device, self.dtype)
+
+        # Length-descending, ties by position: fixed by the inputs alone, so reruns batch identically.
+        order = sorted(range(n), key=lambda i: (-lengths[i], i))
+        done: list[tuple[list[int], int, dict[str, np.ndarray]]] = []  # (indices, padded length, outputs)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc=desc or None, unit="ex", dynamic_ncols=True, leave=False,
+                   disable=not self.progress or not _stderr_is_tty())
+        pending = None  # (idx, maxlen, device outputs): copied back after the next batch is queued
+        try:
+            with torch.inference_mode(), self._autocast():
+                start = 0
+                while start < n:
+                    idx = self._next_batch(order, start, lengths)
+                    batch, maxlen = self._pad(features, idx, lengths, keys, pad_token_id)
+                    oom = False
+                    try:
+                        outputs = forward(model, batch)
+                    except Exception as exc:  # noqa: BLE001 - only OOM is handled, the rest re-raised
+                        if not is_oom(exc):
+                            raise
+                        oom = True
+                    if oom:
+                        # Outside the except block so the traceback's tensors can be freed.
+                        del batch
+                        self._back_off(len(idx), maxlen)
+                        continue
+                    if pending is not None:
+                        done.append(self._finish(pending, lengths, declared))
+                    pending = (idx, maxlen, outputs)
+                    self.stats.batches += 1
+                    self.stats.padded_tokens += len(idx) * maxlen
+                    start += len(idx)
+                    bar.update(len(idx))
+                if pending is not None:
+                    done.append(self._finish(pending, lengths, declared))
+        finally:
+            bar.close()
+
+        results = self._scatter(features, done, lengths, declared, keys)
+        self.stats.examples = n
+        self.stats.tokens = int(sum(lengths))
+        self.stats.token_budget = self.token_budget
+        self.stats.seconds = time.perf_counter() - t0
+        return results
+
+    def _back_off(self, size: int, maxlen: int) -> None:
+        if size <= 1:
+            raise UserError(f"out of memory on {self.device} with a single sequence of {maxlen} tokens; "
+                            f"use a shorter max length, --dtype bfloat16, or a larger device")
+        half = size // 2
+        self.token_budget = half * maxlen if self.token_budget is None else min(self.token_budget, half * maxlen)
+        self.stats.oom_backoffs += 1
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        message = (f"out of memory with {size} x {maxlen} tokens on {self.device}; "
+                   f"retrying with at most {self.token_budget} tokens per batch")
+        if self.auto:
+            log.info(message)
+        else:
+            warnings.warn(message + " (--batch-size is a cap, not a guarantee)", stacklevel=3)
+
+    def _finish(self, pending, lengths, declared):
+        idx, maxlen, outputs = pending
+        host = self._to_host(outputs, len(idx))
+        self._check_finite(host, idx, lengths, maxlen, declared)
+        return idx, maxlen, host
+
+    @staticmethod
+    def _scatter(features, done, lengths, declared, input_keys) -> list[dict[str, Any]]:
+        """Split batch outputs into per-feature results, trimming per-token outputs to each length."""
+        n = len(features)
+        out_keys = list(done[0][2]) if done else []
+        if declared is not None:
+            per_token = {k: k in declared for k in out_keys}
+        else:
+            # A key is per-token only if EVERY batch has it at that batch's padded length:
+            # with several lengths in play a class or hidden axis cannot match them all.
+            per_token = {k: all(h[k].ndim >= 2 and h[k].shape[1] == L for _, L, h in done) for k in out_keys}
+        results: list[dict[str, Any] | None] = [None] * n
+        for idx, _, host in done:
+            if list(host) != out_keys:
+                raise TypeError(f"forward returned keys {list(host)} for one batch and {out_keys} for another")
+            for row, i in enumerate(idx):
+                res = {k: (host[k][row, :lengths[i]] if per_token[k] else host[k][row]) for k in out_keys}
+                for k, v in features[i].items():
+                    if k in input_keys:
+                        continue
+                    if k in res:
+                        raise ValueError(f"feature metadata {k!r} collides with a forward output of that name")
+                    res[k] = v
+                results[i] = res
+        missing = [i for i, r in enumerate(results) if r is None]
+        if missing:  # pragma: no cover - a bug guard: examples must never be dropped
+            raise RuntimeError(f"engine lost {len(missing)} feature(s), first {missing[0]}")
+        # The per-batch check looked only at real positions of outputs that seemed per-token;
+        # re-check whole rows of those that turned out to be per example.
+        for idx, L, host in done:
+            for k in out_keys:
+                arr = host[k]
+                looked_per_token = declared is None and arr.ndim >= 2 and arr.shape[1] == L
+                if looked_per_token and not per_token[k] and np.issubdtype(arr.dtype, np.floating):
+                    bad = ~np.isfinite(arr.reshape(len(idx), -1)).all(axis=1)
+                    if bad.any():
+                        i = idx[int(np.argmax(bad))]
+                        raise UserError(f"non-finite values (NaN/inf) in output {k!r} for feature {i} "
+                                        f"(length {lengths[i]})")
+        return results  # type: ignore[return-value]
