@@ -327,16 +327,21 @@ class InferenceEngine:
         return lengths, first_keys
 
     @staticmethod
-    def _to_host(outputs: Any, n_rows: int) -> dict[str, np.ndarray]:
+    def _check_outputs(outputs: Any, n_rows: int) -> None:
         if not isinstance(outputs, Mapping):
             raise TypeError(f"forward must return a dict of tensors, got {type(outputs).__name__}")
-        host = {}
         for key, value in outputs.items():
             if not isinstance(value, torch.Tensor):
                 raise TypeError(f"forward output {key!r} is a {type(value).__name__}, expected a tensor")
             if value.dim() == 0 or value.shape[0] != n_rows:
                 raise TypeError(f"forward output {key!r} has shape {tuple(value.shape)}; expected batch-first "
                                 f"with {n_rows} rows")
+
+    @staticmethod
+    def _to_host(outputs: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """CPU numpy; floating outputs as float32 whatever the run's dtype, so decoders see one type."""
+        host = {}
+        for key, value in outputs.items():
             value = value.detach()
             if value.is_floating_point():
                 value = value.float()
@@ -344,7 +349,7 @@ class InferenceEngine:
         return host
 
     def _check_finite(self, host: Mapping[str, np.ndarray], idx: Sequence[int], lengths: Sequence[int],
-                      maxlen: int, token_keys: set[str] | None) -> None:
+                      per_token: Mapping[str, bool]) -> None:
         """Fail on the first non-finite value at a real (non-pad) position, naming the feature."""
         for key, arr in host.items():
             if not np.issubdtype(arr.dtype, np.floating):
@@ -352,9 +357,8 @@ class InferenceEngine:
             finite = np.isfinite(arr)
             if finite.all():
                 continue
-            per_token = key in token_keys if token_keys is not None else (arr.ndim >= 2 and arr.shape[1] == maxlen)
             for row, i in enumerate(idx):
-                cell = finite[row, :lengths[i]] if per_token else finite[row]
+                cell = finite[row, :lengths[i]] if per_token[key] else finite[row]
                 if not cell.all():
                     raise UserError(
                         f"non-finite values (NaN/inf) in output {key!r} for feature {i} (length {lengths[i]}) "
@@ -371,9 +375,9 @@ class InferenceEngine:
 
         Outputs shaped ``[batch, seq_len, ...]`` with ``seq_len`` the batch's
         padded length are trimmed to each feature's own length; others are
-        per example. When a sequence-level output could be mistaken for a
-        per-token one (e.g. 128 classes and every batch padded to 128), name
-        the per-token outputs in ``token_keys`` and nothing else is trimmed.
+        per example (an output whose class axis merely equals the padded
+        length is told apart by one probe forward, see ``_token_axes``; naming
+        the per-token outputs in ``token_keys`` skips the probe).
         ``pad_token_id`` defaults to ``model.config.pad_token_id`` (else 0).
         """
         t0 = time.perf_counter()
@@ -397,6 +401,7 @@ class InferenceEngine:
         bar = tqdm(total=n, desc=desc or None, unit="ex", dynamic_ncols=True, leave=False,
                    disable=not self.progress or not _stderr_is_tty())
         pending = None  # (idx, maxlen, device outputs): copied back after the next batch is queued
+        per_token: dict[str, bool] | None = None  # output key -> has a per-token axis to trim
         try:
             with torch.inference_mode(), self._autocast():
                 start = 0
@@ -415,19 +420,23 @@ class InferenceEngine:
                         del batch
                         self._back_off(len(idx), maxlen)
                         continue
+                    self._check_outputs(outputs, len(idx))
+                    if per_token is None:
+                        per_token = self._token_axes(model, forward, features[idx[0]], keys, outputs,
+                                                     maxlen, declared)
                     if pending is not None:
-                        done.append(self._finish(pending, lengths, declared))
+                        done.append(self._finish(pending, lengths, per_token))
                     pending = (idx, maxlen, outputs)
                     self.stats.batches += 1
                     self.stats.padded_tokens += len(idx) * maxlen
                     start += len(idx)
                     bar.update(len(idx))
                 if pending is not None:
-                    done.append(self._finish(pending, lengths, declared))
+                    done.append(self._finish(pending, lengths, per_token))
         finally:
             bar.close()
 
-        results = self._scatter(features, done, lengths, declared, keys)
+        results = self._scatter(features, done, lengths, per_token, keys)
         self.stats.examples = n
         self.stats.tokens = int(sum(lengths))
         self.stats.token_budget = self.token_budget
@@ -450,29 +459,51 @@ class InferenceEngine:
         else:
             warnings.warn(message + " (--batch-size is a cap, not a guarantee)", stacklevel=3)
 
-    def _finish(self, pending, lengths, declared):
+    def _token_axes(self, model, forward, feature, keys, outputs, maxlen, declared) -> dict[str, bool]:
+        """Which outputs have a per-token axis, decided once from the first batch.
+
+        Shape alone is ambiguous when a class or hidden axis happens to equal
+        the padded length, so when any output matches it the first feature is
+        run once more, one token shorter: a per-token axis follows the length,
+        a per-example one does not. One extra single-sequence forward per run
+        buys never trimming logits that were not per token.
+        """
+        per_token = {k: v.dim() >= 2 and v.shape[1] == maxlen for k, v in outputs.items()}
+        if declared is not None:
+            for k in declared:
+                if not per_token.get(k, False):
+                    shape = tuple(outputs[k].shape) if k in outputs else None
+                    raise TypeError(f"token_keys names {k!r}, but forward returned shape {shape} for a batch "
+                                    f"padded to {maxlen}")
+            return {k: k in declared for k in outputs}
+        if not any(per_token.values()) or maxlen < 2:
+            return per_token  # nothing to tell apart (at length 1, trimming is a no-op anyway)
+        short = {k: torch.as_tensor(np.asarray(feature[k][:maxlen - 1], dtype=np.int64)).unsqueeze(0).to(self.device)
+                 for k in keys}
+        if "attention_mask" not in short:
+            short["attention_mask"] = torch.ones_like(short["input_ids"])
+        probe = forward(model, short)
+        return {k: per_token[k] and probe[k].dim() >= 2 and probe[k].shape[1] == maxlen - 1 for k in outputs}
+
+    def _finish(self, pending, lengths, per_token):
         idx, maxlen, outputs = pending
-        host = self._to_host(outputs, len(idx))
-        self._check_finite(host, idx, lengths, maxlen, declared)
+        host = self._to_host(outputs)
+        if set(host) != set(per_token):
+            raise TypeError(f"forward returned keys {sorted(host)} for one batch and {sorted(per_token)} for another")
+        for k, arr in host.items():
+            if per_token[k] and arr.shape[1] != maxlen:
+                raise TypeError(f"forward output {k!r} is per token but has {arr.shape[1]} positions for a batch "
+                                f"padded to {maxlen}")
+        self._check_finite(host, idx, lengths, per_token)
         return idx, maxlen, host
 
     @staticmethod
-    def _scatter(features, done, lengths, declared, input_keys) -> list[dict[str, Any]]:
+    def _scatter(features, done, lengths, per_token, input_keys) -> list[dict[str, Any]]:
         """Split batch outputs into per-feature results, trimming per-token outputs to each length."""
-        n = len(features)
-        out_keys = list(done[0][2]) if done else []
-        if declared is not None:
-            per_token = {k: k in declared for k in out_keys}
-        else:
-            # A key is per-token only if EVERY batch has it at that batch's padded length:
-            # with several lengths in play a class or hidden axis cannot match them all.
-            per_token = {k: all(h[k].ndim >= 2 and h[k].shape[1] == L for _, L, h in done) for k in out_keys}
-        results: list[dict[str, Any] | None] = [None] * n
+        results: list[dict[str, Any] | None] = [None] * len(features)
         for idx, _, host in done:
-            if list(host) != out_keys:
-                raise TypeError(f"forward returned keys {list(host)} for one batch and {out_keys} for another")
             for row, i in enumerate(idx):
-                res = {k: (host[k][row, :lengths[i]] if per_token[k] else host[k][row]) for k in out_keys}
+                res = {k: (v[row, :lengths[i]] if per_token[k] else v[row]) for k, v in host.items()}
                 for k, v in features[i].items():
                     if k in input_keys:
                         continue
@@ -483,16 +514,4 @@ class InferenceEngine:
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:  # pragma: no cover - a bug guard: examples must never be dropped
             raise RuntimeError(f"engine lost {len(missing)} feature(s), first {missing[0]}")
-        # The per-batch check looked only at real positions of outputs that seemed per-token;
-        # re-check whole rows of those that turned out to be per example.
-        for idx, L, host in done:
-            for k in out_keys:
-                arr = host[k]
-                looked_per_token = declared is None and arr.ndim >= 2 and arr.shape[1] == L
-                if looked_per_token and not per_token[k] and np.issubdtype(arr.dtype, np.floating):
-                    bad = ~np.isfinite(arr.reshape(len(idx), -1)).all(axis=1)
-                    if bad.any():
-                        i = idx[int(np.argmax(bad))]
-                        raise UserError(f"non-finite values (NaN/inf) in output {k!r} for feature {i} "
-                                        f"(length {lengths[i]})")
         return results  # type: ignore[return-value]
