@@ -11,6 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 
+# Feature keys a model's forward takes; every other key is bookkeeping for decode.
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# Training targets, named as Hugging Face heads expect them.
+TRAIN_TARGETS = ("labels", "start_positions", "end_positions")
+
+
 class FeatureList(list):
     """A plain list of feature dicts that also carries featurisation counts.
 
@@ -34,4 +40,4 @@ from . import classification, qa, tagging  # noqa: E402
 
 FAMILIES = {"classification": classification, "tagging": tagging, "qa": qa}
 
-__all__ = ["FAMILIES", "FeatureList", "classification", "qa", "require_fast", "tagging"]
+__all__ = ["FAMILIES", "MODEL_INPUTS", "TRAIN_TARGETS", "FeatureList", "classification", "qa", "require_fast", "tagging"]

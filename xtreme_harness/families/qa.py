@@ -1,0 +1,268 @@
+"""Extractive QA (XQuAD, MLQA, TyDiQA-GoldP) as XTREME's ``run_squad.py`` does it.
+
+Followed from XTREME (``processors/squad.py`` and the ``compute_predictions_logits``
+it calls): the question is cut to ``max_query_length`` sub-tokens and comes
+first; only the context is cut; context windows start ``doc_stride`` sub-tokens
+apart (``doc_stride`` is the step between windows, not their overlap, so the
+tokenizer's overlap is ``budget - doc_stride``); a start token only counts in
+the window where it has the most context; candidates are the ``n_best`` top
+start and end logits, pairs kept when both are context tokens, end >= start
+and the span is at most ``max_answer_length`` tokens, ranked by the sum of
+logits; training spans that fall outside a window point at CLS (index 0).
+
+Differs on purpose: the answer text is sliced from the original context with
+the tokenizer's character offsets instead of XTREME's whitespace-token
+re-alignment, so it is always an exact substring of the context (surrounding
+whitespace trimmed; XTREME's answers never carry any either). A question with
+no valid span gets "" where XTREME writes the word "empty".
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..data.examples import QAExample
+from . import FeatureList, require_fast
+
+_METASPACE = "\u2581"
+
+
+def _questions(tokenizer: Any, questions: list[str], max_query_length: int) -> tuple[list[str], list[int], int]:
+    """Questions cut after their ``max_query_length``-th sub-token (XTREME's ``truncated_query``),
+    their sub-token counts, and how many were cut."""
+    enc = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+    out, lens, cut = list(questions), [len(ids) for ids in enc["input_ids"]], 0
+    for i, ids in enumerate(enc["input_ids"]):
+        if len(ids) <= max_query_length:
+            continue
+        cut += 1
+        keep = max_query_length
+        while True:  # re-tokenising the cut text can merge pieces differently; back off until it fits
+            text = questions[i][:enc["offset_mapping"][i][keep - 1][1]] if keep > 0 else ""
+            n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+            if n <= max_query_length:
+                out[i], lens[i] = text, n
+                break
+            keep -= 1
+    return out, lens, cut
+
+
+def _clean_offsets(context: str, offsets: list, tokens: list[str]) -> list:
+    """Offsets that start at the token's first non-space character.
+
+    Sentencepiece (XLM-R) offsets include the space behind a leading '▁', and
+    a lone '▁' token is given the next character although it stands for none;
+    such a token becomes an empty span so that it can never add a character.
+    """
+    out = []
+    for off, tok in zip(offsets, tokens):
+        if off is None:
+            out.append(None)
+            continue
+        s, e = off
+        if tok and not tok.strip(_METASPACE):
+            s = e if not context[s:e].strip() else s
+            out.append((s, s))
+            continue
+        while s < e and context[s].isspace():
+            s += 1
+        out.append((s, e))
+    return out
+
+
+def _max_context(starts: list[int], lengths: list[int]) -> list[list[bool]]:
+    """Per window, per context token: is this the window where the token has the most context?"""
+    best: dict[int, tuple[float, int]] = {}
+    for k, (s, n) in enumerate(zip(starts, lengths)):
+        for j in range(n):
+            score = min(j, n - 1 - j) + 0.01 * n
+            pos = s + j
+            if pos not in best or score > best[pos][0]:
+                best[pos] = (score, k)
+    return [[best[s + j][1] == k for j in range(n)] for k, (s, n) in enumerate(zip(starts, lengths))]
+
+
+def featurize(examples: Sequence[QAExample], tokenizer: Any, max_length: int = 384, doc_stride: int = 128,
+              max_query_length: int = 64) -> FeatureList:
+    """Windowed SQuAD features; one example can give several.
+
+    Each feature: input_ids, attention_mask, [token_type_ids], example_index,
+    window (rank within the example), offset_mapping (character span in the
+    context per position, None for the question and special tokens),
+    token_is_max_context (per position), context_start (index of the window's
+    first context token among all context tokens) and context_length.
+    """
+    require_fast(tokenizer)
+    added = tokenizer.num_special_tokens_to_add(pair=True)
+    with_types = "token_type_ids" in tokenizer.model_input_names
+    stats = {"examples": len(examples), "features": 0, "windowed": 0, "query_truncated": 0}
+    groups: dict[int, list[int]] = {}
+    questions, q_lens, stats["query_truncated"] = (
+        _questions(tokenizer, [ex.question for ex in examples], max_query_length) if examples else ([], [], 0))
+    for i, q_len in enumerate(q_lens):
+        budget = max_length - q_len - added
+        if budget < 1:
+            raise ValueError(f"max_length {max_length} leaves no room for the context")
+        overlap = min(max(budget - doc_stride, 0), budget - 1)
+        groups.setdefault(overlap, []).append(i)
+
+    per_example: list[list[dict]] = [[] for _ in examples]
+    for overlap, idx in groups.items():
+        enc = tokenizer([questions[i] for i in idx], [examples[i].context for i in idx],
+                        truncation="only_second", max_length=max_length, stride=overlap,
+                        return_overflowing_tokens=True, return_offsets_mapping=True)
+        for row, sample in enumerate(enc["overflow_to_sample_mapping"]):
+            i = idx[sample]
+            seq = enc.sequence_ids(row)
+            offsets = [tuple(o) if s == 1 else None for o, s in zip(enc["offset_mapping"][row], seq)]
+            f: dict[str, Any] = {"input_ids": list(enc["input_ids"][row]),
+                                 "attention_mask": list(enc["attention_mask"][row])}
+            if with_types and "token_type_ids" in enc:
+                f["token_type_ids"] = list(enc["token_type_ids"][row])
+            f["example_index"] = i
+            f["offset_mapping"] = _clean_offsets(examples[i].context, offsets, enc.tokens(row))
+            f["_overlap"] = overlap
+            per_example[i].append(f)
+
+    feats = FeatureList()
+    for i, fs in enumerate(per_example):
+        starts: list[int] = []
+        lengths: list[int] = []
+        first_pos: list[int] = []
+        for k, f in enumerate(fs):
+            ctx = [p for p, o in enumerate(f["offset_mapping"]) if o is not None]
+            # the tokenizer starts each window ``overlap`` tokens before the previous one ended
+            starts.append(starts[k - 1] + lengths[k - 1] - f["_overlap"] if k else 0)
+            first_pos.append(ctx[0] if ctx else len(f["input_ids"]))
+            lengths.append(len(ctx))
+        flags = _max_context(starts, lengths)
+        if len(fs) > 1:
+            stats["windowed"] += 1
+        for k, f in enumerate(fs):
+            del f["_overlap"]
+            is_max = [False] * len(f["input_ids"])
+            for j, flag in enumerate(flags[k]):
+                is_max[first_pos[k] + j] = flag
+            f.update(window=k, token_is_max_context=is_max, context_start=starts[k], context_length=lengths[k])
+            feats.append(f)
+    stats["features"] = len(feats)
+    feats.stats = stats
+    return feats
+
+
+def _context_tokens(fs: list[dict]) -> list[tuple[int, int]]:
+    """All context token spans of one example, rebuilt from its windows."""
+    spans: list[tuple[int, int]] = []
+    for f in fs:
+        ctx = [o for o in f["offset_mapping"] if o is not None]
+        spans.extend(ctx[len(spans) - f["context_start"]:])
+    return spans
+
+
+def char_to_token_span(spans: list[tuple[int, int]], start: int, end: int) -> tuple[int, int] | None:
+    """Context-token indices of the answer chars ``[start, end)``: the first token ending
+    after ``start`` to the last token starting before ``end`` (empty tokens ignored)."""
+    first = next((t for t, (s, e) in enumerate(spans) if e > s and e > start), None)
+    last = next((t for t in range(len(spans) - 1, -1, -1)
+                 if spans[t][1] > spans[t][0] and spans[t][0] < end), None)
+    if first is None or last is None or last < first:
+        return None
+    return first, last
+
+
+def train_features(examples: Sequence[QAExample], tokenizer: Any, max_length: int = 384,
+                   doc_stride: int = 128, max_query_length: int = 64) -> FeatureList:
+    """``featurize`` plus start_positions/end_positions of the first gold answer.
+
+    Windows that do not hold the whole answer point at CLS (0), as XTREME.
+    Examples without an answer, or whose answer offset does not match the
+    context, are skipped and counted in ``stats['skipped']``.
+    """
+    kept = [ex for ex in examples
+            if ex.answers and ex.answers[0].text
+            and ex.context[ex.answers[0].start:ex.answers[0].start + len(ex.answers[0].text)] == ex.answers[0].text]
+    feats = featurize(kept, tokenizer, max_length, doc_stride, max_query_length)
+    feats.stats["skipped"] = len(examples) - len(kept)
+    by_example: dict[int, list[dict]] = {}
+    for f in feats:
+        by_example.setdefault(f["example_index"], []).append(f)
+    for i, fs in by_example.items():
+        ans = kept[i].answers[0]
+        tok = char_to_token_span(_context_tokens(fs), ans.start, ans.start + len(ans.text))
+        for f in fs:
+            f["start_positions"] = f["end_positions"] = 0
+            if tok is None:
+                continue
+            lo, hi = f["context_start"], f["context_start"] + f["context_length"] - 1
+            if lo <= tok[0] and tok[1] <= hi:
+                first = next(p for p, o in enumerate(f["offset_mapping"]) if o is not None)
+                f["start_positions"] = first + tok[0] - lo
+                f["end_positions"] = first + tok[1] - lo
+    return feats
+
+
+def _top(logits: np.ndarray, n: int) -> list[int]:
+    """Indices of the n largest logits, earlier index first on ties (XTREME's ``_get_best_indexes``)."""
+    return [int(i) for i in np.argsort(-logits, kind="stable")[:n]]
+
+
+def decode(examples: Sequence[QAExample], features: Sequence[dict], start_logits: Sequence[np.ndarray],
+           end_logits: Sequence[np.ndarray], n_best: int = 20, max_answer_length: int = 30,
+           ) -> tuple[dict[str, str], dict[str, list[dict]]]:
+    """Best answer text per question id, and the n-best list behind it.
+
+    The n-best entries carry text, start/end character offsets into the
+    context, start_logit, end_logit and probability (softmax over the list),
+    distinct texts only, best first. Logits are read as given: pass them
+    padded to ``max_length`` to reproduce XTREME's top-n choice exactly.
+    """
+    if not (len(features) == len(start_logits) == len(end_logits)):
+        raise ValueError(f"{len(features)} features but {len(start_logits)} start and "
+                         f"{len(end_logits)} end logit arrays")
+    by_example: dict[int, list[int]] = {}
+    for j, f in enumerate(features):
+        by_example.setdefault(f["example_index"], []).append(j)
+
+    answers: dict[str, str] = {}
+    nbest_out: dict[str, list[dict]] = {}
+    for i, ex in enumerate(examples):
+        prelim = []  # (score, start_logit, end_logit, start_char, end_char), in XTREME's order
+        for j in by_example.get(i, []):
+            f = features[j]
+            offsets, is_max = f["offset_mapping"], f["token_is_max_context"]
+            size = len(offsets)
+            sl, el = np.asarray(start_logits[j], dtype=np.float64), np.asarray(end_logits[j], dtype=np.float64)
+            for s in _top(sl, n_best):
+                if s >= size or offsets[s] is None or not is_max[s]:
+                    continue
+                for e in _top(el, n_best):
+                    if e >= size or offsets[e] is None or e < s or e - s + 1 > max_answer_length:
+                        continue
+                    prelim.append((sl[s] + el[e], sl[s], el[e], offsets[s][0], offsets[e][1]))
+        prelim.sort(key=lambda x: x[0], reverse=True)  # stable: ties keep XTREME's order
+        seen: set[str] = set()
+        best: list[dict] = []
+        for score, s_logit, e_logit, a, b in prelim:
+            if len(best) >= n_best:
+                break
+            while a < b and ex.context[a].isspace():
+                a += 1
+            while b > a and ex.context[b - 1].isspace():
+                b -= 1
+            text = ex.context[a:b]
+            if not text or text in seen:
+                continue
+            seen.add(text)
+            best.append({"text": text, "start": a, "end": b, "start_logit": float(s_logit),
+                         "end_logit": float(e_logit), "score": float(score)})
+        if best:
+            scores = np.array([c["score"] for c in best])
+            probs = np.exp(scores - scores.max())
+            probs /= probs.sum()
+            for c, p in zip(best, probs):
+                c["probability"] = float(p)
+        answers[ex.id] = best[0]["text"] if best else ""
+        nbest_out[ex.id] = best
+    return answers, nbest_out
