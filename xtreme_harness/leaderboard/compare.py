@@ -1,0 +1,390 @@
+"""Comparing checkpoints: paired bootstrap, deltas, transfer gaps and the intermediate-task matrix.
+
+Two runs on the same test data differ by chance as well as by skill; the
+paired bootstrap resamples examples (the same resample for both runs) so a
+difference is reported with a 95% percentile interval, and only called
+significant when that interval excludes zero. It needs the per-example records
+that ``xtreme-eval`` writes, and refuses runs whose example ids differ.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.io import read_lines
+from ..errors import UserError
+from ..scoring import task_languages
+from ..spec import benchmark
+from .entries import Entry, spec_for
+
+DEFAULT_RESAMPLES = 1000
+DEFAULT_SEED = 12345
+_CHUNK_CELLS = 1_000_000  # resample indices held in memory at once
+
+
+# --- per-example records ---------------------------------------------------------------
+
+@dataclass
+class LangRecords:
+    """One language's records reduced to the arrays its metric needs."""
+
+    path: str
+    ids: list[str]
+    kind: str  # "accuracy", "qa" or "chunks"
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+
+def record_kind(task: str) -> str | None:
+    spec = spec_for(task)
+    if spec is None:
+        return None
+    if spec.family == "qa":
+        return "qa"
+    if spec.family == "tagging":
+        return "chunks"
+    if spec.family == "classification" or spec.submission_format == "indices":
+        return "accuracy"
+    return None  # BUCC: a corpus-level metric with no per-example records
+
+
+_KEYS = {"accuracy": ("correct",), "qa": ("em", "f1"), "chunks": ("tp", "n_pred", "n_gold")}
+
+
+class NoGold(Exception):
+    """Records written for data without gold labels: predictions only, nothing to resample."""
+
+
+def read_records(path: str | Path, kind: str) -> LangRecords:
+    path = str(path)
+    lines = [ln for ln in read_lines(path, "records file")]
+    numbered = [(i, ln) for i, ln in enumerate(lines, 1) if ln.strip()]
+    try:  # one parse for the whole file: per-line json.loads dominates on large test sets
+        recs = json.loads("[" + ",".join(ln for _, ln in numbered) + "]")
+    except json.JSONDecodeError:
+        recs = None
+    if recs is None or len(recs) != len(numbered):
+        recs = []
+        for i, ln in numbered:
+            try:
+                recs.append(json.loads(ln))
+            except json.JSONDecodeError as exc:
+                raise UserError(f"malformed JSON record: {exc.msg}", path, i) from None
+    keys = _KEYS[kind]
+    if recs and not any(isinstance(r, dict) and keys[0] in r for r in recs):
+        raise NoGold(path)
+    ids: list[str] = []
+    cols: dict[str, list[float]] = {k: [] for k in keys}
+    for (i, _), rec in zip(numbered, recs):
+        if not isinstance(rec, dict) or "id" not in rec:
+            raise UserError("a record must be a JSON object with an 'id'", path, i)
+        ids.append(str(rec["id"]))
+        for k in keys:
+            v = rec.get(k)
+            if v.__class__ not in (int, float):
+                raise UserError(f"record '{rec['id']}' lacks the number '{k}'", path, i)
+            cols[k].append(v)
+    return LangRecords(path, ids, kind, {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()})
+
+
+def lang_metric(kind: str, sums: dict[str, np.ndarray], n: int | np.ndarray) -> np.ndarray:
+    """The primary per-language figure (percent) from summed record columns.
+
+    Accuracy and QA are means of per-example scores; QA is (EM+F1)/2, the
+    quantity ``avg_metric`` averages. Tagging is corpus chunk F1,
+    2*tp/(n_pred+n_gold), as seqeval computes it from the pooled counts.
+    """
+    if kind == "accuracy":
+        return 100.0 * sums["correct"] / n
+    if kind == "qa":
+        return 100.0 * (sums["em"] + sums["f1"]) / (2.0 * n)
+    denom = sums["n_pred"] + sums["n_gold"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denom > 0, 200.0 * sums["tp"] / np.where(denom > 0, denom, 1), 0.0)
+
+
+def align(a: LangRecords, b: LangRecords, where: str) -> LangRecords:
+    """B's records in A's order; refuse unless both runs scored exactly the same examples."""
+    if a.ids == b.ids:
+        return b
+    sa, sb = set(a.ids), set(b.ids)
+    if sa == sb and len(sa) == len(a.ids) == len(b.ids):
+        pos = {i: k for k, i in enumerate(b.ids)}
+        order = np.asarray([pos[i] for i in a.ids])
+        return LangRecords(b.path, list(a.ids), b.kind, {k: v[order] for k, v in b.arrays.items()})
+    only_a = next((i for i in a.ids if i not in sb), None)
+    only_b = next((i for i in b.ids if i not in sa), None)
+    detail = (f"id '{only_a}' is only in {a.path}" if only_a is not None
+              else f"id '{only_b}' is only in {b.path}" if only_b is not None
+              else "the same ids occur a different number of times")
+    raise UserError(f"{where}: the two runs' records differ ({len(a.ids)} vs {len(b.ids)} examples; {detail}); "
+                    "a paired bootstrap needs both runs on the same examples", b.path)
+
+
+# --- paired bootstrap -----------------------------------------------------------------
+
+@dataclass
+class Diff:
+    a: float
+    b: float
+    diff: float
+    low: float
+    high: float
+    n: int
+
+    @property
+    def significant(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+
+@dataclass
+class TaskDiff:
+    task: str
+    overall: Diff
+    languages: dict[str, Diff]
+    skipped: list[str] = field(default_factory=list)  # languages in only one run
+
+
+@dataclass
+class BootstrapResult:
+    resamples: int
+    seed: int
+    tasks: dict[str, TaskDiff]
+    notes: list[str]
+
+
+def _interval(diffs: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _lang_bootstrap(a: LangRecords, b: LangRecords, resamples: int, seed: int, key: str) -> tuple[Diff, np.ndarray]:
+    kind, n = a.kind, a.n
+    names = list(a.arrays)
+    cols = np.stack([a.arrays[k] for k in names] + [b.arrays[k] for k in names], axis=1)  # (n, 2k)
+    full = cols.sum(axis=0)
+    full_a = float(lang_metric(kind, dict(zip(names, full[:len(names)])), n))
+    full_b = float(lang_metric(kind, dict(zip(names, full[len(names):])), n))
+    # One stream per task/language, so adding a language never changes another's interval.
+    rng = np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))])
+    diffs = np.empty(resamples)
+    chunk = min(resamples, max(1, _CHUNK_CELLS // max(n, 1)))
+    offsets = (np.arange(chunk) * n)[:, None]
+    counts = np.empty((chunk, n))  # reused: fresh large arrays cost more in page faults than in arithmetic
+    for start in range(0, resamples, chunk):
+        c = min(resamples, start + chunk) - start
+        # Each resample as counts per example; the same counts weigh A and B (paired).
+        idx = rng.integers(0, n, size=(c, n))
+        idx += offsets[:c]
+        np.copyto(counts[:c], np.bincount(idx.ravel(), minlength=c * n).reshape(c, n))
+        sums = counts[:c] @ cols  # (c, 2k)
+        ma = lang_metric(kind, {k: sums[:, i] for i, k in enumerate(names)}, n)
+        mb = lang_metric(kind, {k: sums[:, len(names) + i] for i, k in enumerate(names)}, n)
+        diffs[start:start + c] = mb - ma
+    lo, hi = _interval(diffs)
+    return Diff(full_a, full_b, full_b - full_a, lo, hi, n), diffs
+
+
+def paired_bootstrap(a: Entry, b: Entry, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                     tasks: list[str] | None = None) -> BootstrapResult:
+    """B − A of each task's primary figure, per language and task average, with 95% intervals.
+
+    The task figure is the mean over the languages both runs have records for
+    (each language resampled on its own, as the task average weighs languages
+    equally); it equals ``avg_metric`` when those are all the task's languages.
+    """
+    if resamples < 1:
+        raise UserError("--bootstrap must be at least 1")
+    notes: list[str] = []
+    out: dict[str, TaskDiff] = {}
+    if tasks is None:
+        both = set(a.tasks) | set(b.tasks)
+        bench = list(benchmark(a.version)["tasks"])
+        tasks = [t for t in bench if t in both] + sorted(both - set(bench))
+    for task in tasks:
+        kind = record_kind(task)
+        if kind is None:
+            if task in a.tasks and task in b.tasks:
+                notes.append(f"{task}: no per-example records (a corpus-level metric); not bootstrapped")
+            continue
+        spec = spec_for(task)
+        order = list(task_languages(spec, a.version)) if spec else []
+        langs_a = _record_langs(a, task)
+        langs_b = _record_langs(b, task)
+        if not langs_a or not langs_b:
+            if task in a.tasks and task in b.tasks:
+                who = " and ".join(e.name for e, ls in ((a, langs_a), (b, langs_b)) if not ls)
+                notes.append(f"{task}: no per-example records for {who}; not bootstrapped")
+            continue
+        common = [lang for lang in order if lang in langs_a and lang in langs_b]
+        common += sorted(lang for lang in langs_a if lang in langs_b and lang not in common)
+        skipped = sorted(set(langs_a) ^ set(langs_b))
+        per_lang: dict[str, Diff] = {}
+        stacked = []
+        for lang in common:
+            try:
+                ra = read_records(langs_a[lang], kind)
+                rb = align(ra, read_records(langs_b[lang], kind), f"{task}/{lang}")
+            except NoGold as exc:
+                notes.append(f"{task}/{lang}: records without gold labels ({exc}); left out")
+                continue
+            if ra.n == 0:
+                notes.append(f"{task}/{lang}: no records; left out")
+                continue
+            per_lang[lang], diffs = _lang_bootstrap(ra, rb, resamples, seed, f"{task}/{lang}")
+            stacked.append(diffs)
+        if not per_lang:
+            continue
+        mean = np.mean(np.stack(stacked), axis=0)
+        lo, hi = _interval(mean)
+        va = sum(d.a for d in per_lang.values()) / len(per_lang)
+        vb = sum(d.b for d in per_lang.values()) / len(per_lang)
+        overall = Diff(va, vb, vb - va, lo, hi, sum(d.n for d in per_lang.values()))
+        out[task] = TaskDiff(task, overall, per_lang, skipped)
+        if skipped:
+            notes.append(f"{task}: languages in only one run left out: {', '.join(skipped)}")
+    return BootstrapResult(resamples, seed, out, notes)
+
+
+def _record_langs(e: Entry, task: str) -> dict[str, Path]:
+    if e.records_dir is None:
+        return {}
+    d = e.records_dir / task
+    if not d.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(d.glob("*.jsonl")) if p.is_file()}
+
+
+# --- delta table, transfer gap --------------------------------------------------------
+
+def headline_figures(e: Entry) -> dict[str, float | None]:
+    """The figures a delta table compares: overall/category scores and each task's averages."""
+    bench = benchmark(e.version)
+    out: dict[str, float | None] = {"all_task": e.overall.get("all_task")}
+    for cat in bench["categories"]:
+        out[cat] = e.overall.get(cat)
+    for task in bench["tasks"]:
+        ts = e.tasks.get(task)
+        out[f"{task}.avg_metric"] = ts.avg_metric if ts else None
+        if ts and len(ts.primary) > 1:
+            for k in ts.primary:
+                out[f"{task}.{k}"] = ts.avgs.get(k)
+    return out
+
+
+def delta(a: Entry, b: Entry) -> list[tuple[str, float | None, float | None, float | None]]:
+    """(figure, A, B, B − A) for every headline figure either run has."""
+    fa, fb = headline_figures(a), headline_figures(b)
+    rows = []
+    for key in fa:
+        va, vb = fa.get(key), fb.get(key)
+        if va is None and vb is None:
+            continue
+        rows.append((key, va, vb, vb - va if va is not None and vb is not None else None))
+    return rows
+
+
+def transfer_gap(e: Entry, task: str) -> tuple[float | None, bool]:
+    """English minus the mean of the other languages (per-language score), and whether it is partial."""
+    ts = e.tasks.get(task)
+    if ts is None or not ts.per_lang:
+        return None, False
+    en = ts.lang_score("en")
+    others = [v for v in (ts.lang_score(lang) for lang in ts.languages if lang != "en") if v is not None]
+    if en is None or not others:
+        return None, False
+    return en - sum(others) / len(others), not ts.complete
+
+
+# --- intermediate-task transfer matrix ------------------------------------------------
+
+@dataclass
+class MatrixRow:
+    label: str
+    base_model: str | None
+    intermediate: tuple[str, ...]
+    values: dict[str, float]  # target task -> avg_metric
+    partial: set[str]
+    sources: dict[str, str]
+
+
+@dataclass
+class TransferMatrix:
+    """Gains of ``avg_metric`` over the no-intermediate baseline, one row per intermediate task."""
+
+    tasks: list[str]
+    baselines: list[MatrixRow]
+    rows: list[tuple[MatrixRow, MatrixRow]]  # (row, its baseline)
+
+    def gain(self, row: MatrixRow, base: MatrixRow, task: str) -> float | None:
+        if task in row.values and task in base.values:
+            return row.values[task] - base.values[task]
+        return None
+
+    def mean_gain(self, row: MatrixRow, base: MatrixRow) -> float | None:
+        gains = [g for g in (self.gain(row, base, t) for t in self.tasks) if g is not None]
+        return sum(gains) / len(gains) if gains else None
+
+
+def transfer_matrix(entries: list[Entry]) -> TransferMatrix | None:
+    """Rows grouped by ``model.intermediate``, each against the no-intermediate run of its base model.
+
+    None when no run names an intermediate task or none has a baseline. A
+    baseline's own ``base_model`` is usually empty (it *is* the base model), so
+    it matches rows by its base model, path or name; with a single baseline,
+    every row uses it. Two results giving the same target task for the same
+    row are ambiguous and refused.
+    """
+    runs = [e for e in entries if e.kind == "run" and e.intermediate is not None]
+    if not any(e.intermediate for e in runs):
+        return None
+    groups: dict[tuple[Any, tuple[str, ...]], MatrixRow] = {}
+    idents: dict[tuple[Any, tuple[str, ...]], set[str]] = {}
+    for e in runs:
+        base = e.base_model if e.intermediate or e.base_model else (e.model_path or e.name)
+        key = (base, e.intermediate)
+        row = groups.get(key)
+        if row is None:
+            label = "+".join(e.intermediate) if e.intermediate else "baseline (no intermediate task)"
+            row = groups[key] = MatrixRow(label, base, e.intermediate, {}, set(), {})
+            idents[key] = set()
+        idents[key] |= {x for x in (e.base_model, e.model_path, e.name) if x}
+        for task, ts in e.tasks.items():
+            if ts.avg_metric is None:
+                continue
+            if task in row.values:
+                raise UserError(f"two results give {task} for intermediate task(s) '{row.label}'"
+                                f"{f' on {base}' if base else ''}: {row.sources[task]} and {e.source}; "
+                                "the transfer matrix needs one per cell", e.source)
+            row.values[task] = ts.avg_metric
+            row.sources[task] = e.source
+            if not ts.complete:
+                row.partial.add(task)
+    baselines = [(k, r) for k, r in groups.items() if not k[1]]
+    rows = []
+    for key, row in groups.items():
+        if not key[1]:
+            continue
+        if len(baselines) == 1:
+            rows.append((row, baselines[0][1]))
+            continue
+        match = [b for k, b in baselines if key[0] is not None and key[0] in idents[k]]
+        if len(match) == 1:
+            rows.append((row, match[0]))
+    if not rows:
+        return None
+    used = list({id(b): b for _, b in rows}.values())
+    version = runs[0].version
+    bench_tasks = list(benchmark(version)["tasks"])
+    seen = {t for r, b in rows for t in list(r.values) + list(b.values)}
+    order = [t for t in bench_tasks if t in seen] + sorted(seen - set(bench_tasks))
+    return TransferMatrix(order, used, rows)

@@ -1,0 +1,268 @@
+"""Results files as leaderboard entries, checked against the official aggregation.
+
+A leaderboard that trusts a figure it did not recompute can print a score that
+``evaluate.py`` would never give. So every file is re-aggregated from its
+per-language figures with :mod:`xtreme_harness.scoring`, and a file whose
+averages or overall scores disagree with its own per-language figures is
+refused rather than shown.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data.io import json_line, read_json, read_text
+from ..errors import UserError
+from ..scoring import overall_scores, task_languages
+from ..spec import TaskSpec, benchmark, registry
+
+SCHEMA = "xtreme-harness/results/v1"
+PROTOCOLS = ("fine-tuned transfer", "zero-shot prompted")
+_TOL = 1e-9
+
+
+def close(a: float, b: float) -> bool:
+    return abs(a - b) <= _TOL * max(1.0, abs(a), abs(b))
+
+
+@dataclass
+class TaskScore:
+    """One task of one entry: the averages, the per-language figures, and whether it is complete."""
+
+    task: str
+    primary: tuple[str, ...]
+    avgs: dict[str, float | None]  # avg of each primary figure over languages
+    avg_metric: float | None
+    per_lang: dict[str, dict[str, float]] = field(default_factory=dict)  # figure -> lang -> value
+    complete: bool = True
+    missing: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+
+    def lang_score(self, lang: str) -> float | None:
+        """Mean of the primary figures in one language: the quantity ``avg_metric`` averages."""
+        vals = [self.per_lang.get(k, {}).get(lang) for k in self.primary]
+        if not vals or any(v is None for v in vals):
+            return None
+        return sum(vals) / len(vals)
+
+
+@dataclass
+class Entry:
+    """A row of the leaderboard: a run (a results file) or a published reference."""
+
+    name: str
+    kind: str  # "run" or "reference"
+    version: str
+    tasks: dict[str, TaskScore]
+    overall: dict[str, float]  # recomputed, only figures whose tasks are complete
+    source: str = ""  # the results file, or the reference's citation
+    table: str = ""  # the reference's table
+    reference_id: str = ""
+    protocol: str | None = None
+    intermediate: tuple[str, ...] | None = None  # None: unknown (no ``model.intermediate``)
+    base_model: str | None = None
+    model_path: str | None = None
+    records_dir: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        return "all_task" not in self.overall
+
+
+def spec_for(task: str) -> TaskSpec | None:
+    return registry().get(task)
+
+
+def primary_of(task: str, score: dict[str, Any]) -> tuple[str, ...]:
+    spec = spec_for(task)
+    if spec is not None:
+        return spec.metrics.primary
+    # A task without a spec: every per-language figure with an average.
+    return tuple(k for k, v in score.items() if isinstance(v, dict) and k != "secondary"
+                 and isinstance(score.get(f"avg_{k}"), (int, float)))
+
+
+def resolve_results_path(path: str | os.PathLike) -> Path:
+    """A results file, or a folder holding ``results.json`` (what ``xtreme-eval --output`` writes)."""
+    p = Path(path)
+    if p.is_dir():
+        if (p / "results.json").is_file():
+            return p / "results.json"
+        raise UserError("folder has no results.json", str(p))
+    return p
+
+
+def load_results(path: str | os.PathLike, name: str | None = None) -> Entry:
+    """Read, validate and re-aggregate one results file (or an ``xtreme-score --json`` file)."""
+    p = resolve_results_path(path)
+    raw = read_json(p, "results file")
+    return entry_from_dict(raw, str(p), name=name, base_dir=p.parent)
+
+
+def _fail(msg: str, path: str, needle: str | None = None):
+    line = None
+    if needle is not None and os.path.isfile(path):
+        try:
+            line = json_line(read_text(path), needle)
+        except UserError:
+            line = None
+    raise UserError(msg, path, line)
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def entry_from_dict(raw: Any, path: str = "<results>", name: str | None = None,
+                    base_dir: Path | None = None) -> Entry:
+    if not isinstance(raw, dict):
+        _fail("expected a JSON object (an xtreme-harness results file)", path)
+    schema = raw.get("schema")
+    if schema is not None and schema != SCHEMA:
+        _fail(f"unsupported schema '{schema}'; expected '{SCHEMA}' or an xtreme-score --json file", path, '"schema"')
+    if schema is None and not (isinstance(raw.get("tasks"), dict) and isinstance(raw.get("overall"), dict)):
+        _fail(f"not a results file: no 'schema' ({SCHEMA}) and no 'tasks'/'overall' objects", path)
+    for key in ("tasks", "overall"):
+        if not isinstance(raw.get(key), dict):
+            _fail(f"'{key}' must be an object", path, f'"{key}"')
+    version = raw.get("version") or "xtreme"
+    if not isinstance(version, str):
+        _fail("'version' must be a string", path, '"version"')
+    try:
+        benchmark(version)
+    except UserError as exc:
+        raise UserError(exc.message, path) from None
+    coverage = raw.get("coverage") if isinstance(raw.get("coverage"), dict) else {}
+
+    tasks: dict[str, TaskScore] = {}
+    for task, score in raw["tasks"].items():
+        if not isinstance(score, dict):
+            _fail(f"tasks.{task} must be an object", path, f'"{task}"')
+        tasks[task] = _task_score(task, score, coverage.get(task), version, path)
+
+    complete = {t for t, ts in tasks.items() if ts.complete and ts.avg_metric is not None}
+    overall = overall_scores({t: {"avg_metric": ts.avg_metric} for t, ts in tasks.items()
+                              if ts.avg_metric is not None}, complete, version)
+    for key, value in raw["overall"].items():
+        if not _num(value):
+            _fail(f"overall.{key} must be a number", path, f'"{key}"')
+        if key not in overall:
+            bench = benchmark(version)
+            needed = bench["tasks"] if key == "all_task" else bench["categories"].get(key, [])
+            lacking = [t for t in needed if t not in complete]
+            why = (f"task(s) {', '.join(lacking)} are partial or missing" if lacking
+                   else "it is not a figure of this benchmark version")
+            _fail(f"overall.{key} = {value} is reported but {why}; it cannot be recomputed", path, f'"{key}"')
+        elif not close(float(value), overall[key]):
+            _fail(f"overall.{key} = {value!r} but the task figures give {overall[key]!r} "
+                  "(mean of avg_metric, as evaluate.py computes it)", path, f'"{key}"')
+
+    model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
+    label = name or model.get("name") or _default_name(path)
+    protocol = model.get("protocol")
+    if protocol is not None and protocol not in PROTOCOLS:
+        _fail(f"model.protocol '{protocol}' is not one of: {', '.join(PROTOCOLS)}", path, '"protocol"')
+    inter = model.get("intermediate")  # null or absent: unknown; []: the no-intermediate baseline
+    if isinstance(inter, str):
+        inter = [inter] if inter else []
+    if inter is not None and not (isinstance(inter, list) and all(isinstance(x, str) for x in inter)):
+        _fail("model.intermediate must be a list of task ids ([] for no intermediate task)", path, '"intermediate"')
+    records_dir = None
+    if isinstance(raw.get("records"), str) and base_dir is not None:
+        records_dir = (base_dir / raw["records"]).resolve()
+    notes = []
+    config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+    if config.get("limit"):
+        notes.append(f"evaluated on at most {config['limit']} examples per language (--limit); "
+                     "not comparable to full test-set figures")
+    split = {ts.get("split") for ts in raw["tasks"].values() if isinstance(ts, dict) and ts.get("split")}
+    if split - {"test"}:
+        notes.append(f"split: {', '.join(sorted(split))}")
+    return Entry(name=str(label), kind="run", version=version, tasks=tasks, overall=overall, source=path,
+                 protocol=protocol, intermediate=tuple(inter) if inter is not None else None,
+                 base_model=model.get("base_model"), model_path=model.get("path"), records_dir=records_dir,
+                 notes=notes)
+
+
+def _default_name(path: str) -> str:
+    p = Path(path)
+    return p.parent.name if p.name == "results.json" and p.parent.name else p.stem
+
+
+def _task_score(task: str, score: dict[str, Any], cov: Any, version: str, path: str) -> TaskScore:
+    primary = primary_of(task, score)
+    spec = spec_for(task)
+    per_lang: dict[str, dict[str, float]] = {}
+    for k in primary:
+        figs = score.get(k)
+        if figs is None:
+            continue
+        if not isinstance(figs, dict) or not all(_num(v) for v in figs.values()):
+            _fail(f"tasks.{task}.{k} must map language to a number", path, f'"{task}"')
+        per_lang[k] = {str(lang): float(v) for lang, v in figs.items()}
+    avgs: dict[str, float | None] = {}
+    for k in primary:
+        v = score.get(f"avg_{k}")
+        if v is not None and not _num(v):
+            _fail(f"tasks.{task}.avg_{k} must be a number", path, f'"avg_{k}"')
+        avgs[k] = float(v) if v is not None else None
+    avg_metric = score.get("avg_metric")
+    if avg_metric is not None and not _num(avg_metric):
+        _fail(f"tasks.{task}.avg_metric must be a number", path, f'"{task}"')
+
+    bench_langs = list(task_languages(spec, version)) if spec else []
+    scored = list(dict.fromkeys(lang for figs in per_lang.values() for lang in figs))
+    present_all = [lang for lang in scored if all(lang in per_lang.get(k, {}) for k in primary)]
+    missing = [lang for lang in bench_langs if lang not in present_all]
+    complete = bool(primary) and not missing and bool(per_lang)
+    if isinstance(cov, dict):
+        if cov.get("complete") is False:
+            complete = False
+        for lang in cov.get("missing") or []:
+            if lang not in missing:
+                missing.append(lang)
+
+    # Re-aggregate as the official scorer does: complete tasks over the version's languages.
+    over = bench_langs if complete and bench_langs else present_all
+    for k in primary:
+        figs = per_lang.get(k)
+        if not figs or not over:
+            continue
+        recomputed = sum(figs[lang] for lang in over if lang in figs) / len([lang for lang in over if lang in figs])
+        if avgs.get(k) is None:
+            avgs[k] = recomputed
+        elif not close(avgs[k], recomputed):
+            _fail(f"tasks.{task}.avg_{k} = {avgs[k]!r} but its per-language figures average to {recomputed!r}",
+                  path, f'"avg_{k}"')
+    if primary and all(avgs.get(k) is not None for k in primary):
+        recomputed_metric = sum(avgs[k] for k in primary) / len(primary)
+        if avg_metric is None:
+            avg_metric = recomputed_metric
+        elif not close(float(avg_metric), recomputed_metric):
+            _fail(f"tasks.{task}.avg_metric = {avg_metric!r} but the mean of its primary averages "
+                  f"({', '.join(primary)}) is {recomputed_metric!r}", path, f'"{task}"')
+    return TaskScore(task=task, primary=primary, avgs=avgs,
+                     avg_metric=float(avg_metric) if avg_metric is not None else None,
+                     per_lang=per_lang, complete=complete, missing=missing, languages=present_all)
+
+
+def dedupe_names(entries: list[Entry]) -> None:
+    """Give runs that share a name a distinguishing suffix, so no two rows look alike."""
+    def dups() -> set[str]:
+        names = [e.name for e in entries]
+        return {n for n in names if names.count(n) > 1}
+
+    clash = dups()
+    for e in entries:
+        if e.name in clash and e.kind == "run" and Path(e.source).parent.name:
+            e.name = f"{e.name} ({Path(e.source).parent.name})"
+    clash = dups()
+    counter: dict[str, int] = {}
+    for e in entries:
+        if e.name in clash:
+            counter[e.name] = counter.get(e.name, 0) + 1
+            e.name = f"{e.name} #{counter[e.name]}"

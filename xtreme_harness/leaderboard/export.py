@@ -1,0 +1,141 @@
+"""Export an ``xtreme-eval`` output folder as an official XTREME submission folder.
+
+The official submission is ``<task>/test-<lang>.<ext>`` for every task and
+language of the benchmark. A submission with a hole is rejected after upload,
+so the export checks every file is there and readable in its format first,
+and by default writes nothing when something is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..data.io import read_json
+from ..data.submission import read_indices, read_label_lines, read_pairs, read_qa_predictions, read_tag_sentences
+from ..errors import UserError
+from ..scoring import task_languages
+from ..spec import TaskSpec, benchmark, registry
+
+
+@dataclass
+class ExportReport:
+    out: Path
+    written: list[str] = field(default_factory=list)  # relative paths
+    missing: list[str] = field(default_factory=list)  # relative paths of absent files
+    ignored: list[str] = field(default_factory=list)  # files present but not part of the benchmark
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
+def _predictions_root(src: Path) -> tuple[Path, Path | None]:
+    """The predictions folder and the results file (if any) of an xtreme-eval output folder."""
+    if src.is_file():
+        src = src.parent
+    if not src.is_dir():
+        raise UserError("results folder not found", str(src))
+    results = src / "results.json"
+    if (src / "predictions").is_dir():
+        return src / "predictions", results if results.is_file() else None
+    if any((src / t).is_dir() for t in registry()):
+        return src, None  # a bare predictions folder
+    raise UserError("no predictions/ folder here (expected an xtreme-eval --output folder)", str(src))
+
+
+def _check_results(results: Path) -> None:
+    raw = read_json(results, "results file")
+    if not isinstance(raw, dict):
+        raise UserError("expected a JSON object", str(results))
+    tasks = raw.get("tasks") if isinstance(raw.get("tasks"), dict) else {}
+    not_test = sorted(t for t, s in tasks.items() if isinstance(s, dict) and s.get("split") not in (None, "test"))
+    if not_test:
+        raise UserError(f"predictions of {', '.join(not_test)} are for split "
+                        f"'{tasks[not_test[0]].get('split')}'; a submission needs the test split", str(results))
+    config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+    if config.get("limit"):
+        raise UserError(f"this run used --limit {config['limit']}; a submission needs every test example",
+                        str(results))
+
+
+def _validate(spec: TaskSpec, path: Path) -> None:
+    """Read the file in its submission format: a malformed file fails here, naming the line."""
+    p = str(path)
+    fmt = spec.submission_format
+    if fmt == "labels":
+        read_label_lines(p, spec.labels, "prediction file")
+    elif fmt == "tags":
+        read_tag_sentences(p, spec.labels, "prediction file")
+    elif fmt == "indices":
+        read_indices(p, "prediction file")
+    elif fmt == "pairs":
+        read_pairs(p, "prediction file")
+    elif fmt == "qa_json":
+        read_qa_predictions(p)
+
+
+def export_submission(src: str | os.PathLike, out: str | os.PathLike, version: str = "xtreme",
+                      allow_partial: bool = False, force: bool = False) -> ExportReport:
+    """Copy ``predictions/<task>/test-<lang>.<ext>`` into ``out`` for every task and language of ``version``."""
+    pred_root, results = _predictions_root(Path(src))
+    if results is not None:
+        _check_results(results)
+    bench = benchmark(version)
+    specs = registry()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError("output exists and is not a folder", str(out))
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise UserError("output folder is not empty (use --force to write into it)", str(out))
+
+    report = ExportReport(out)
+    todo: list[tuple[Path, str]] = []
+    wanted: set[str] = set()
+    for task in bench["tasks"]:
+        spec = specs.get(task)
+        if spec is None:
+            report.missing.append(f"{task}/ (no task spec in this harness)")
+            continue
+        for lang in task_languages(spec, version):
+            rel = f"{task}/test-{lang}.{spec.submission_ext}"
+            wanted.add(rel)
+            path = pred_root / rel
+            if path.is_file():
+                _validate(spec, path)
+                todo.append((path, rel))
+            else:
+                report.missing.append(rel)
+    for p in sorted(pred_root.rglob("*")):
+        rel = p.relative_to(pred_root).as_posix()
+        if p.is_file() and rel not in wanted:
+            report.ignored.append(rel)
+    if report.missing and not allow_partial:
+        shown = ", ".join(report.missing[:12]) + (f" and {len(report.missing) - 12} more"
+                                                   if len(report.missing) > 12 else "")
+        raise UserError(f"{len(report.missing)} of {len(report.missing) + len(todo)} submission files are missing "
+                        f"({shown}); nothing written (--allow-partial writes the rest)", str(pred_root))
+
+    # Build next to the target and move it in, so a failed export never leaves half a folder.
+    target_exists = out.is_dir()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for path, rel in todo:
+            dest = stage / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+            report.written.append(rel)
+        if target_exists:
+            for _, rel in todo:
+                (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(stage / rel, out / rel)
+        else:
+            os.replace(stage, out)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+    return report
