@@ -1,0 +1,385 @@
+"""Nearest-neighbour retrieval for Tatoeba and margin-based bitext mining for BUCC.
+
+Pure numpy/FAISS: embeddings in, indices and scored pairs out. The BUCC path
+reproduces XTREME's ``third_party/utils_retrieve.py`` (``mine_bitext`` with
+its defaults, then ``bucc_eval``): ratio margin over k=4 neighbours in both
+directions, ``max`` retrieval with a one-to-one greedy pass, candidates kept
+when their score is > 0, duplicate sentences dropped from the id maps, the
+threshold chosen on dev to maximise F1 and applied on test with ``>=``.
+
+Search is exact (``IndexFlatIP``) and runs over bounded chunks of queries, so
+memory grows with n * k, never n * n; a FAISS GPU index is used when FAISS
+was built with GPU support and sees a GPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import faiss
+import numpy as np
+
+DEFAULT_CHUNK_SIZE = 16384  # queries per FAISS search call
+MARGINS = ("ratio", "distance", "absolute")
+MODES = ("max", "fwd", "bwd", "intersect")
+DUPLICATES = ("drop", "expand")
+
+
+# --- search -----------------------------------------------------------------------------
+
+def normalize(x: np.ndarray) -> np.ndarray:
+    """Float32 copy with unit-length rows; all-zero rows stay zero (as ``faiss.normalize_L2``)."""
+    out = np.array(x, dtype=np.float32, order="C", copy=True, ndmin=2)
+    if out.size:
+        faiss.normalize_L2(out)
+    return out
+
+
+def gpu_available() -> bool:
+    """True when this FAISS build has GPU support and at least one GPU is visible."""
+    return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+
+
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _flat_ip(dim: int, use_gpu: bool):
+    index = faiss.IndexFlatIP(dim)
+    return faiss.index_cpu_to_all_gpus(index) if use_gpu else index
+
+
+def knn(x: np.ndarray, y: np.ndarray, k: int, chunk_size: int = DEFAULT_CHUNK_SIZE,
+        y_chunk_size: int | None = None, use_gpu: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact inner-product top-k of each row of ``x`` among the rows of ``y``.
+
+    Returns ``(sims, idx)``, float32 and int64 of shape ``(len(x), min(k, len(y)))``,
+    best first. ``x`` is searched ``chunk_size`` rows at a time; ``y_chunk_size``
+    also splits the database (each block is indexed alone and the per-block
+    top-k are merged), which bounds GPU memory the way the official
+    ``knnGPU`` does. Inputs are used as given: normalise them for cosine.
+    """
+    if chunk_size < 1 or (y_chunk_size is not None and y_chunk_size < 1):
+        raise ValueError("chunk sizes must be positive")
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"expected two 2-d arrays with the same width, got {x.shape} and {y.shape}")
+    if use_gpu is None:
+        use_gpu = gpu_available()
+    elif use_gpu and not gpu_available():
+        raise ValueError("use_gpu=True but FAISS has no GPU support or sees no GPU")
+    nx, ny = len(x), len(y)
+    k = max(0, min(int(k), ny))
+    sims = np.full((nx, k), -np.inf, dtype=np.float32)
+    idx = np.full((nx, k), -1, dtype=np.int64)
+    if nx == 0 or k == 0:
+        return sims, idx
+    yb = ny if y_chunk_size is None else y_chunk_size
+    single_block = yb >= ny
+    for y0 in range(0, ny, yb):
+        y1 = min(ny, y0 + yb)
+        index = _flat_ip(x.shape[1], use_gpu)
+        index.add(_f32(y[y0:y1]))
+        kb = min(k, y1 - y0)
+        for x0 in range(0, nx, chunk_size):
+            x1 = min(nx, x0 + chunk_size)
+            s, i = index.search(_f32(x[x0:x1]), kb)
+            i += y0
+            if single_block:
+                sims[x0:x1], idx[x0:x1] = s, i
+                continue
+            # merge with the best so far; stable order keeps the lower index first on ties
+            cs = np.concatenate([sims[x0:x1], s], axis=1)
+            ci = np.concatenate([idx[x0:x1], i], axis=1)
+            order = np.argsort(-cs, axis=1, kind="stable")[:, :k]
+            sims[x0:x1] = np.take_along_axis(cs, order, 1)
+            idx[x0:x1] = np.take_along_axis(ci, order, 1)
+        del index
+    return sims, idx
+
+
+# --- Tatoeba ----------------------------------------------------------------------------
+
+def tatoeba_predict(src_emb: np.ndarray, tgt_emb: np.ndarray, chunk_size: int = DEFAULT_CHUNK_SIZE) -> np.ndarray:
+    """For each non-English row, the 0-based index of its nearest English row by cosine.
+
+    This is the submission format and the label format: line i answers source
+    line i with a line number of the (sorted) English file. The official
+    ``similarity_search`` ranks by L2 between unit vectors, the same order as
+    cosine; it queries with the English side, which its labels cannot be
+    scored against, so the xx->en direction the labels describe is used here.
+    """
+    y = normalize(tgt_emb)
+    if len(y) == 0:
+        raise ValueError("no target sentences to retrieve from")
+    return knn(normalize(src_emb), y, 1, chunk_size=chunk_size)[1][:, 0]
+
+
+def tatoeba_accuracy_both(src_emb: np.ndarray, tgt_emb: np.ndarray, gold: Sequence[int],
+                          chunk_size: int = DEFAULT_CHUNK_SIZE) -> dict[str, float]:
+    """Accuracy (0-100) both ways: ``xx2en`` (the official figure), ``en2xx`` and their ``mean``.
+
+    en->xx counts English line j as right when its nearest source line i has
+    ``gold[i] == j``; it is a secondary figure, reported beside the official one.
+    """
+    gold_arr = np.asarray(gold, dtype=np.int64)
+    x, y = normalize(src_emb), normalize(tgt_emb)
+    if len(gold_arr) != len(x):
+        raise ValueError(f"{len(gold_arr)} gold indices for {len(x)} source sentences")
+    if len(x) == 0 or len(y) == 0:
+        raise ValueError("both sides need at least one sentence")
+    fwd = knn(x, y, 1, chunk_size=chunk_size)[1][:, 0]
+    bwd = knn(y, x, 1, chunk_size=chunk_size)[1][:, 0]
+    xx2en = float(np.mean(fwd == gold_arr)) * 100
+    en2xx = float(np.mean(gold_arr[bwd] == np.arange(len(y)))) * 100
+    return {"xx2en": xx2en, "en2xx": en2xx, "mean": (xx2en + en2xx) / 2}
+
+
+# --- BUCC: margin scores ----------------------------------------------------------------
+
+@dataclass
+class MarginScores:
+    """Margin-scored kNN candidates in both directions.
+
+    ``fwd_idx[i]`` are the k nearest ``y`` rows of ``x`` row i and
+    ``fwd_scores[i]`` their margin scores; ``bwd_*`` the same from ``y`` to
+    ``x``. ``fwd_mean``/``bwd_mean`` are the mean cosine to the k neighbours,
+    the neighbourhood density the margin divides by.
+    """
+
+    fwd_scores: np.ndarray
+    fwd_idx: np.ndarray
+    bwd_scores: np.ndarray
+    bwd_idx: np.ndarray
+    fwd_mean: np.ndarray
+    bwd_mean: np.ndarray
+
+
+def _apply_margin(sim: np.ndarray, denom: np.ndarray, margin: str) -> np.ndarray:
+    if margin == "ratio":
+        return sim / denom
+    if margin == "distance":
+        return sim - denom
+    return sim
+
+
+def margin_scores(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio",
+                  chunk_size: int = DEFAULT_CHUNK_SIZE, y_chunk_size: int | None = None,
+                  normalized: bool = False) -> MarginScores:
+    """Margin scores of every forward and backward kNN candidate pair.
+
+    ratio: ``cos(x, y) / ((mean_k cos(x, NN_k(x)) + mean_k cos(y, NN_k(y))) / 2)``,
+    which discounts hubs (rows close to everything). Arithmetic is float32 as in
+    the official code and the results are float64; the cosine is the one FAISS
+    returns for the pair. ``normalized=True`` skips the (copying) normalisation.
+    """
+    if margin not in MARGINS:
+        raise ValueError(f"margin must be one of {MARGINS}, got {margin!r}")
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    if not normalized:
+        x, y = normalize(x), normalize(y)
+    fwd_sim, fwd_idx = knn(x, y, min(k, len(y)), chunk_size=chunk_size, y_chunk_size=y_chunk_size)
+    bwd_sim, bwd_idx = knn(y, x, min(k, len(x)), chunk_size=chunk_size, y_chunk_size=y_chunk_size)
+    fwd_mean = fwd_sim.mean(axis=1) if fwd_sim.size else np.zeros(len(x), np.float32)
+    bwd_mean = bwd_sim.mean(axis=1) if bwd_sim.size else np.zeros(len(y), np.float32)
+    two = np.float32(2)
+    fwd = _apply_margin(fwd_sim, (fwd_mean[:, None] + bwd_mean[fwd_idx]) / two, margin)
+    bwd = _apply_margin(bwd_sim, (bwd_mean[:, None] + fwd_mean[bwd_idx]) / two, margin)
+    return MarginScores(fwd.astype(np.float64), fwd_idx, bwd.astype(np.float64), bwd_idx, fwd_mean, bwd_mean)
+
+
+# --- BUCC: candidate mining -------------------------------------------------------------
+
+def _unify(sents: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Unique sentences (first-seen order) and, for each, the row of its last occurrence.
+
+    The official ``unique_embeddings`` keeps the last occurrence's vector;
+    identical sentences should embed identically anyway, but batching can
+    perturb them slightly, so the same row is picked.
+    """
+    first: dict[str, int] = {}
+    inds = np.fromiter((first.setdefault(s, len(first)) for s in sents), dtype=np.int64, count=len(sents))
+    last = np.full(len(first), -1, dtype=np.int64)
+    np.maximum.at(last, inds, np.arange(len(sents), dtype=np.int64))
+    return list(first), last
+
+
+def _normalized_rows(emb: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Unit-length float32 copy of the chosen rows, normalised in place to hold one copy only."""
+    emb = np.asarray(emb)
+    if emb.ndim != 2:
+        raise ValueError(f"expected a 2-d embedding array, got shape {emb.shape}")
+    out = np.ascontiguousarray(emb[rows], dtype=np.float32)  # fancy indexing: always a new array
+    if out.size:
+        faiss.normalize_L2(out)
+    return out
+
+
+def _sent_to_ids(sents: Sequence[str], ids: Sequence[str], duplicates: str) -> dict[str, list[str]]:
+    """Stripped sentence -> its ids; ``drop`` keeps only sentences that occur once (official)."""
+    groups: dict[str, list[str]] = {}
+    for s, i in zip(sents, ids):
+        groups.setdefault(s.strip(), []).append(i)
+    if duplicates == "drop":
+        return {s: g for s, g in groups.items() if len(g) == 1}
+    return groups
+
+
+def _check_side(emb: np.ndarray, ids: Sequence[str], sents: Sequence[str], side: str) -> None:
+    if not (len(emb) == len(ids) == len(sents)):
+        raise ValueError(f"{side}: {len(emb)} embeddings, {len(ids)} ids and {len(sents)} sentences differ in number")
+
+
+def _select(ms: MarginScores, mode: str) -> list[tuple[float, int, int]]:
+    """(score, unique src, unique tgt) in the order the official candidates file lists them."""
+    nx, ny = len(ms.fwd_mean), len(ms.bwd_mean)
+    out: list[tuple[float, int, int]] = []
+    if nx == 0 or ny == 0:
+        return out
+    fwd_arg = ms.fwd_scores.argmax(axis=1)
+    bwd_arg = ms.bwd_scores.argmax(axis=1)
+    fwd_best = ms.fwd_idx[np.arange(nx), fwd_arg]
+    bwd_best = ms.bwd_idx[np.arange(ny), bwd_arg]
+    fwd_max = ms.fwd_scores[np.arange(nx), fwd_arg]
+    bwd_max = ms.bwd_scores[np.arange(ny), bwd_arg]
+    if mode == "fwd":
+        return list(zip(fwd_max.tolist(), range(nx), fwd_best.tolist()))
+    if mode == "bwd":
+        return list(zip(bwd_max.tolist(), bwd_best.tolist(), range(ny)))
+    if mode == "intersect":
+        keep = np.flatnonzero(bwd_best[fwd_best] == np.arange(nx))
+        return list(zip(fwd_max[keep].tolist(), keep.tolist(), fwd_best[keep].tolist()))
+    # max: both directions pooled, best first, each sentence used at most once
+    src = np.concatenate([np.arange(nx), bwd_best])
+    tgt = np.concatenate([fwd_best, np.arange(ny)])
+    scores = np.concatenate([fwd_max, bwd_max])
+    order = np.argsort(-scores, kind="stable")
+    seen_src = np.zeros(nx, dtype=bool)
+    seen_tgt = np.zeros(ny, dtype=bool)
+    for s, i, j in zip(scores[order].tolist(), src[order].tolist(), tgt[order].tolist()):
+        if seen_src[i] or seen_tgt[j]:
+            continue
+        seen_src[i] = seen_tgt[j] = True
+        if s > 0:  # official threshold=0 with a strict comparison
+            out.append((s, i, j))
+    return out
+
+
+def mine_candidates(src_emb: np.ndarray, tgt_emb: np.ndarray, src_ids: Sequence[str], tgt_ids: Sequence[str],
+                    src_sents: Sequence[str], tgt_sents: Sequence[str], k: int = 4, mode: str = "max",
+                    margin: str = "ratio", duplicates: str = "drop", chunk_size: int = DEFAULT_CHUNK_SIZE,
+                    y_chunk_size: int | None = None) -> list[tuple[float, str, str]]:
+    """Scored candidate pairs ``(score, src_id, tgt_id)`` as ``bucc_eval`` reads them.
+
+    Listed in the official candidates-file order (best first in ``max`` mode),
+    which decides tie order in :func:`best_threshold`. Memory: the inputs, one
+    unit-length float32 copy of each side and FAISS's copy of the side searched.
+
+    As the official pipeline: identical sentences are mined once (one shared
+    embedding); ``max`` pools forward and backward best matches and keeps a
+    pair only if neither sentence was taken by a higher-scoring one; pairs
+    scoring <= 0 are dropped in ``max`` mode. Sentences are then mapped back
+    to ids by their stripped text. ``duplicates='drop'`` is the official
+    behaviour: a text that occurs on more than one line has no id, so no pair
+    is proposed for it (its gold pairs count as misses).
+    ``duplicates='expand'`` instead gives the pair to every id carrying the text.
+    A pair reached twice keeps its highest score.
+
+    Ties in score are ordered stably (forward before backward, lower index
+    first); the official ``np.argsort`` leaves their order unspecified.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if duplicates not in DUPLICATES:
+        raise ValueError(f"duplicates must be one of {DUPLICATES}, got {duplicates!r}")
+    _check_side(src_emb, src_ids, src_sents, "source")
+    _check_side(tgt_emb, tgt_ids, tgt_sents, "target")
+    src_u, src_rows = _unify(src_sents)
+    tgt_u, tgt_rows = _unify(tgt_sents)
+    x = _normalized_rows(src_emb, src_rows)
+    y = _normalized_rows(tgt_emb, tgt_rows)
+    ms = margin_scores(x, y, k=k, margin=margin, chunk_size=chunk_size, y_chunk_size=y_chunk_size, normalized=True)
+    del x, y
+    src_map = _sent_to_ids(src_sents, src_ids, duplicates)
+    tgt_map = _sent_to_ids(tgt_sents, tgt_ids, duplicates)
+    cand: dict[tuple[str, str], float] = {}
+    for score, i, j in _select(ms, mode):
+        sids = src_map.get(src_u[i].strip())
+        tids = tgt_map.get(tgt_u[j].strip())
+        if not sids or not tids:
+            continue
+        for sid in sids:
+            for tid in tids:
+                key = (sid, tid)
+                prev = cand.get(key)
+                cand[key] = score if prev is None else max(score, prev)
+    return [(score, sid, tid) for (sid, tid), score in cand.items()]
+
+
+# --- BUCC: threshold --------------------------------------------------------------------
+
+def _pair(item) -> tuple[str, str]:
+    if isinstance(item, str):
+        a, b = item.strip().split("\t")
+        return a, b
+    a, b = item
+    return str(a), str(b)
+
+
+def _cand_dict(candidates: Iterable[tuple[float, str, str]]) -> dict[tuple[str, str], float]:
+    out: dict[tuple[str, str], float] = {}
+    for score, sid, tid in candidates:
+        key = (sid, tid)
+        score = float(score)
+        prev = out.get(key)
+        out[key] = score if prev is None else max(score, prev)
+    return out
+
+
+def apply_threshold(candidates: Iterable[tuple[float, str, str]], threshold: float) -> list[tuple[str, str]]:
+    """The pairs ``(src_id, tgt_id)`` whose score is ``>= threshold``, in candidate order."""
+    return [key for key, score in _cand_dict(candidates).items() if score >= threshold]
+
+
+def _prf(pred: list[tuple[str, str]], gold: set[tuple[str, str]]) -> tuple[float, float, float]:
+    ncorrect = len(gold.intersection(pred))
+    if ncorrect == 0:
+        return 0.0, 0.0, 0.0
+    p = ncorrect / len(pred)
+    r = ncorrect / len(gold)
+    return 2 * p * r / (p + r) * 100, p * 100, r * 100
+
+
+def best_threshold(candidates: Iterable[tuple[float, str, str]],
+                   gold_pairs: Iterable) -> tuple[float, float, float, float]:
+    """The dev threshold that maximises F1, and ``(f1, precision, recall)`` (0-100) at it.
+
+    As ``bucc_optimize``: walk candidates by descending score (stable), and at
+    the first rank reaching the best F1 put the threshold midway between that
+    score and the next; 0 when no candidate is gold. The returned figures are
+    those of :func:`apply_threshold` at that threshold (``>=``), as ``bucc_eval``
+    reports them. Where the best rank is the last candidate the official code
+    fails (no next score); the threshold is then that candidate's own score.
+    ``gold_pairs``: ``(src_id, tgt_id)`` tuples or ``"src_id\\ttgt_id"`` lines.
+    """
+    cand = _cand_dict(candidates)
+    gold = {_pair(g) for g in gold_pairs if not (isinstance(g, str) and not g.strip())}
+    items = sorted(cand.items(), key=lambda kv: -kv[1])
+    threshold = 0.0
+    best_f1 = 0.0
+    ncorrect = 0
+    for n, (key, score) in enumerate(items, 1):
+        if key in gold:
+            ncorrect += 1
+        if ncorrect > 0:
+            p = ncorrect / n
+            r = ncorrect / len(gold)
+            f1 = 2 * p * r / (p + r)
+            if f1 > best_f1:
+                best_f1 = f1
+                threshold = (score + items[n][1]) / 2 if n < len(items) else score
+    f1, p, r = _prf([key for key, score in items if score >= threshold], gold)
+    return threshold, f1, p, r
