@@ -212,6 +212,8 @@ def load_model(ck: Checkpoint, family: str, device, dtype, trust_remote_code: bo
 
     from .engine import load_kwargs, prepare_model
 
+    transformers.utils.logging.disable_progress_bar()  # our own bars say what is running
+
     cls = {
         "classification": transformers.AutoModelForSequenceClassification,
         "tagging": transformers.AutoModelForTokenClassification,

@@ -16,7 +16,9 @@ def format_scores(result: dict[str, Any]) -> str:
         cov = coverage.get(task, {})
         note = ""
         if cov and not cov.get("complete", True):
-            note = f"  [partial: {len(cov.get('languages', []))} languages, missing {', '.join(cov.get('missing', []))}]"
+            miss = list(cov.get("missing", []))
+            shown = ", ".join(miss[:6]) + (f" and {len(miss) - 6} more" if len(miss) > 6 else "")
+            note = f"  [partial: {len(cov.get('languages', []))} languages scored; missing {shown}]"
         lines.append(f"{task:<10} {figures}{note}")
         sec = score.get("secondary") or {}
         sec_figs = ", ".join(f"{k[4:]}={v:.2f}" for k, v in sec.items() if k.startswith("avg_"))
