@@ -53,7 +53,7 @@ class EvalConfig:
     task_dirs: list[str] = field(default_factory=list)
     max_length: int | None = None
     progress: bool = True
-    cache_embeddings: bool = False
+    embedding_cache: str | None = None
 
 
 def default_retrieval_layer(num_layers: int | None) -> int:
@@ -180,7 +180,42 @@ def run_qa(spec, ck, examples, loaded, engine, cfg, lang):
     return preds, gold, records, dict(feats.stats)
 
 
+def _embedding_key(model, cfg: EvalConfig, layer: int, sentences: list[str]) -> str:
+    """Model (path, config, weights), layer, pooling, dtype and the texts themselves."""
+    h = hashlib.sha256()
+    path = getattr(model, "name_or_path", "") or ""
+    h.update(json.dumps([path, model.config.to_json_string(), layer, cfg.pooling, cfg.dtype], sort_keys=True).encode())
+    if path and Path(path).is_dir():
+        h.update(json.dumps([_file_sig(p) for p in sorted(Path(path).glob("*.safetensors"))]).encode())
+    for s in sentences:
+        h.update(hashlib.sha256(s.encode("utf-8")).digest())
+    return h.hexdigest()
+
+
 def _embed(sentences: list[str], model, tok, engine, cfg: EvalConfig, layer: int, desc: str):
+    """Sentence embeddings from one hidden layer; cached on disk (.npy, no pickle) when asked for."""
+    import numpy as np
+
+    cache_file = None
+    if cfg.embedding_cache:
+        cache_file = Path(cfg.embedding_cache) / f"{_embedding_key(model, cfg, layer, sentences)}.npy"
+        if cache_file.is_file():
+            emb = np.load(cache_file, allow_pickle=False)
+            if emb.shape[0] == len(sentences):
+                return emb
+    emb = _embed_uncached(sentences, model, tok, engine, cfg, layer, desc)
+    if cache_file is not None:
+        import tempfile
+
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".npy")
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, emb, allow_pickle=False)
+        os.replace(tmp, cache_file)
+    return emb
+
+
+def _embed_uncached(sentences: list[str], model, tok, engine, cfg: EvalConfig, layer: int, desc: str):
     import numpy as np
 
     from .engine import cls_pool, mean_pool
@@ -366,6 +401,9 @@ def evaluate(model: str, tasks: str = "all", languages: str = "all", data_dir: s
     for spec in specs:
         if spec.task in res.skipped:
             continue
+        if cfg.split not in spec.splits:
+            res.skipped[spec.task] = f"{spec.task} has no {cfg.split} split (it has: {', '.join(spec.splits)})"
+            continue
         langs = _languages_for(spec, cfg, skipped_langs, missing)
         plan.append((spec, res.checkpoints[spec.task], langs))
     for task, reason in res.skipped.items():
@@ -493,6 +531,8 @@ def main(argv, parser_cls) -> int:
     p.add_argument("--task-dir", action="append", default=[], help="extra folder of task spec YAMLs")
     p.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints that ship their own code")
     p.add_argument("--allow-pickle", action="store_true", help="allow pickled pytorch_model.bin weights")
+    p.add_argument("--embedding-cache", default=None,
+                   help="folder to cache retrieval embeddings in (keyed by model, layer, pooling and text hash)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     if not args.model:
@@ -509,7 +549,7 @@ def main(argv, parser_cls) -> int:
                        limit=args.limit, retrieval_layer=args.retrieval_layer, pooling=args.pooling,
                        trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle,
                        version=args.version, task_dirs=args.task_dir, max_length=args.max_length,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, embedding_cache=args.embedding_cache)
     from .reporting import format_scores
 
     print(format_scores(results))
