@@ -534,7 +534,14 @@ def main(argv, parser_cls) -> int:
     p.add_argument("--embedding-cache", default=None,
                    help="folder to cache retrieval embeddings in (keyed by model, layer, pooling and text hash)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from .lmeval.cli import add_arguments as add_lm_eval_arguments
+    from .lmeval.cli import dispatch as lm_eval_dispatch
+
+    add_lm_eval_arguments(p)  # --backend, --model-args, --gen-kwargs, --apply-chat-template, --lm-eval-tasks-path
     args = p.parse_args(argv)
+    handled = lm_eval_dispatch(args)  # prints the YAML folder, or runs --backend lm-eval
+    if handled is not None:
+        return handled
     if not args.model:
         raise UserError("--model is required (see xtreme-eval --help)")
     bs = args.batch_size

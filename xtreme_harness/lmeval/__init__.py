@@ -1,0 +1,36 @@
+"""XTREME through lm-evaluation-harness: prompted LLMs (and fine-tuned encoders) on our data and metrics.
+
+``tasks/`` holds generated lm-eval task YAMLs (``xtreme_<task>_<lang>`` and
+groups ``xtreme_<task>``) whose data come from our readers and whose figures
+come from our official metric functions; ``encoder`` registers the
+``xtreme-encoder`` lm-eval model; ``runner`` turns an lm-eval run into our
+``results.json``. lm-eval is imported lazily: importing this package is cheap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# The tasks the lm-eval backend serves, in the official order.
+LMEVAL_TASKS = ("xnli", "pawsx", "xquad", "mlqa", "tydiqa")
+PREFIX = "xtreme_"
+# Where the XTREME download folder is when lm-eval itself (not xtreme-eval) runs the tasks.
+DATA_ENV = "XTREME_LMEVAL_DATA"
+SPLIT_ENV = "XTREME_LMEVAL_SPLIT"
+
+
+def task_name(task: str, lang: str) -> str:
+    """The lm-eval task of one (task, language): ``xtreme_xnli_de``."""
+    return f"{PREFIX}{task}_{lang}"
+
+
+def group_name(task: str) -> str:
+    return f"{PREFIX}{task}"
+
+
+def tasks_path() -> Path:
+    """The folder to hand to ``lm_eval --include_path``."""
+    return Path(__file__).resolve().parent / "tasks"
+
+
+__all__ = ["DATA_ENV", "LMEVAL_TASKS", "PREFIX", "SPLIT_ENV", "group_name", "task_name", "tasks_path"]
