@@ -24,6 +24,7 @@ from . import __version__
 from .data.io import atomic_write_json, atomic_write_text, safe_join
 from .data.readers import available, data_files, read_split
 from .data.submission import write_submission, write_tags
+from .distributed import barrier, is_main, local_device
 from .errors import UserError
 from .models import Checkpoint, load_model, load_tokenizer, resolve
 from .scoring import aggregate_task, overall_scores, score_language
@@ -64,6 +65,8 @@ def default_retrieval_layer(num_layers: int | None) -> int:
 
 
 def _log(msg: str) -> None:
+    if not is_main():
+        return
     print(f"xtreme-eval: {msg}", file=sys.stderr, flush=True)
 
 
@@ -89,10 +92,12 @@ class _Loaded:
 
 
 def _engine(cfg: EvalConfig):
+    from .distributed import ShardedEngine, is_main
     from .engine import InferenceEngine
 
     bs = cfg.batch_size if cfg.batch_size == "auto" else int(cfg.batch_size)
-    return InferenceEngine(device=cfg.device, dtype=cfg.dtype, batch_size=bs, progress=cfg.progress)
+    return ShardedEngine(InferenceEngine(device=cfg.device, dtype=cfg.dtype, batch_size=bs,
+                                         progress=cfg.progress and is_main()))
 
 
 def _id2label(ck: Checkpoint) -> dict[int, str]:
@@ -383,6 +388,7 @@ def evaluate(model: str, tasks: str = "all", languages: str = "all", data_dir: s
     """Score ``model`` (a checkpoint, hub id or suite) on ``tasks``; write and return results.json."""
     cfg = EvalConfig(model=model, tasks=tasks, languages=languages, data_dir=str(data_dir), split=split,
                      output=str(output), **kwargs)
+    cfg.device = local_device(cfg.device)
     if cfg.split not in ("test", "dev"):
         raise UserError(f"--split must be test or dev, not '{cfg.split}'")
     if cfg.pooling not in ("mean", "cls"):
@@ -467,19 +473,23 @@ def _run_one(spec, ck, lang, cfg, loaded, engine, out: Path, fp: str) -> dict:
     examples = read_split(spec, cfg.data_dir, lang, cfg.split, cfg.limit)
     preds, gold, records, stats = RUNNERS[spec.family](spec, ck, examples, loaded, engine, cfg, lang)
     ext = spec.submission_ext
-    write_submission(safe_join(out, "predictions", spec.task, f"test-{lang}.{ext}"), spec.submission_format, preds)
     n = len(examples) if isinstance(examples, list) else len(examples.source)
     state: dict[str, Any] = {"fingerprint": fp, "task": spec.task, "lang": lang, "n": n, "stats": stats}
     if gold is not None:
-        write_gold(safe_join(out, "labels", spec.task, f"test-{lang}.{ext}"), spec, gold, examples)
         metrics, secondary = score_language(spec, gold, preds if spec.family != "qa" else
                                             [preds[ex.id] for ex in examples], lang)
         state.update(metrics=metrics, secondary=secondary)
-    if records:
-        atomic_write_text(safe_join(out, "records", spec.task, f"{lang}.jsonl"),
-                          "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     state["seconds"] = round(time.perf_counter() - t0, 3)
-    atomic_write_json(safe_join(out, "state", spec.task, f"{lang}.json"), state)
+    if is_main():  # every process holds the same predictions; one writes them
+        write_submission(safe_join(out, "predictions", spec.task, f"test-{lang}.{ext}"), spec.submission_format,
+                         preds)
+        if gold is not None:
+            write_gold(safe_join(out, "labels", spec.task, f"test-{lang}.{ext}"), spec, gold, examples)
+        if records:
+            atomic_write_text(safe_join(out, "records", spec.task, f"{lang}.jsonl"),
+                              "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        atomic_write_json(safe_join(out, "state", spec.task, f"{lang}.json"), state)
+    barrier()
     shown = ", ".join(f"{k}={v:.2f}" for k, v in (state.get("metrics") or {}).items())
     _log(f"{spec.task}/{lang}: {shown or 'no gold labels: predictions written, not scored'} "
          f"({n} examples, {state['seconds']:.1f}s)")
@@ -502,6 +512,8 @@ def _write_results(path: Path, cfg: EvalConfig, res, task_results, coverage, com
         "partial": not all(t in complete for t in benchmark_tasks(cfg.version)),
         "records": "records",
     }
+    if not is_main():
+        return results
     atomic_write_json(path, results)
     # Wall-clock times vary run to run; they live beside results.json so that it stays reproducible.
     atomic_write_json(path.parent / "timings.json", {k: round(v, 3) for k, v in timings.items()})
@@ -559,6 +571,7 @@ def main(argv, parser_cls) -> int:
                        progress=not args.no_progress, embedding_cache=args.embedding_cache)
     from .reporting import format_scores
 
-    print(format_scores(results))
-    print(f"\nresults: {Path(args.output) / 'results.json'}")
+    if is_main():
+        print(format_scores(results))
+        print(f"\nresults: {Path(args.output) / 'results.json'}")
     return 0
