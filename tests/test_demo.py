@@ -1,0 +1,65 @@
+"""The demo: tokenizer and tiny encoder builders, and the whole pipeline on the tiny demo data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from intra-op threads (and lose a lot on a busy machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_tokenizer_is_xlmr_style_and_fast(tmp_path):
+    from transformers import AutoTokenizer
+
+    from xtreme_harness.demo import build_tokenizer
+    from xtreme_harness.families.tagging import is_roberta_style
+
+    build_tokenizer(["Marco Rossi lives in Tokyo .", "Marco Rossi wohnt in Tokio .", "马可住在东京。"] * 5,
+                    tmp_path / "tok", vocab_size=200)
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
+    assert tok.is_fast and is_roberta_style(tok)
+    assert (tok.cls_token_id, tok.pad_token_id, tok.sep_token_id) == (0, 1, 2)
+    enc = tok("Marco lives", "in Tokyo", return_offsets_mapping=True)
+    toks = tok.convert_ids_to_tokens(enc["input_ids"])
+    assert toks[0] == "<s>" and toks[-1] == "</s>" and toks.count("</s>") == 3  # <s> a </s></s> b </s>
+    assert "token_type_ids" not in enc
+    text = "马可住在东京"
+    spans = [text[s:e] for s, e in tok(text, return_offsets_mapping=True)["offset_mapping"] if e > s]
+    assert "".join(spans) == text  # CJK split per character, offsets exact
+
+
+def test_demo_builds_a_suite_and_evaluates_it(tmp_path, capsys):
+    from xtreme_harness.demo import main
+
+    out = tmp_path / "demo"
+    assert main(["run", "--out", str(out), "--size", "tiny", "--languages", "en,de", "--no-progress"]) == 0
+    suite = out / "suite"
+    for task in ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "encoder"):
+        cfg = json.loads((suite / task / "config.json").read_text())
+        assert cfg["xtreme_intermediate"] == ["demo_nli"], task
+        assert (suite / task / "model.safetensors").is_file() and (suite / task / "tokenizer.json").is_file()
+    base = json.loads((out / "base" / "config.json").read_text())
+    assert base["hidden_size"] == 64 and base["num_hidden_layers"] == 2 and base["model_type"] == "xlm-roberta"
+    results = json.loads((out / "results" / "results.json").read_text())
+    assert results["model"]["intermediate"] == ["demo_nli"]
+    assert set(results["tasks"]) == {"xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018",
+                                     "tatoeba"}
+    assert "panx" in capsys.readouterr().out
+
+    # A second run reuses every finished step.
+    done = suite / "train" / "xnli" / "done.json"
+    before = done.stat().st_mtime_ns
+    assert main(["run", "--out", str(out), "--size", "tiny", "--languages", "en,de", "--no-progress",
+                 "--no-eval"]) == 0
+    assert done.stat().st_mtime_ns == before

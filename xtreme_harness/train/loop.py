@@ -1,0 +1,453 @@
+"""The optimisation loop shared by every phase: accelerate, resumable, seeded.
+
+Built on ``accelerate.Accelerator`` so the same code runs on a CPU, one GPU
+(bf16 where supported) or many (``accelerate launch`` / ``torchrun``) with no
+change. What it guarantees:
+
+* gradient accumulation to the requested effective batch, linear warm-up then
+  linear decay, gradient clipping;
+* English-dev evaluation every ``eval_every`` steps (default: once per epoch),
+  the best checkpoint written out each time the dev score improves, optional
+  early stopping after ``patience`` evaluations without improvement;
+* ``checkpoint-last/`` every ``save_every`` steps (weights, optimizer,
+  scheduler, every RNG, counters), written atomically, so that a killed run
+  restarted with the same command resumes at the saved step and ends with the
+  same weights as an uninterrupted run;
+* a JSON-lines log (loss, lr, dev scores, step) and a tqdm progress bar.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from .formats import TaskData, collate, score_dev
+from .sampling import BatchPlan, mixing_weights, shard
+
+LAST = "checkpoint-last"
+_ACCELERATOR = None
+
+
+@dataclass
+class Hyper:
+    """Hyper-parameters of one phase (defaults: the paper's; see ``recipes.target_defaults``)."""
+
+    lr: float = 1e-5
+    epochs: float = 2.0
+    max_steps: int | None = None
+    batch_size: int = 32  # effective: per device x devices x accumulation
+    per_device_batch_size: int | None = None
+    max_length: int | None = None  # None: the task's own
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    adam_epsilon: float = 1e-8
+    eval_every: int | None = None  # steps; None: once per epoch
+    save_every: int = 500
+    patience: int | None = None
+    limit_train: int | None = None
+    limit_dev: int | None = None
+    log_every: int = 10
+    freeze_embeddings: bool = False
+    freeze_layers: int = 0  # also keep the lowest N transformer layers fixed (quick runs on small hardware)
+    doc_stride: int = 128
+    max_query_length: int = 64
+    eval_batch_size: int = 64
+
+
+@dataclass
+class Phase:
+    """Everything one training phase needs; ``build_model`` runs after seeding."""
+
+    name: str
+    work_dir: Path
+    tasks: list[TaskData]
+    build_model: Callable[[], torch.nn.Module]
+    tokenizer: Any
+    hyper: Hyper
+    save_best: Callable[[torch.nn.Module, dict], None]
+    seed: int = 42
+    sampling: str = "proportional"
+    temperature: float = 2.0
+    mlm_weight: float = 0.0
+    mlm: dict | None = None  # mask_id, vocab_size, special_ids
+    fingerprint: str = ""
+    progress: bool = True
+    keep_last: bool = False
+    on_step: Callable[[dict], None] | None = None
+
+
+def precision_for(precision: str, device: str = "auto") -> str:
+    """'auto' -> bf16 on a CUDA device that supports it, else full precision."""
+    p = (precision or "auto").lower()
+    if p in ("no", "fp32", "float32", "none"):
+        return "no"
+    if p in ("bf16", "bfloat16"):
+        return "bf16"
+    if p in ("fp16", "float16"):
+        return "fp16"
+    if p != "auto":
+        raise UserError(f"precision '{precision}': expected auto, bf16, fp16 or no")
+    if device != "cpu" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "no"
+
+
+def get_accelerator(precision: str = "auto", device: str = "auto"):
+    """One Accelerator per process (its state is process-global and cannot change precision later)."""
+    global _ACCELERATOR
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    mp = precision_for(precision, device)
+    if _ACCELERATOR is not None:
+        if _ACCELERATOR.mixed_precision != mp:
+            raise UserError(f"this process already trains with precision {_ACCELERATOR.mixed_precision}; "
+                            f"precision {mp} needs a new process")
+        return _ACCELERATOR
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda"):
+        raise UserError(f"--device {device}: expected auto, cpu or cuda")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: CUDA is not available on this machine")
+    mps = getattr(torch.backends, "mps", None)
+    no_accelerator = not torch.cuda.is_available() and not (mps is not None and mps.is_available())
+    # cpu=True is also what lets torchrun / accelerate launch start multi-process CPU (gloo) training.
+    acc = Accelerator(mixed_precision=mp, cpu=device == "cpu" or (device == "auto" and no_accelerator),
+                      kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world > 1 and acc.num_processes != world:
+        raise UserError(f"launched as {world} processes but accelerate set up {acc.num_processes}; "
+                        "check the launcher's environment (WORLD_SIZE, RANK, MASTER_ADDR)")
+    _ACCELERATOR = acc
+    return acc
+
+
+# --- resumable state -------------------------------------------------------------------
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    state = {"python": random.getstate(),
+             "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(_tuplify(state["python"]))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuplify(x):
+    return tuple(_tuplify(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def _last_dir(work: Path) -> Path | None:
+    """The complete checkpoint-last, also after a kill between the two renames of a save."""
+    last, old = work / LAST, work / (LAST + ".old")
+    if (last / "state.json").is_file():
+        return last
+    if (old / "state.json").is_file():
+        return old
+    return None
+
+
+def _save_last(work: Path, accelerator, model, optimizer, scheduler, state: dict) -> None:
+    tmp, last, old = work / (LAST + ".tmp"), work / LAST, work / (LAST + ".old")
+    if accelerator.is_main_process:
+        from safetensors.torch import save_model
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        save_model(accelerator.unwrap_model(model), str(tmp / "model.safetensors"))
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+    accelerator.wait_for_everyone()
+    torch.save(_rng_state(), tmp / f"rng-{accelerator.process_index}.pt")
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
+        if last.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(last, old)
+        os.replace(tmp, last)
+        shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def _load_last(src: Path, accelerator, model, optimizer, scheduler) -> dict:
+    from safetensors.torch import load_model
+
+    load_model(accelerator.unwrap_model(model), str(src / "model.safetensors"), device=str(accelerator.device))
+    optimizer.load_state_dict(torch.load(src / "optimizer.pt", map_location="cpu", weights_only=True))
+    scheduler.load_state_dict(torch.load(src / "scheduler.pt", map_location="cpu", weights_only=True))
+    rng = src / f"rng-{accelerator.process_index}.pt"
+    if rng.is_file():
+        _set_rng_state(torch.load(rng, map_location="cpu", weights_only=True))
+    return json.loads((src / "state.json").read_text(encoding="utf-8"))
+
+
+# --- the loop --------------------------------------------------------------------------
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    seen = set()
+    for name, p in model.named_parameters():
+        if not p.requires_grad or id(p) in seen:
+            continue
+        seen.add(id(p))
+        (no_decay if p.ndim < 2 or "norm" in name.lower() or name.endswith("bias") else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _freeze(model: torch.nn.Module, embeddings: bool, layers: int) -> None:
+    """Fix the word embeddings and/or the lowest ``layers`` transformer blocks."""
+    inner = getattr(model, "model", None) or getattr(model, "encoder", None) or model
+    if embeddings or layers:
+        emb = inner.get_input_embeddings() if hasattr(inner, "get_input_embeddings") else None
+        if emb is not None:
+            emb.requires_grad_(False)
+    if layers:
+        n = getattr(getattr(inner, "config", None), "num_hidden_layers", None)
+        blocks = next((m for m in inner.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == n), None)
+        if blocks is None:
+            raise UserError("freeze_layers: cannot find the transformer blocks of this model")
+        if layers > len(blocks):
+            raise UserError(f"freeze_layers {layers}: the model has {len(blocks)} layers")
+        base = getattr(inner, "base_model", inner)
+        emb_module = getattr(base, "embeddings", None)
+        if emb_module is not None:  # position/type embeddings and their norm sit below layer 0
+            emb_module.requires_grad_(False)
+        for block in list(blocks)[:layers]:
+            block.requires_grad_(False)
+
+
+def plan_steps(phase: Phase, world: int) -> dict[str, int]:
+    """Batch geometry and schedule lengths of a phase on ``world`` processes."""
+    h = phase.hyper
+    per_device = h.per_device_batch_size or max(1, h.batch_size // world)
+    if h.batch_size % (per_device * world):
+        raise UserError(f"batch size {h.batch_size} is not a multiple of per-device batch {per_device} x "
+                        f"{world} process(es)")
+    accum = h.batch_size // (per_device * world)
+    micro = per_device * world
+    sup = [t for t in phase.tasks if t.kind != "mlm"]
+    nb = sum(max(1, math.ceil(len(t.features) / micro)) for t in (sup or phase.tasks))
+    if sup and phase.mlm_weight > 0:
+        nb = math.ceil(nb / (1.0 - phase.mlm_weight))
+    steps_per_epoch = max(1, math.ceil(nb / accum))
+    total = h.max_steps or max(1, math.ceil(h.epochs * steps_per_epoch))
+    return {"per_device": per_device, "accum": accum, "micro": micro, "steps_per_epoch": steps_per_epoch,
+            "total_steps": total, "eval_every": h.eval_every or steps_per_epoch,
+            "warmup": int(round(h.warmup_ratio * total))}
+
+
+def _probs(phase: Phase) -> list[float]:
+    sup = [i for i, t in enumerate(phase.tasks) if t.kind != "mlm"]
+    probs = np.zeros(len(phase.tasks))
+    if sup:
+        w = mixing_weights([len(phase.tasks[i].features) for i in sup], phase.sampling, phase.temperature)
+        probs[sup] = w * (1.0 - (phase.mlm_weight if len(sup) < len(phase.tasks) else 0.0))
+    for i, t in enumerate(phase.tasks):
+        if t.kind == "mlm":
+            probs[i] = phase.mlm_weight if sup else 1.0
+    return list(probs / probs.sum())
+
+
+def _stderr_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def run_phase(phase: Phase, accelerator) -> dict[str, Any]:
+    """Train one phase to the end (or early stop); returns a summary. Resumes from checkpoint-last."""
+    from accelerate.utils import broadcast_object_list, set_seed
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    from ..engine import InferenceEngine
+
+    h = phase.hyper
+    work = Path(phase.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    if not phase.tasks:
+        raise UserError(f"phase {phase.name} has no task to train")
+    for t in phase.tasks:
+        if not t.features:
+            raise UserError(f"no training examples for task {t.name} in phase {phase.name}")
+    geo = plan_steps(phase, accelerator.num_processes)
+    total, accum = geo["total_steps"], geo["accum"]
+
+    set_seed(phase.seed)
+    model = phase.build_model()
+    if h.freeze_embeddings or h.freeze_layers:
+        _freeze(model, h.freeze_embeddings, h.freeze_layers)
+    optimizer = torch.optim.AdamW(_param_groups(model, h.weight_decay), lr=h.lr, eps=h.adam_epsilon)
+    scheduler = get_linear_schedule_with_warmup(optimizer, geo["warmup"], total)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    pad_id = phase.tokenizer.pad_token_id if phase.tokenizer.pad_token_id is not None else 0
+
+    plan = BatchPlan([len(t.features) for t in phase.tasks], _probs(phase), geo["micro"], total * accum, phase.seed)
+    log_path = work / "train_log.jsonl"
+    rank, world = accelerator.process_index, accelerator.num_processes
+    state = {"step": 0, "best": None, "bad_evals": 0, "log_offset": 0, "stopped_early": False,
+             "fingerprint": phase.fingerprint, "total_steps": total, "train_seconds": 0.0,
+             "geometry": {k: geo[k] for k in ("per_device", "accum", "micro")}, "processes": world}
+    src = _last_dir(work)
+    if src is not None:
+        saved = json.loads((src / "state.json").read_text(encoding="utf-8"))
+        if saved.get("fingerprint") != phase.fingerprint:
+            raise UserError(f"{work} holds a partial run with other settings (data, hyper-parameters or model); "
+                            "rerun with the same settings, pass --overwrite to start over, or use another --out")
+        if saved.get("geometry") != state["geometry"] or saved.get("processes") != world:
+            raise UserError(f"{work} was started on {saved.get('processes')} process(es) with batch geometry "
+                            f"{saved.get('geometry')}; resume it with the same launch (now {world}: "
+                            f"{state['geometry']})")
+        state = _load_last(src, accelerator, model, optimizer, scheduler)
+    if accelerator.is_main_process:
+        if log_path.exists():
+            with open(log_path, "r+b") as f:  # drop lines written after the saved step
+                f.truncate(state["log_offset"])
+        _log(log_path, {"event": "resume" if state["step"] else "start", "phase": phase.name,
+                        "step": state["step"], "total_steps": total, **{k: geo[k] for k in geo},
+                        "tasks": {t.name: len(t.features) for t in phase.tasks}, "time": time.time()})
+    dev = accelerator.device
+    engine = InferenceEngine(device=dev.type if dev.type in ("cpu", "mps") else str(dev), dtype=torch.float32,
+                             batch_size=h.eval_batch_size, progress=False)
+    dev_tasks = [t for t in phase.tasks if t.dev_examples]
+    bar = tqdm(total=total, initial=state["step"], desc=f"train {phase.name}", unit="step", dynamic_ncols=True,
+               disable=not (phase.progress and accelerator.is_main_process),
+               mininterval=0.5 if _stderr_tty() else 30)
+    model.train()
+    run_loss, run_n, task_loss = 0.0, 0, {}
+    t_start = time.time() - state.get("train_seconds", 0.0)
+    step = state["step"]
+    stop = False
+    while step < total and not stop:
+        loss_sum = 0.0
+        for a in range(accum):
+            m = step * accum + a
+            ti, idx = plan.micro(m)
+            task = phase.tasks[ti]
+            feats = [task.features[i] for i in shard(idx, rank, world)]
+            batch = collate(task.kind, feats, pad_id, phase.mlm, np.random.default_rng([phase.seed, 104729, m]))
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            sync = a == accum - 1
+            ctx = accelerator.no_sync(model) if not sync and world > 1 else _null()
+            with ctx:
+                out = model(task=task.name, **batch)
+                loss = out.loss / accum
+                accelerator.backward(loss)
+            value = float(loss.detach()) * accum
+            if not math.isfinite(value):
+                raise UserError(f"training diverged in phase {phase.name} at step {step + 1} (loss {value}); "
+                                "lower the learning rate or use --precision no")
+            loss_sum += value
+            task_loss.setdefault(task.name, []).append(value)
+        if h.max_grad_norm:
+            accelerator.clip_grad_norm_(model.parameters(), h.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        run_loss += loss_sum / accum
+        run_n += 1
+        bar.update(1)
+        if run_n and (step % h.log_every == 0 or step == total):
+            lr = scheduler.get_last_lr()[0]
+            bar.set_postfix(loss=f"{run_loss / run_n:.4f}", lr=f"{lr:.2e}")
+            if accelerator.is_main_process:
+                _log(log_path, {"step": step, "epoch": round(step / geo["steps_per_epoch"], 4),
+                                "loss": run_loss / run_n, "lr": lr,
+                                "task_loss": {k: float(np.mean(v)) for k, v in task_loss.items()},
+                                "elapsed": round(time.time() - t_start, 2)})
+            run_loss, run_n, task_loss = 0.0, 0, {}
+        evaluated = False
+        if dev_tasks and (step % geo["eval_every"] == 0 or step == total):
+            result = [None]
+            if accelerator.is_main_process:
+                result[0] = _evaluate(phase, dev_tasks, accelerator.unwrap_model(model), engine, pad_id, step,
+                                      state, log_path)
+            accelerator.wait_for_everyone()
+            if world > 1:
+                broadcast_object_list(result)
+            state["best"], state["bad_evals"], stop = result[0]
+            model.train()
+            evaluated = True
+            if stop and step < total:
+                state["stopped_early"] = True
+        state["step"] = step
+        state["train_seconds"] = time.time() - t_start
+        if step < total and not stop and (evaluated or step % h.save_every == 0):
+            state["log_offset"] = log_path.stat().st_size if log_path.exists() else 0
+            _save_last(work, accelerator, model, optimizer, scheduler, state)
+            if accelerator.is_main_process:
+                _log(log_path, {"event": "saved", "step": step})
+        if phase.on_step is not None:
+            phase.on_step({"phase": phase.name, "step": step, "total_steps": total})
+    bar.close()
+    if not dev_tasks and accelerator.is_main_process:
+        phase.save_best(accelerator.unwrap_model(model), {"step": step, "dev": None})
+    accelerator.wait_for_everyone()
+    summary = {"phase": phase.name, "steps": step, "total_steps": total, "best_dev": state["best"],
+               "stopped_early": state["stopped_early"], "train_seconds": round(time.time() - t_start, 2),
+               **{k: geo[k] for k in ("per_device", "accum", "steps_per_epoch")}}
+    if accelerator.is_main_process:
+        _log(log_path, {"event": "done", **summary})
+        if not phase.keep_last:
+            for name in (LAST, LAST + ".old", LAST + ".tmp"):
+                shutil.rmtree(work / name, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    del model, optimizer
+    accelerator.free_memory()
+    return summary
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _evaluate(phase: Phase, dev_tasks, model, engine, pad_id, step, state, log_path):
+    scores = {}
+    for t in dev_tasks:
+        scores[t.name] = score_dev(t, model, phase.tokenizer, engine, pad_id)
+    score = float(np.mean([s["score"] for s in scores.values()]))
+    best, bad = state["best"], state["bad_evals"]
+    improved = best is None or score > best["score"]
+    if improved:
+        best = {"score": score, "step": step, "tasks": scores}
+        bad = 0
+        phase.save_best(model, {"step": step, "dev": best})
+    else:
+        bad += 1
+    _log(log_path, {"event": "dev", "step": step, "score": score, "dev": scores, "improved": improved})
+    stop = phase.hyper.patience is not None and bad >= phase.hyper.patience
+    return best, bad, stop
+
+
+def _log(path: Path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, ensure_ascii=False) + "\n")

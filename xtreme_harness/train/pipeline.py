@@ -1,0 +1,507 @@
+"""A whole STILTs run: pretrained encoder -> English intermediate task(s) -> English targets.
+
+Output folder (a suite that ``xtreme-eval --model OUT --tasks all`` takes as is)::
+
+    OUT/recipe.yaml          the effective recipe (file + command-line overrides)
+    OUT/train_info.json      package version, git commit, command, data files (bytes, sha256), phase summaries
+    OUT/encoder/             the intermediate encoder (or the pretrained one for the baseline): BUCC, Tatoeba
+    OUT/<task>/              one fine-tuned checkpoint per target (xquad and mlqa: the same SQuAD model)
+    OUT/train/<phase>/       train_log.jsonl, checkpoint-last/ while running, done.json when finished
+
+Every checkpoint carries ``xtreme_train.json`` and the config attributes
+``xtreme_intermediate`` (the intermediate task names, [] for the baseline)
+and ``xtreme_base_model``, which ``xtreme-eval`` reports in results.json.
+Rerunning the same command skips finished phases and resumes an interrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import __version__
+from ..errors import UserError
+from .formats import FORMAT_KIND, TaskData, mlm_features, train_features
+from .intermediate import file_signature, get_intermediate, read_intermediate
+from .loop import Hyper, Phase, get_accelerator, run_phase
+from .recipes import Recipe, git_commit
+
+TRAIN_SCHEMA = "xtreme-harness/train/v1"
+MANAGED = ("recipe.yaml", "train_info.json", "encoder", "train", "xnli", "pawsx", "udpos", "panx", "xquad", "mlqa",
+           "tydiqa")
+_METRIC_OF = {"accuracy": "accuracy", "seqeval": "seqeval_f1", "pos_chunk_f1": "pos_chunk_f1", "squad": "squad_f1",
+              "mlqa": "squad_f1"}
+
+
+def _say(msg: str) -> None:
+    print(f"xtreme-train: {msg}", file=sys.stderr, flush=True)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# --- English-only guard ----------------------------------------------------------------
+
+def _non_english_codes() -> set[str]:
+    from ..spec import registry
+
+    codes: set[str] = set()
+    for spec in registry().values():
+        codes.update(spec.all_languages())
+    return codes - {"en"}
+
+
+def check_english(path: str | os.PathLike, what: str) -> None:
+    """Refuse a training file whose name marks it as non-English or machine-translated.
+
+    XTREME's zero-shot protocol fine-tunes on English only; a ``train-de.tsv`` or
+    a translate-train file would silently turn the run into another protocol.
+    """
+    name = Path(path).name.lower()
+    if "translate" in name or re.search(r"(^|[^a-z])mt([^a-z]|$)", name):
+        raise UserError(f"{what}: {path} looks machine-translated; XTREME's zero-shot protocol trains on English only")
+    stem_tokens = [t for t in re.split(r"[^a-z0-9]+", name) if t]
+    if len(stem_tokens) < 2:
+        return
+    codes = _non_english_codes()
+    before_ext = stem_tokens[-2]
+    splitty = any(t in ("train", "dev", "test", "valid", "validation") for t in stem_tokens)
+    bad = [t for t in stem_tokens[:-1] if t in codes and (splitty or t == before_ext)]
+    if bad:
+        raise UserError(f"{what}: {path} looks like a '{bad[0]}' file; XTREME's zero-shot protocol fine-tunes on "
+                        "English only (rename the file if it is English)")
+
+
+# --- checkpoints -----------------------------------------------------------------------
+
+def _restore(dst: Path) -> None:
+    old = dst.parent / f".{dst.name}.old"
+    if not dst.exists() and old.exists():
+        os.replace(old, dst)
+
+
+def write_checkpoint(dst: Path, write: Callable[[Path], None]) -> None:
+    """Write a checkpoint folder next to ``dst``, then swap it in: never a half-written checkpoint."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = dst.parent / f".{dst.name}.tmp", dst.parent / f".{dst.name}.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    write(tmp)
+    if dst.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dst, old)
+    os.replace(tmp, dst)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _save_hf(model, tokenizer, dst: Path, meta: dict) -> None:
+    from .heads import quiet
+
+    model.config.xtreme_intermediate = list(meta["intermediate"])
+    model.config.xtreme_base_model = meta["base_model"]
+    with quiet():
+        model.save_pretrained(str(dst), safe_serialization=True)
+    tokenizer.save_pretrained(str(dst))
+    (dst / "xtreme_train.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def load_tokenizer(path: str, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    if str(path).startswith((".", "/", "~")) and not Path(path).expanduser().exists():
+        raise UserError("model folder not found", path)
+    try:
+        tok = AutoTokenizer.from_pretrained(path, use_fast=True, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot load the tokenizer of {path}: {str(exc).splitlines()[0][:200]}") from None
+    if not getattr(tok, "is_fast", False):
+        raise UserError(f"the tokenizer of {path} has no fast (Rust) version; training features need one")
+    return tok
+
+
+def _model_identity(path: str) -> dict:
+    p = Path(path)
+    if not p.is_dir():
+        return {"hub": path}
+    out: dict[str, Any] = {"path": str(p.resolve())}
+    cfg = p / "config.json"
+    if cfg.is_file():
+        out["config_sha256"] = hashlib.sha256(cfg.read_bytes()).hexdigest()[:16]
+    for w in sorted(p.glob("*.safetensors")):
+        out[w.name] = w.stat().st_size
+    return out
+
+
+# --- data ------------------------------------------------------------------------------
+
+def _read_target_file(spec, path: Path, limit):
+    from ..data import readers
+
+    if not path.is_file():
+        raise UserError("data file not found", path)
+    if spec.format == "tsv_pair":
+        exs = readers.read_pairs_tsv(path, spec.labels, None, limit, "en")
+    elif spec.format == "conll":
+        exs = readers.read_conll(path, spec.labels, None, limit, "en")
+    else:
+        exs = readers.read_squad(path, limit)
+    return exs, [{"split": "file", **file_signature(path)}]
+
+
+def target_data(unit: str, served: list[str], recipe: Recipe, hyper: Hyper, split: str):
+    """English train or dev examples of a training unit, and where they came from."""
+    from ..data.readers import read_split, split_path
+    from ..spec import get_task
+
+    spec = get_task(served[0])
+    files = recipe.train_files if split == "train" else recipe.dev_files
+    limit = hyper.limit_train if split == "train" else hyper.limit_dev
+    override = next((files[n] for n in [*served, unit] if n in files), None)
+    data_dir = Path(recipe.data_dir)
+    if override:
+        if split == "train":
+            check_english(override, f"training file for {unit}")
+        return _read_target_file(spec, Path(override), limit)
+    if unit == "squad":
+        path = data_dir / "squad" / ("train-v1.1.json" if split == "train" else "dev-v1.1.json")
+        if path.is_file():
+            return _read_target_file(spec, path, limit)
+        if split == "dev":
+            return [], []
+        loaded = read_intermediate(get_intermediate("squad"), "train", recipe.intermediate_data_dir or data_dir,
+                                   recipe.intermediate_source, limit)
+        return loaded.examples, loaded.provenance
+    if split == "dev" and unit == "tydiqa":
+        return [], []  # its dev file is XTREME's TyDiQA test set: never select on it
+    if split not in spec.splits:
+        return [], []
+    path = split_path(spec, data_dir, "en", split)
+    if path.is_file():
+        return read_split(spec, data_dir, "en", split, limit), [{"split": split, **file_signature(path)}]
+    if split == "dev":
+        return [], []
+    if unit == "xnli":
+        _say(f"{path} not found; reading English MultiNLI (XNLI's training set) through the mnli spec")
+        loaded = read_intermediate(get_intermediate("mnli"), "train", recipe.intermediate_data_dir or data_dir,
+                                   recipe.intermediate_source, limit)
+        return loaded.examples, loaded.provenance
+    if recipe.intermediate_source == "local":
+        raise UserError(f"English training file for {unit} not found", path)
+    _say(f"{path} not found; reading {spec.task} English train from the hub")
+    return read_split(spec, "hf", "en", "train", limit), [{"split": "train", "hf": spec.hf.path if spec.hf else None}]
+
+
+def _tagging_with_labels(feats):
+    return [f for f in feats if any(v != -100 for v in f["labels"])]
+
+
+def build_target_task(unit: str, served: list[str], recipe: Recipe, hyper: Hyper, tokenizer) -> TaskData:
+    from ..spec import get_task
+
+    spec = get_task(served[0])
+    kind = spec.family
+    train, prov = target_data(unit, served, recipe, hyper, "train")
+    dev, dprov = target_data(unit, served, recipe, hyper, "dev")
+    if not train:
+        raise UserError(f"no English training examples for {unit}")
+    f = spec.features
+    max_length = hyper.max_length or 256
+    labels = list(spec.labels) if spec.labels else None
+    feats = train_features(kind, train, tokenizer, max_length, labels, hyper.doc_stride, hyper.max_query_length)
+    stats = dict(getattr(feats, "stats", {}))
+    if kind == "tagging":
+        feats = _tagging_with_labels(feats)
+    return TaskData(name=unit, kind=kind, labels=labels, features=list(feats), dev_examples=dev or None,
+                    metric=_METRIC_OF.get(spec.metrics.official, "accuracy"), max_length=max_length,
+                    doc_stride=f.get("doc_stride", hyper.doc_stride),
+                    max_query_length=f.get("max_query_length", hyper.max_query_length),
+                    provenance=prov + dprov, stats={"train_examples": len(train), "dev_examples": len(dev), **stats})
+
+
+def build_intermediate_tasks(recipe: Recipe, hyper: Hyper, tokenizer) -> list[TaskData]:
+    out = []
+    data_dir = recipe.intermediate_data_dir or recipe.data_dir
+    for name in recipe.intermediate:
+        spec = get_intermediate(name, recipe.task_dirs)
+        train = read_intermediate(spec, "train", data_dir, recipe.intermediate_source, hyper.limit_train)
+        if not train.examples:
+            raise UserError(f"intermediate task {name} has no training examples (sources: "
+                            f"{', '.join(s.name for s in spec.sources)})")
+        dev = read_intermediate(spec, "dev", data_dir, recipe.intermediate_source, hyper.limit_dev)
+        kind = FORMAT_KIND[spec.format]
+        labels = list(spec.labels) if spec.labels else None
+        if kind == "tagging" and labels is None:
+            labels = sorted({t for ex in train.examples for t in ex.tags})
+        max_length = hyper.max_length or spec.max_length or 256
+        feats = train_features(kind, train.examples, tokenizer, max_length, labels, spec.doc_stride,
+                               spec.max_query_length, spec.unanswerable)
+        stats = dict(getattr(feats, "stats", {}))
+        if kind == "tagging":
+            feats = _tagging_with_labels(feats)
+        out.append(TaskData(name=name, kind=kind, labels=labels, features=list(feats),
+                            dev_examples=dev.examples or None, metric=spec.metric, max_length=max_length,
+                            doc_stride=spec.doc_stride, max_query_length=spec.max_query_length,
+                            unanswerable=spec.unanswerable, provenance=train.provenance + dev.provenance,
+                            stats={"train_examples": len(train.examples), "dev_examples": len(dev.examples),
+                                   "skipped": train.skipped, **stats}))
+    if recipe.mlm_data:
+        lines, prov = [], []
+        for path in recipe.mlm_data:
+            p = Path(path)
+            if not p.is_file():
+                raise UserError("MLM data file not found", p)
+            from ..data.io import read_lines
+
+            lines.extend(ln.strip() for ln in read_lines(p, "MLM data file") if ln.strip())
+            prov.append({"source": "mlm", **file_signature(p)})
+        if hyper.limit_train:
+            lines = lines[:hyper.limit_train]
+        feats = mlm_features(lines, tokenizer, recipe.mlm_max_length)
+        if not feats:
+            raise UserError("the MLM data files hold no usable lines")
+        out.append(TaskData(name="mlm", kind="mlm", labels=None, features=feats, provenance=prov,
+                            stats={"lines": len(lines)}))
+    return out
+
+
+def _mlm_config(tokenizer) -> dict:
+    if tokenizer.mask_token_id is None:
+        raise UserError("--mlm-data needs a tokenizer with a mask token")
+    return {"mask_id": tokenizer.mask_token_id, "vocab_size": len(tokenizer),
+            "special_ids": sorted(set(tokenizer.all_special_ids))}
+
+
+# --- the run ---------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class RunOptions:
+    device: str = "auto"
+    overwrite: bool = False
+    progress: bool = True
+    keep_last: bool = False
+    cli_hyper: dict | None = None
+    command: list[str] | None = None
+    on_step: Callable[[dict], None] | None = None
+
+
+def _done(work: Path, fingerprint: str, outputs: list[Path]) -> dict | None:
+    marker = work / "done.json"
+    if not marker.is_file():
+        return None
+    done = json.loads(marker.read_text(encoding="utf-8"))
+    if done.get("fingerprint") != fingerprint:
+        raise UserError(f"{work.parent.parent} already holds a finished {work.name} phase trained with other settings; "
+                        "pass --overwrite to retrain it, or use another --out")
+    for o in outputs:
+        _restore(o)
+    if all((o / "config.json").is_file() for o in outputs):
+        return done
+    return None
+
+
+def clean_output(out: Path) -> None:
+    """Remove what a previous run wrote here (and nothing else)."""
+    for name in MANAGED:
+        for p in (out / name, out / f".{name}.tmp", out / f".{name}.old"):
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+
+
+def run(recipe: Recipe, out: str | os.PathLike, options: RunOptions | None = None) -> dict[str, Any]:
+    """Run (or resume) every phase of ``recipe`` into ``out``; returns train_info."""
+    opts = options or RunOptions()
+    out = Path(out)
+    acc = get_accelerator(recipe.precision, opts.device)
+    main = acc.is_main_process
+    if opts.overwrite and main:
+        clean_output(out)
+    acc.wait_for_everyone()
+    out.mkdir(parents=True, exist_ok=True)
+    for t in recipe.targets:
+        if t in recipe.train_files:
+            check_english(recipe.train_files[t], f"training file for {t}")
+    tokenizer = load_tokenizer(recipe.base_model, recipe.trust_remote_code)
+    info: dict[str, Any] = {"schema": "xtreme-harness/train-run/v1", "harness_version": __version__,
+                            "git_commit": git_commit(), "created": _now(), "command": opts.command,
+                            "recipe": recipe.to_dict(), "cli_hyperparameters": opts.cli_hyper or {},
+                            "base_model": _model_identity(recipe.base_model), "phases": {}}
+    old_info = out / "train_info.json"
+    if old_info.is_file():
+        try:
+            prev = json.loads(old_info.read_text(encoding="utf-8"))
+            info["phases"] = prev.get("phases", {})
+            info["created"] = prev.get("created", info["created"])
+        except json.JSONDecodeError:
+            pass
+    if main:
+        header = (f"# Effective recipe of this run (recipe file + command-line flags), written by xtreme-harness "
+                  f"{__version__}{', git ' + info['git_commit'] if info['git_commit'] else ''} on {_now()}.\n"
+                  f"# Command-line hyper-parameters, applied to every phase: {json.dumps(opts.cli_hyper or {})}\n")
+        (out / "recipe.yaml").write_text(header + recipe.to_yaml(), encoding="utf-8")
+        _write_info(out, info)
+
+    # Starting from a checkpoint that is itself an intermediate one carries its history along.
+    inherited, original = _lineage(recipe.base_model)
+    names = inherited + list(recipe.intermediate)
+    base_meta = {"schema": TRAIN_SCHEMA, "harness_version": __version__, "base_model": original,
+                 "init_model": recipe.base_model, "intermediate": names, "seed": recipe.seed}
+    encoder_dir = out / "encoder"
+    if recipe.intermediate or recipe.mlm_data:
+        inter_fp = _intermediate_phase(recipe, out, opts, acc, tokenizer, info, base_meta)
+        init = str(encoder_dir)
+    else:
+        inter_fp = _baseline_encoder(recipe, out, acc, tokenizer, info, base_meta)
+        init = recipe.base_model
+    for unit, served in recipe.units():
+        _target_phase(unit, served, recipe, out, opts, acc, tokenizer, info, base_meta, init, inter_fp)
+    if main:
+        _write_info(out, info)
+        _say(f"done: suite in {out} (targets: {', '.join(recipe.targets) or 'none'}; encoder: {encoder_dir})")
+    return info
+
+
+def _lineage(base: str) -> tuple[list[str], str]:
+    """(intermediate tasks already behind ``base``, the pretrained model they started from)."""
+    cfg = Path(base) / "config.json"
+    if not cfg.is_file():
+        return [], base
+    try:
+        data = json.loads(cfg.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return [], base
+    inherited = list(data.get("xtreme_intermediate") or [])
+    # No intermediate history: the checkpoint itself is the pretrained model (e.g. after MLM-only training).
+    return inherited, (data.get("xtreme_base_model") or base) if inherited else base
+
+
+def _write_info(out: Path, info: dict) -> None:
+    from ..data.io import atomic_write_json
+
+    atomic_write_json(out / "train_info.json", info)
+
+
+def _intermediate_phase(recipe, out, opts, acc, tokenizer, info, base_meta) -> str:
+    from .heads import MultiTaskModel, encoder_model
+
+    hyper = recipe.intermediate_hyper(opts.cli_hyper)
+    work = out / "train" / "intermediate"
+    tasks = build_intermediate_tasks(recipe, hyper, tokenizer)
+    prov = [p for t in tasks for p in t.provenance]
+    fp = _digest({"phase": "intermediate", "tasks": recipe.intermediate, "base": _model_identity(recipe.base_model),
+                  "hyper": dataclasses.asdict(hyper), "seed": recipe.seed, "sampling": recipe.sampling,
+                  "temperature": recipe.temperature, "mlm_weight": recipe.mlm_weight,
+                  "mlm_max_length": recipe.mlm_max_length, "data": prov})
+    name = "+".join(recipe.intermediate) or "mlm"
+    if _done(work, fp, [out / "encoder"]):
+        _say(f"intermediate phase ({name}) already finished; reusing {out / 'encoder'}")
+        return fp
+    _say(f"intermediate phase: {name} ({', '.join(f'{t.name}: {len(t.features)} features' for t in tasks)})")
+    with_mlm = any(t.kind == "mlm" for t in tasks)
+    meta = {**base_meta, "phase": "intermediate", "task": "encoder", "hyperparameters": dataclasses.asdict(hyper),
+            "sampling": recipe.sampling, "temperature": recipe.temperature, "mlm_weight": recipe.mlm_weight,
+            "data": prov, "heads": {t.name: {"kind": t.kind, "labels": t.labels} for t in tasks}}
+
+    def build():
+        encoder, mlm = encoder_model(recipe.base_model, with_mlm, recipe.trust_remote_code)
+        return MultiTaskModel(encoder, {t.name: (t.kind, t.num_labels) for t in tasks}, mlm)
+
+    def save_best(model, state):
+        from safetensors.torch import save_file
+
+        def write(tmp: Path):
+            _save_hf(model.encoder, tokenizer, tmp, {**meta, "step": state["step"], "dev": state["dev"],
+                                                     "created": _now()})
+            heads = {k: v.detach().cpu().contiguous() for k, v in model.heads.state_dict().items()}
+            if heads:
+                save_file(heads, str(tmp / "xtreme_heads.safetensors"))
+
+        write_checkpoint(out / "encoder", write)
+
+    phase = Phase(name="intermediate", work_dir=work, tasks=tasks, build_model=build, tokenizer=tokenizer,
+                  hyper=hyper, save_best=save_best, seed=recipe.seed, sampling=recipe.sampling,
+                  temperature=recipe.temperature, mlm_weight=recipe.mlm_weight if recipe.intermediate else 1.0,
+                  mlm=_mlm_config(tokenizer) if with_mlm else None, fingerprint=fp, progress=opts.progress,
+                  keep_last=opts.keep_last, on_step=opts.on_step)
+    _restore(out / "encoder")  # a best checkpoint whose swap a kill interrupted
+    summary = run_phase(phase, acc)
+    _finish(work, fp, summary, info, "intermediate", tasks, acc, out)
+    return fp
+
+
+def _baseline_encoder(recipe, out, acc, tokenizer, info, base_meta) -> str:
+    from .heads import encoder_model
+
+    fp = _digest({"phase": "baseline", "base": _model_identity(recipe.base_model)})
+    work = out / "train" / "baseline"
+    if _done(work, fp, [out / "encoder"]):
+        return fp
+    if acc.is_main_process:
+        encoder, _ = encoder_model(recipe.base_model, False, recipe.trust_remote_code)
+        meta = {**base_meta, "phase": "baseline", "task": "encoder", "created": _now()}
+        write_checkpoint(out / "encoder", lambda tmp: _save_hf(encoder, tokenizer, tmp, meta))
+        del encoder
+    _finish(work, fp, {"phase": "baseline"}, info, "baseline", [], acc, out)
+    return fp
+
+
+def _target_phase(unit, served, recipe, out, opts, acc, tokenizer, info, base_meta, init, inter_fp) -> None:
+    from .heads import HFTaskModel, hf_head_model
+
+    hyper = recipe.target_hyper(unit, opts.cli_hyper)
+    work = out / "train" / unit
+    task = build_target_task(unit, served, recipe, hyper, tokenizer)
+    fp = _digest({"phase": unit, "served": served, "init": inter_fp, "base": _model_identity(recipe.base_model),
+                  "hyper": dataclasses.asdict(hyper), "seed": recipe.seed, "data": task.provenance})
+    outputs = [out / t for t in served]
+    if _done(work, fp, outputs):
+        _say(f"{unit} already finished; reusing {', '.join(str(o) for o in outputs)}")
+        return
+    _say(f"target {unit} -> {', '.join(served)}: {task.stats.get('train_examples')} English training examples "
+         f"({len(task.features)} features), {task.stats.get('dev_examples')} dev")
+    meta = {**base_meta, "phase": "target", "trained_on": unit, "init": init,
+            "hyperparameters": dataclasses.asdict(hyper), "data": task.provenance}
+
+    def build():
+        return HFTaskModel(hf_head_model(init, task.kind, task.labels, recipe.trust_remote_code), unit)
+
+    def save_best(model, state):
+        for t in served:
+            write_checkpoint(out / t, lambda tmp, t=t: _save_hf(
+                model.model, tokenizer, tmp, {**meta, "task": t, "step": state["step"], "dev": state["dev"],
+                                              "created": _now()}))
+
+    phase = Phase(name=unit, work_dir=work, tasks=[task], build_model=build, tokenizer=tokenizer, hyper=hyper,
+                  save_best=save_best, seed=recipe.seed, fingerprint=fp, progress=opts.progress,
+                  keep_last=opts.keep_last, on_step=opts.on_step)
+    for o in outputs:
+        _restore(o)
+    summary = run_phase(phase, acc)
+    _finish(work, fp, summary, info, unit, [task], acc, out)
+
+
+def _finish(work: Path, fp: str, summary: dict, info: dict, name: str, tasks, acc, out: Path) -> None:
+    if acc.is_main_process:
+        work.mkdir(parents=True, exist_ok=True)
+        record = {"fingerprint": fp, "finished": _now(), **summary,
+                  "data": [p for t in tasks for p in t.provenance],
+                  "tasks": {t.name: t.stats for t in tasks}}
+        (work / "done.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        info["phases"][name] = record
+        _write_info(out, info)
+    acc.wait_for_everyone()
