@@ -639,13 +639,9 @@ def test_me5_small_panx_english_transfers_to_german(tmp_path):
     if built.returncode != 0 or not (cache / "model.safetensors").is_file():
         pytest.skip(f"cannot build me5-small: {built.stderr[-500:]}")
 
-    import numpy as np
-
+    from xtreme_harness import evaluate
     from xtreme_harness.data.readers import read_split
-    from xtreme_harness.engine import InferenceEngine
-    from xtreme_harness.families import tagging
     from xtreme_harness.metrics import seqeval_f1
-    from xtreme_harness.models import Checkpoint, load_model, load_tokenizer
     from xtreme_harness.spec import get_task
     from xtreme_harness.train import Recipe, run
 
@@ -657,18 +653,14 @@ def test_me5_small_panx_english_transfers_to_german(tmp_path):
                                      "save_every": 100_000})
     run(recipe, tmp_path / "suite", _opts())
     t_train = time.perf_counter() - t0
-    ck_path = tmp_path / "suite" / "panx"
-    spec = get_task("panx")
-    examples = read_split(spec, SHARED_DATA, "de", "dev", limit=500)
-    ck = Checkpoint(path=str(ck_path), config=json.loads((ck_path / "config.json").read_text()), local=True)
-    tok = load_tokenizer(ck)
-    model = load_model(ck, "tagging", "cpu", "float32")
-    feats = tagging.featurize(examples, tok, max_length=128)
-    outs = InferenceEngine(device="cpu", dtype="float32", batch_size=64, progress=False).run(
-        model, feats, token_keys=["logits"])
-    id2label = {int(k): v for k, v in ck.config["id2label"].items()}
-    preds = tagging.decode(feats, [np.asarray(o["logits"]) for o in outs], examples, id2label)
-    f1 = seqeval_f1([ex.tags for ex in examples], preds)["f1"]
+    # Zero-shot German through xtreme-eval itself, as a user would run it on the suite.
+    res = evaluate(str(tmp_path / "suite"), tasks="panx", languages="de", data_dir=str(SHARED_DATA), split="dev",
+                   output=str(tmp_path / "eval"), limit=500, progress=False, device="cpu")
+    f1 = res["tasks"]["panx"]["f1"]["de"]
+    examples = read_split(get_task("panx"), SHARED_DATA, "de", "dev", limit=500)
+    preds = [s.split("\n") for s in (tmp_path / "eval/predictions/panx/test-de.tsv").read_text().strip().split("\n\n")]
+    assert f1 == pytest.approx(seqeval_f1([ex.tags for ex in examples], preds)["f1"], abs=1e-9)
+    assert res["model"]["intermediate"] == []
     elapsed = time.perf_counter() - t0
     print(f"\nme5-small PAN-X en->de: German dev F1 {f1:.1f} on {len(examples)} sentences; "
           f"training {t_train:.0f} s, total {elapsed:.0f} s")
