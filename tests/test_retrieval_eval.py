@@ -37,7 +37,9 @@ def test_tiny_encoder_on_real_tatoeba_and_bucc(encoder_suite, shared_data, tmp_p
     assert set(tat["accuracy"]) == {"de", "ja"}
     preds = (out / "predictions/tatoeba/test-de.tsv").read_text().splitlines()
     assert len(preds) == 300 and all(0 <= int(p) < 1000 for p in preds)
-    assert {"xx2en", "en2xx", "mean"} <= set(tat["stats"]["de"])
+    sec = tat["secondary"]
+    assert sec["accuracy_xx2en"]["de"] == pytest.approx(tat["accuracy"]["de"])
+    assert sec["avg_accuracy_mean"] == pytest.approx((sec["avg_accuracy_xx2en"] + sec["avg_accuracy_en2xx"]) / 2)
     assert tat["stats"]["de"]["layer"] == 1  # two-layer encoder: two thirds of the depth, rounded
     # xtreme-score agrees with results.json
     scored = score_folders(out / "predictions", out / "labels", tasks=["tatoeba", "bucc2018"])
