@@ -287,7 +287,7 @@ def run_retrieval(spec, ck, rset, loaded, engine, cfg, lang):
         source = cfg.split if cfg.split == "dev" else f"{cfg.split} (oracle: no dev set)"
     pairs = mining.apply_threshold(cands, threshold)
     pred = [f"{s}\t{t}" for s, t in pairs]
-    gold = [f"{s}\t{t}" for s, t in rset.gold_pairs] if rset.gold_pairs is not None else None
+    gold = [f"{s}\t{t}" for s, t in rset.gold_pairs] if rset.gold_pairs else None
     stats.update(threshold=float(threshold), threshold_from=source, candidates=len(cands))
     return pred, gold, [], stats
 

@@ -65,13 +65,20 @@ class Resolution:
 
 
 def _read_config(path: Path) -> dict[str, Any]:
+    from .data.io import read_text
+
     cfg = path / "config.json"
     if not cfg.is_file():
         raise UserError("not a checkpoint: config.json is missing", path)
+    if cfg.read_bytes().startswith(b"\xef\xbb\xbf"):  # transformers reads it without BOM handling
+        raise UserError("config.json starts with a UTF-8 byte order mark, which transformers cannot read; "
+                        "expected plain UTF-8 JSON (save it without the BOM)", cfg, 1)
+    text = read_text(cfg, "config.json")
     try:
-        data = json.loads(cfg.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"config.json is not valid JSON ({exc})", cfg) from None
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"config.json is not valid JSON: {exc.msg} (column {exc.colno}); expected a JSON object",
+                        cfg, exc.lineno) from None
     if not isinstance(data, dict):
         raise UserError("config.json must hold a JSON object", cfg, 1)
     return data
@@ -103,7 +110,12 @@ def needs_remote_code(config: dict[str, Any]) -> bool:
 def match_labels(ckpt: Checkpoint, spec: TaskSpec) -> dict[int, str]:
     """Map the checkpoint's label ids to the task's labels by name (case-insensitive)."""
     id2label = ckpt.config.get("id2label") or {}
-    model_labels = {int(k): str(v) for k, v in id2label.items()}
+    try:
+        model_labels = {int(k): str(v) for k, v in dict(id2label).items()}
+    except (TypeError, ValueError):
+        where = _config_line(ckpt.path, "id2label") if ckpt.local else (None, None)
+        raise UserError(f"id2label of {ckpt.path} must map integer label ids to label names; "
+                        "expected e.g. {\"0\": \"entailment\", \"1\": \"neutral\"}", *where) from None
     task_labels = list(spec.labels or ())
     by_lower = {t.lower(): t for t in task_labels}
     mapping = {}
@@ -116,6 +128,17 @@ def match_labels(ckpt: Checkpoint, spec: TaskSpec) -> dict[int, str]:
             f"[{', '.join(model_labels[i] for i in sorted(model_labels))}], task expects "
             f"[{', '.join(task_labels)}]; set id2label in its config.json to the task's label names")
     return mapping
+
+
+def _config_line(ck_path: str, key: str) -> tuple[str | None, int | None]:
+    """(config.json, line of ``key``) of a local checkpoint, for messages; (None, None) for hub ids."""
+    from .data.io import json_line
+
+    cfg = Path(ck_path) / "config.json"
+    try:
+        return str(cfg), json_line(cfg.read_text(encoding="utf-8"), f'"{key}"')
+    except (OSError, UnicodeDecodeError):
+        return None, None
 
 
 def _checkpoint(path: str, trust_remote_code: bool, allow_pickle: bool, need_tokenizer: bool = True) -> Checkpoint:
@@ -133,7 +156,8 @@ def _checkpoint(path: str, trust_remote_code: bool, allow_pickle: bool, need_tok
         local = False
     if needs_remote_code(config) and not trust_remote_code:
         raise UserError(f"checkpoint {path} needs custom code from its repository (auto_map in config.json); "
-                        "pass --trust-remote-code only if you trust it")
+                        "pass --trust-remote-code only if you trust it",
+                        *(_config_line(path, "auto_map") if local else (None, None)))
     return Checkpoint(path=str(p) if local else path, config=config, local=local)
 
 
@@ -193,13 +217,27 @@ def _assign(ck: Checkpoint, spec: TaskSpec, checkpoints: dict, skipped: dict) ->
     checkpoints[spec.task] = ck
 
 
+def _bad_checkpoint_file(exc: Exception) -> bool:
+    """A load failure caused by the checkpoint's files (corrupt weights, bad config values), not by a bug."""
+    return isinstance(exc, (OSError, ValueError)) or type(exc).__module__.startswith(
+        ("safetensors", "huggingface_hub", "tokenizers"))
+
+
+def _first_line(exc: Exception) -> str:
+    """The gist of a loader's message on one line (some put what was expected on their second line)."""
+    text = " ".join(str(exc).split())
+    return (text or type(exc).__name__)[:240]
+
+
 def load_tokenizer(ck: Checkpoint, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     try:
         tok = AutoTokenizer.from_pretrained(ck.path, use_fast=True, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot load the tokenizer of {ck.path}: {str(exc).splitlines()[0][:200]}") from None
+    except Exception as exc:
+        if not _bad_checkpoint_file(exc):
+            raise
+        raise UserError(f"cannot load the tokenizer of {ck.path}: {_first_line(exc)}") from None
     if not getattr(tok, "is_fast", False):
         raise UserError(f"the tokenizer of {ck.path} has no fast (Rust) version; character offsets need one")
     return tok
@@ -225,6 +263,8 @@ def load_model(ck: Checkpoint, family: str, device, dtype, trust_remote_code: bo
     kwargs["use_safetensors"] = None if allow_pickle else True
     try:
         model = cls.from_pretrained(ck.path, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot load {ck.path} as a {family} model: {str(exc).splitlines()[0][:200]}") from None
+    except Exception as exc:
+        if not _bad_checkpoint_file(exc):
+            raise
+        raise UserError(f"cannot load {ck.path} as a {family} model: {_first_line(exc)}") from None
     return prepare_model(model, device, dtype)

@@ -30,17 +30,18 @@ def load_pair(spec: TaskSpec, pred_path: str, label_path: str) -> tuple[Any, Any
     """Read a prediction file and its label file in the task's format, checking they line up."""
     fmt = spec.submission_format
     if fmt == "labels":
-        labels = read_label_lines(label_path, spec.labels, "labels file")
+        labels = _not_empty(read_label_lines(label_path, spec.labels, "labels file"), label_path, "one label per line")
         preds = read_label_lines(pred_path, spec.labels, "prediction file")
         _same_length(pred_path, label_path, len(preds), len(labels), "lines")
         return labels, preds
     if fmt == "indices":
-        labels = read_indices(label_path, "labels file")
+        labels = _not_empty(read_indices(label_path, "labels file"), label_path, "one 0-based line index per line")
         preds = read_indices(pred_path, "prediction file")
         _same_length(pred_path, label_path, len(preds), len(labels), "lines")
         return labels, preds
     if fmt == "tags":
         labels, _ = read_tag_sentences(label_path, spec.labels, "labels file")
+        _not_empty(labels, label_path, "one tag per line and a blank line after each sentence")
         preds, starts = read_tag_sentences(pred_path, spec.labels, "prediction file")
         if len(preds) != len(labels):
             line = starts[len(labels)] if len(preds) > len(labels) else None
@@ -52,9 +53,10 @@ def load_pair(spec: TaskSpec, pred_path: str, label_path: str) -> tuple[Any, Any
                                 pred_path, starts[k])
         return labels, preds
     if fmt == "pairs":
-        return read_pairs(label_path, "labels file"), read_pairs(pred_path, "prediction file")
+        labels = _not_empty(read_pairs(label_path, "labels file"), label_path, "'<xx-id><TAB><en-id>' lines")
+        return labels, read_pairs(pred_path, "prediction file")
     if fmt == "qa_json":
-        gold = read_qa_gold(label_path)
+        gold = _not_empty(read_qa_gold(label_path), label_path, "SQuAD JSON with at least one question")
         preds = read_qa_predictions(pred_path)
         known = {qid for qid, _ in gold}
         unknown = [qid for qid in preds if qid not in known]
@@ -68,9 +70,16 @@ def load_pair(spec: TaskSpec, pred_path: str, label_path: str) -> tuple[Any, Any
     raise ValueError(fmt)
 
 
+def _not_empty(labels: list, label_path: str, expected: str) -> list:
+    """An empty labels file would score as 0 (or divide by zero) instead of saying what is wrong."""
+    if not labels:
+        raise UserError(f"labels file has no gold labels; expected {expected}", label_path)
+    return labels
+
+
 def _same_length(pred_path: str, label_path: str, n_pred: int, n_gold: int, unit: str) -> None:
     if n_pred != n_gold:
-        line = n_gold + 1 if n_pred > n_gold else n_pred
+        line = min(n_pred, n_gold) + 1  # the first line one side has and the other lacks
         raise UserError(f"{n_pred} {unit} but the labels file {label_path} has {n_gold}", pred_path, line)
 
 

@@ -8,6 +8,7 @@ means adding or editing such a file (``--task-dir`` points at user folders).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -17,6 +18,8 @@ from typing import Any
 import yaml
 
 from .errors import UserError
+from .yamlfile import Locator as _Locator
+from .yamlfile import load_yaml
 
 FAMILIES = ("classification", "tagging", "qa", "retrieval")
 READER_FORMATS = ("tsv_pair", "conll", "squad_json", "tatoeba", "bucc")
@@ -137,38 +140,9 @@ _FEATURES = {
     "max_answer_length": (int, False),
     "label_all_subtokens": (bool, False),
 }
+# A language code becomes part of file names (predictions/<task>/test-<lang>.tsv), so it must be a plain name.
+_LANG_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 _TYPE_NAMES = {str: "a string", dict: "a mapping", list: "a list", int: "an integer", bool: "true or false"}
-
-
-class _Locator:
-    """Maps a key path in a YAML document to its line, for error messages."""
-
-    def __init__(self, text: str):
-        try:
-            self.root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError:
-            self.root = None
-
-    def line(self, keys: tuple) -> int | None:
-        node = self.root
-        line = 1
-        for key in keys:
-            if node is None:
-                break
-            if isinstance(node, yaml.MappingNode):
-                nxt = None
-                for k, v in node.value:
-                    if k.value == key:
-                        line = k.start_mark.line + 1
-                        nxt = v
-                        break
-                node = nxt
-            elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-                node = node.value[key]
-                line = node.start_mark.line + 1
-            else:
-                break
-        return line
 
 
 def _check_mapping(data: Any, schema: dict, where: tuple, path: str, loc: _Locator) -> None:
@@ -201,17 +175,30 @@ def _str_list(value: list, where: tuple, path: str, loc: _Locator) -> tuple[str,
     return tuple(out)
 
 
+def _lang_list(value: list, where: tuple, path: str, loc: _Locator) -> tuple[str, ...]:
+    langs = _str_list(value, where, path, loc)
+    for i, lang in enumerate(langs):
+        if not _LANG_CODE.match(lang):
+            raise UserError(f"language code '{lang}' in '{'.'.join(map(str, where))}' must be a plain code "
+                            "(letters, digits, '-' or '_'; e.g. de, zh, pt-br)", path, loc.line(where + (i,)))
+    return langs
+
+
+def _template(value: str, where: tuple, path: str, loc: _Locator, **fields) -> None:
+    """A path or config template must format with the placeholders we fill in, and no others."""
+    try:
+        value.format(**{k: "x" for k in fields})
+    except (KeyError, IndexError, ValueError) as exc:
+        allowed = ", ".join("{" + k + "}" for k in fields)
+        raise UserError(f"'{'.'.join(map(str, where))}' is not a valid template ({type(exc).__name__}: {exc}); "
+                        f"expected only the placeholder(s) {allowed}", path, loc.line(where)) from None
+
+
 def parse_spec(text: str, path: str = "<spec>") -> TaskSpec:
     """Validate one spec document and build a :class:`TaskSpec`."""
     from .metrics import METRICS  # local import: metrics never import spec
 
-    loc = _Locator(text)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise UserError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path,
-                        mark.line + 1 if mark else None) from None
+    data, loc = load_yaml(text, path)
     _check_mapping(data, _TOP, (), path, loc)
 
     task = data["task"]
@@ -230,7 +217,7 @@ def parse_spec(text: str, path: str = "<spec>") -> TaskSpec:
     benchmarks = {}
     for version, entry in data["benchmarks"].items():
         _check_mapping(entry, _BENCH, ("benchmarks", version), path, loc)
-        langs = _str_list(entry["languages"], ("benchmarks", version, "languages"), path, loc)
+        langs = _lang_list(entry["languages"], ("benchmarks", version, "languages"), path, loc)
         benchmarks[str(version)] = BenchmarkEntry(entry["category"], langs)
 
     splits = {}
@@ -240,9 +227,12 @@ def parse_spec(text: str, path: str = "<spec>") -> TaskSpec:
                             loc.line(("splits", split)))
         _check_mapping(entry, _SPLIT, ("splits", split), path, loc)
         langs = entry.get("languages")
+        for key in ("path", "gold"):
+            if key in entry:
+                _template(entry[key], ("splits", split, key), path, loc, lang=None)
         splits[split] = SplitSpec(
             path=entry["path"], gold=entry.get("gold"),
-            languages=_str_list(langs, ("splits", split, "languages"), path, loc) if langs is not None else None)
+            languages=_lang_list(langs, ("splits", split, "languages"), path, loc) if langs is not None else None)
 
     m = data["metrics"]
     _check_mapping(m, _METRICS, ("metrics",), path, loc)
@@ -276,6 +266,7 @@ def parse_spec(text: str, path: str = "<spec>") -> TaskSpec:
     if "hf" in data:
         h = data["hf"]
         _check_mapping(h, _HF, ("hf",), path, loc)
+        _template(h["config"], ("hf", "config"), path, loc, lang=None, lang_name=None)
         hf = HFSpec(path=h["path"], config=h["config"], splits={str(k): str(v) for k, v in h["splits"].items()},
                     columns={str(k): str(v) for k, v in h["columns"].items()},
                     lang_names={str(k): str(v) for k, v in (h.get("lang_names") or {}).items()},
@@ -304,15 +295,10 @@ def parse_spec(text: str, path: str = "<spec>") -> TaskSpec:
 
 
 def load_spec(path: str | os.PathLike) -> TaskSpec:
+    from .data.io import read_text  # names the line of invalid UTF-8; drops a BOM and CRs
+
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise UserError("spec file not found", path) from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"spec is not valid UTF-8 ({exc.reason} at byte {exc.start})", path) from None
-    return parse_spec(text, path)
+    return parse_spec(read_text(path, "spec file"), path)
 
 
 def builtin_task_dir() -> Path:

@@ -26,6 +26,7 @@ def _load(spec: TaskSpec, local: str | None, lang: str, split: str):
     try:
         import datasets
 
+        datasets.disable_progress_bars()  # they would print on stderr even with --no-progress, around any error
         ds = datasets.load_dataset(path, config, split=hf.splits[split])
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(f"cannot load {path} config '{config}' split '{hf.splits[split]}': "
@@ -43,6 +44,8 @@ def _load(spec: TaskSpec, local: str | None, lang: str, split: str):
         elif "prefix" in hf.filter:
             want = hf.filter["prefix"].format(lang=lang, lang_name=lang_name)
             ds = ds.filter(lambda v: str(v).startswith(want), input_columns=[col])
+    if len(ds) == 0:  # e.g. a language the filter column never names: an error, not an empty language
+        raise UserError(f"{path} config '{config}' split '{hf.splits[split]}' has no examples for '{lang}'")
     missing = [c for c in hf.columns.values() if c not in ds.column_names]
     if missing:
         raise UserError(f"{path} config '{config}' lacks column(s) {', '.join(missing)} "

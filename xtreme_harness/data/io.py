@@ -49,16 +49,22 @@ def read_lines(path: str | os.PathLike, what: str = "file") -> list[str]:
 
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
     text = read_text(path, what)
+    if not text.strip():  # json's "Expecting value" would not say what is wrong
+        raise UserError(f"{what} is empty; expected JSON", os.fspath(path))
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"malformed JSON: {exc.msg} (column {exc.colno})", os.fspath(path), exc.lineno) from None
 
 
-def json_line(text: str, needle: str) -> int | None:
-    """Best-effort 1-based line of the first occurrence of ``needle`` in a JSON text (for messages)."""
-    pos = text.find(needle)
-    return text.count("\n", 0, pos) + 1 if pos >= 0 else None
+def json_line(text: str, needle: str, nth: int = 1) -> int | None:
+    """Best-effort 1-based line of the ``nth`` occurrence of ``needle`` in a JSON text (for messages)."""
+    pos = -1
+    for _ in range(nth):
+        pos = text.find(needle, pos + 1)
+        if pos < 0:
+            return None
+    return text.count("\n", 0, pos) + 1
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

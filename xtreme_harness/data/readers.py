@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from pathlib import Path
 from typing import Union
@@ -69,7 +70,7 @@ def read_split(spec: TaskSpec, data_dir: str | os.PathLike, lang: str, split: st
     if fmt == "conll":
         return read_conll(path, spec.labels, gold, limit, lang)
     if fmt == "squad_json":
-        return read_squad(path, limit)
+        return _all_or_none_answered(read_squad(path, limit), path)
     if fmt == "tatoeba":
         return read_tatoeba(path, lang, gold, limit)
     if fmt == "bucc":
@@ -91,6 +92,8 @@ def read_pairs_tsv(path: Path, labels: tuple[str, ...] | None, gold: Path | None
             lines.append(reader.line_num)
     except csv.Error as exc:
         raise UserError(f"malformed TSV: {exc}", path, reader.line_num) from None
+    if not rows:  # an empty file would otherwise score as an empty, silently partial language
+        raise UserError("no examples; expected rows 'text_a<TAB>text_b[<TAB>label]'", path)
     examples = []
     allowed = set(labels or ())
     for k, (row, line) in enumerate(zip(rows, lines)):
@@ -120,18 +123,16 @@ def read_conll(path: Path, labels: tuple[str, ...] | None, gold: Path | None, li
                lang: str = "") -> list[TaggingExample]:
     """``word<TAB>tag`` (or ``word`` alone in test files) per line, a blank line between sentences."""
     allowed = set(labels or ())
-    sentences: list[tuple[list[str], list[str | None], int]] = []
+    sentences: list[tuple[list[str], list[str | None], list[int]]] = []
     words: list[str] = []
     tags: list[str | None] = []
-    start = 1
+    word_lines: list[int] = []
     for i, line in enumerate(read_lines(path, "data file"), 1):
         if not line.strip():
             if words:
-                sentences.append((words, tags, start))
-            words, tags = [], []
+                sentences.append((words, tags, word_lines))
+            words, tags, word_lines = [], [], []
             continue
-        if not words:
-            start = i
         cols = line.split("\t")
         if len(cols) > 2:
             raise UserError(f"expected 'word<TAB>tag' or 'word', found {len(cols)} columns", path, i)
@@ -143,23 +144,31 @@ def read_conll(path: Path, labels: tuple[str, ...] | None, gold: Path | None, li
             raise UserError(f"tag '{tag}' is not in the tag set ({', '.join(labels)})", path, i)
         words.append(word)
         tags.append(tag)
+        word_lines.append(i)
     if words:
-        sentences.append((words, tags, start))
+        sentences.append((words, tags, word_lines))
+    if not sentences:
+        raise UserError("no sentences; expected 'word<TAB>tag' lines with a blank line between sentences", path)
 
     examples = []
-    for k, (ws, ts, line) in enumerate(sentences):
+    for k, (ws, ts, wl) in enumerate(sentences):
         have = [t is not None for t in ts]
         if any(have) and not all(have):
-            raise UserError("some words of this sentence have a tag and some don't", path, line)
+            odd = next(j for j, h in enumerate(have) if h != have[0])  # the first word unlike the first one
+            raise UserError("some words of this sentence have a tag and some don't; expected 'word<TAB>tag' on "
+                            "every line, or 'word' alone on every line", path, wl[odd])
         examples.append(TaggingExample(id=f"{lang}-{k}", tokens=ws, tags=list(ts) if all(have) else None))
     if examples and all(ex.tags is None for ex in examples) and gold is not None and gold.is_file():
         gold_sents, starts = read_tag_sentences(str(gold), labels, "labels file")
+        starts = [st for st, s in zip(starts, gold_sents) if s]
         gold_sents = [s for s in gold_sents if s]
         if len(gold_sents) != len(examples):
-            raise UserError(f"{len(gold_sents)} gold sentences for {len(examples)} sentences in {path}", gold)
+            line = starts[len(examples)] if len(gold_sents) > len(examples) else None
+            raise UserError(f"{len(gold_sents)} gold sentences for {len(examples)} sentences in {path}", gold, line)
         for k, (ex, g) in enumerate(zip(examples, gold_sents)):
             if len(g) != len(ex.tokens):
-                raise UserError(f"sentence {k + 1} has {len(g)} gold tags for {len(ex.tokens)} words in {path}", gold)
+                raise UserError(f"sentence {k + 1} has {len(g)} gold tags for {len(ex.tokens)} words in {path}", gold,
+                                starts[k])
             ex.tags = list(g)
     return examples[:limit] if limit is not None else examples
 
@@ -172,10 +181,19 @@ def read_squad(path: Path, limit: int | None = None) -> list[QAExample]:
     articles = data.get("data") if isinstance(data, dict) else None
     text_cache: list[str] = []
 
-    def line_of(needle: str) -> int | None:
+    def line_of(needle: str, nth: int = 1) -> int | None:
         if not text_cache:
             text_cache.append(read_text(path))
-        return json_line(text_cache[0], needle)
+        return json_line(text_cache[0], needle, nth)
+
+    def line_of_value(value, fallback: str) -> int | None:
+        """The line of a string value as the file spells it (raw or \\u-escaped), else of ``fallback``."""
+        if isinstance(value, str) and value:
+            for needle in (json.dumps(value, ensure_ascii=False), json.dumps(value)):
+                line = line_of(needle)
+                if line is not None:
+                    return line
+        return line_of(fallback)
 
     if not isinstance(articles, list):
         raise UserError("expected SQuAD JSON: an object with a 'data' list of articles", path, 1)
@@ -188,14 +206,19 @@ def read_squad(path: Path, limit: int | None = None) -> list[QAExample]:
         for para in article["paragraphs"]:
             if not isinstance(para, dict) or not isinstance(para.get("context"), str) or not isinstance(
                     para.get("qas"), list):
-                raise UserError(f"a paragraph of article {a_i} lacks 'context' or 'qas'", path, line_of('"qas"'))
+                qas = para.get("qas") if isinstance(para, dict) else None
+                first = qas[0] if isinstance(qas, list) and qas and isinstance(qas[0], dict) else {}
+                raise UserError(f"a paragraph of article {a_i} lacks 'context' or 'qas'", path,
+                                line_of_value(first.get("id"), '"qas"'))
             context = para["context"]
             for qa in para["qas"]:
                 if not isinstance(qa, dict) or "id" not in qa or not isinstance(qa.get("question"), str):
-                    raise UserError("a question lacks 'id' or 'question'", path, line_of('"question"'))
+                    known = (qa.get("id") if "id" in qa else qa.get("question")) if isinstance(qa, dict) else None
+                    raise UserError("a question lacks 'id' or 'question'", path, line_of_value(known, '"question"'))
                 qid = str(qa["id"])
                 if qid in seen:
-                    raise UserError(f"duplicate question id '{qid}'", path, line_of(f'"{qid}"'))
+                    raise UserError(f"duplicate question id '{qid}'; expected each id once", path,
+                                    line_of(f'"{qid}"', 2) or line_of(f'"{qid}"'))
                 seen.add(qid)
                 answers = []
                 for ans in qa.get("answers") or []:
@@ -213,6 +236,17 @@ def read_squad(path: Path, limit: int | None = None) -> list[QAExample]:
                                           title=title))
                 if limit is not None and len(examples) >= limit:
                     return examples
+    if not examples:
+        raise UserError("no questions; expected SQuAD JSON with at least one question", path)
+    return examples
+
+
+def _all_or_none_answered(examples: list[QAExample], path: Path) -> list[QAExample]:
+    """Gold is per file: a few unanswered questions would silently leave the whole language unscored."""
+    if any(ex.answers for ex in examples) and not all(ex.answers for ex in examples):
+        qid = next(ex.id for ex in examples if not ex.answers)
+        raise UserError(f"question '{qid}' has no answers but others do; expected gold answers for every question "
+                        "or for none", path, json_line(read_text(path), f'"{qid}"'))
     return examples
 
 
@@ -223,6 +257,9 @@ def read_tatoeba(base: Path, lang: str, gold: Path | None, limit: int | None = N
     src_path, tgt_path = Path(f"{base}.{lang}"), Path(f"{base}.en")
     source = read_lines(src_path, "data file")
     target = read_lines(tgt_path, "data file")
+    for p, lines in ((src_path, source), (tgt_path, target)):
+        if not lines:
+            raise UserError("no sentences; expected one sentence per line", p)
     gold_idx = None
     if gold is not None and gold.is_file():
         values = read_indices(str(gold), "labels file")
@@ -248,10 +285,12 @@ def _read_id_sentences(path: Path) -> tuple[list[str], list[str]]:
             raise UserError("expected '<id><TAB><sentence>'", path, i)
         sid = cols[0].strip()
         if sid in seen:
-            raise UserError(f"duplicate sentence id '{sid}'", path, i)
+            raise UserError(f"duplicate sentence id '{sid}'; expected each id once", path, i)
         seen.add(sid)
         ids.append(sid)
         sents.append(cols[1])
+    if not ids:
+        raise UserError("no sentences; expected '<id><TAB><sentence>' lines", path)
     return ids, sents
 
 
@@ -274,6 +313,8 @@ def read_bucc(base: Path, lang: str, limit: int | None = None) -> RetrievalSet:
                 raise UserError(f"gold pair {cols[0]} / {cols[1]} names a sentence id not in the corpus files",
                                 gold_file, i)
             pairs.append((cols[0], cols[1]))
+        if not pairs:  # F1 against no gold would be a silent 0
+            raise UserError("no gold pairs; expected '<xx-id><TAB><en-id>' lines", gold_file)
     if limit is not None:
         src_ids, src = src_ids[:limit], src[:limit]
         if pairs is not None:

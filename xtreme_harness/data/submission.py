@@ -10,6 +10,7 @@ Formats (``submission.format`` in a task spec):
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Sequence
 
@@ -104,11 +105,11 @@ def read_qa_gold(path: str) -> list[tuple[str, list[str]]]:
     articles = data.get("data") if isinstance(data, dict) else data
     text = None
 
-    def fail(msg: str, needle: str | None = None):
+    def fail(msg: str, needle: str | None = None, nth: int = 1):
         nonlocal text
         if text is None:
             text = read_text(path)
-        raise UserError(msg, path, json_line(text, needle) if needle else 1)
+        raise UserError(msg, path, (json_line(text, needle, nth) or json_line(text, needle)) if needle else 1)
 
     if not isinstance(articles, list):
         fail("expected SQuAD JSON: an object with a 'data' list of articles")
@@ -121,7 +122,9 @@ def read_qa_gold(path: str) -> list[tuple[str, list[str]]]:
                 fail("a paragraph lacks its 'qas' list")
             for qa in p["qas"]:
                 if not isinstance(qa, dict) or "id" not in qa:
-                    fail("a question lacks its 'id'")
+                    q = qa.get("question") if isinstance(qa, dict) else None
+                    fail("a question lacks its 'id'; expected an 'id' for every question",
+                         json.dumps(q, ensure_ascii=False) if isinstance(q, str) else None)
                 qid = str(qa["id"])
                 answers = qa.get("answers")
                 if not isinstance(answers, list) or not answers:
@@ -132,7 +135,7 @@ def read_qa_gold(path: str) -> list[tuple[str, list[str]]]:
                         fail(f"an answer of question '{qid}' lacks its 'text'", f'"{qid}"')
                     texts.append(ans["text"])
                 if qid in seen:
-                    fail(f"duplicate question id '{qid}'", f'"{qid}"')
+                    fail(f"duplicate question id '{qid}'; expected each id once", f'"{qid}"', 2)
                 seen.add(qid)
                 out.append((qid, texts))
     return out

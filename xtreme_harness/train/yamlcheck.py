@@ -7,68 +7,13 @@ unknown key, wrong type or bad value is a :class:`UserError` naming file:line.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import yaml
-
 from ..errors import UserError
+from ..yamlfile import Locator, load_yaml, read_yaml_file  # noqa: F401 - re-exported for the trainer
 
 _TYPE_NAMES = {str: "a string", dict: "a mapping", list: "a list", int: "an integer", float: "a number",
                bool: "true or false"}
-
-
-class Locator:
-    """Maps a key path in a YAML document to its 1-based line."""
-
-    def __init__(self, text: str):
-        try:
-            self.root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError:
-            self.root = None
-
-    def line(self, keys: tuple) -> int | None:
-        node, line = self.root, 1
-        for key in keys:
-            if isinstance(node, yaml.MappingNode):
-                nxt = None
-                for k, v in node.value:
-                    if k.value == str(key):
-                        line, nxt = k.start_mark.line + 1, v
-                        break
-                node = nxt
-            elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-                node = node.value[key]
-                line = node.start_mark.line + 1
-            else:
-                break
-        return line
-
-
-def load_yaml(text: str, path: str) -> tuple[Any, Locator]:
-    """``yaml.safe_load`` with errors that carry the line."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", path,
-                        mark.line + 1 if mark else None) from None
-    return data, Locator(text)
-
-
-def read_yaml_file(path: str | os.PathLike, what: str) -> tuple[Any, Locator, str]:
-    path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise UserError(f"{what} not found", path) from None
-    except IsADirectoryError:
-        raise UserError(f"expected a {what} file, found a directory", path) from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{what} is not valid UTF-8 ({exc.reason})", path) from None
-    data, loc = load_yaml(text, path)
-    return data, loc, text
 
 
 def dotted(where: tuple) -> str:
