@@ -47,6 +47,9 @@ import time
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchcommon import loadavg, machine  # noqa: E402
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from xtreme_harness.engine import InferenceEngine, load_kwargs, resolve_device  # noqa: E402
@@ -188,20 +191,6 @@ def agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return float(np.abs(a - b).max()), float(cos.min())
 
 
-def _loadavg() -> float | None:
-    try:
-        with open("/proc/loadavg") as f:
-            return float(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{os.cpu_count()}-core CPU ({platform.processor() or platform.machine()})"
-
-
 # --- main ----------------------------------------------------------------------------
 
 def main(argv=None) -> int:
@@ -285,7 +274,7 @@ def main(argv=None) -> int:
 
     sides = ["naive128", "engine"] + (["naive512"] if sub_n else [])
     best: dict[str, tuple] = {s: (float("inf"),) for s in sides}
-    load_before = _loadavg()
+    load_before = loadavg()
     for rep in range(max(1, args.repeats)):
         k = rep % len(sides)
         for side in sides[k:] + sides[:k]:  # rotate who goes first: same background load on every side
@@ -300,7 +289,7 @@ def main(argv=None) -> int:
                 stats = (sub_n * 512, -(-sub_n // NAIVE_BATCH), "float32")
             if wall < best[side][0]:
                 best[side] = (wall, cpu, emb, *stats)
-    load_after = _loadavg()
+    load_after = loadavg()
 
     eng = best["engine"]
     fits = lengths <= 128

@@ -29,6 +29,9 @@ import time
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchcommon import loadavg, machine  # noqa: E402
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from xtreme_harness.engine import InferenceEngine, logits_forward, resolve_device  # noqa: E402
@@ -117,20 +120,6 @@ def engine_run(model, feats, args) -> tuple[np.ndarray, InferenceEngine, float]:
     return np.stack([r["logits"] for r in res]), engine, time.process_time() - c0
 
 
-def _loadavg() -> float | None:
-    try:
-        with open("/proc/loadavg") as f:
-            return float(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{os.cpu_count()}-core CPU ({platform.processor() or platform.machine()})"
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="auto")
@@ -174,7 +163,7 @@ def main(argv=None) -> int:
     bounds = [int(x) for x in np.linspace(0, len(feats), max(1, args.blocks) + 1)]
     naive_s, engine_s, naive_cpu, engine_cpu, padded, batches = 0.0, 0.0, 0.0, 0.0, 0, 0
     naive_parts, engine_parts = [], []
-    load_before = _loadavg()
+    load_before = loadavg()
     for b, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
         block = feats[lo:hi]
         best = {"naive": (float("inf"), 0.0, None), "engine": (float("inf"), 0.0, None)}
@@ -195,7 +184,7 @@ def main(argv=None) -> int:
         batches += engine.stats.batches
         naive_parts.append(best["naive"][2])
         engine_parts.append(best["engine"][2])
-    load_after = _loadavg()
+    load_after = loadavg()
     naive_logits, engine_logits = np.concatenate(naive_parts), np.concatenate(engine_parts)
 
     agree = float((naive_logits.argmax(-1) == engine_logits.argmax(-1)).mean())
