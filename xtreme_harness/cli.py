@@ -7,7 +7,6 @@ traceback), 1 an unexpected internal error (with traceback, as a bug).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Callable, Sequence
 
@@ -69,10 +68,8 @@ def score_main(argv: Sequence[str] | None = None) -> int:
 
 def eval_main(argv: Sequence[str] | None = None) -> int:
     def body():
-        try:
-            from .evaluation import main as eval_cli
-        except ImportError as exc:  # pragma: no cover - until the runner lands
-            raise UserError(f"xtreme-eval is not available in this build ({exc})") from None
+        from .evaluation import main as eval_cli
+
         return eval_cli(argv, _Parser)
 
     return _run("xtreme-eval", body)
@@ -82,10 +79,8 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
 
 def train_main(argv: Sequence[str] | None = None) -> int:
     def body():
-        try:
-            from .train.cli import main as train_cli
-        except ImportError:
-            raise UserError("xtreme-train is not implemented yet in this release") from None
+        from .train.cli import main as train_cli
+
         return train_cli(argv, _Parser)
 
     return _run("xtreme-train", body)
@@ -95,14 +90,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
 def leaderboard_main(argv: Sequence[str] | None = None) -> int:
     def body():
-        try:
-            from .leaderboard.cli import main as lb_cli
-        except ImportError:
-            raise UserError("xtreme-leaderboard is not implemented yet in this release") from None
+        from .leaderboard.cli import main as lb_cli
+
         return lb_cli(argv, _Parser)
 
     return _run("xtreme-leaderboard", body)
-
-
-def _print_json(obj) -> None:
-    print(json.dumps(obj, indent=2, ensure_ascii=False))
