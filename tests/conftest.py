@@ -27,3 +27,14 @@ def shared_data() -> Path:
 @pytest.fixture
 def golden() -> Path:
     return need(GOLDEN)
+
+
+@pytest.fixture
+def hf_cache(tmp_path, monkeypatch) -> Path:
+    """A datasets cache of this test's own: the module reads HF_DATASETS_CACHE once, at import."""
+    import datasets
+
+    cache = tmp_path / "hf-datasets-cache"
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(cache))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    return cache

@@ -271,16 +271,23 @@ CASES = [
              "tatoeba/de-en.de", 2, "invalid UTF-8"),
     evaluate("tatoeba-labels-file-shorter", "tatoeba", "de", "test",
              {"tatoeba/de-en.de": SRC, "tatoeba/de-en.en": TGT, "tatoeba/labels/test-de.tsv": "1\n"},
-             "tatoeba/labels/test-de.tsv", 2, "1 gold indices for 2 sentences"),
+             "tatoeba/labels/test-de.tsv", 2, "1 gold indices for 2 English sentences"),
     evaluate("tatoeba-labels-file-longer", "tatoeba", "de", "test",
              {"tatoeba/de-en.de": SRC, "tatoeba/de-en.en": TGT, "tatoeba/labels/test-de.tsv": "1\n0\n0\n"},
-             "tatoeba/labels/test-de.tsv", 3, "3 gold indices for 2 sentences"),
+             "tatoeba/labels/test-de.tsv", 3, "3 gold indices for 2 English sentences"),
     evaluate("tatoeba-labels-not-an-index", "tatoeba", "de", "test",
              {"tatoeba/de-en.de": SRC, "tatoeba/de-en.en": TGT, "tatoeba/labels/test-de.tsv": "1\nzero\n"},
              "tatoeba/labels/test-de.tsv", 2, "expected one non-negative integer per line"),
     evaluate("tatoeba-labels-index-out-of-range", "tatoeba", "de", "test",
              {"tatoeba/de-en.de": SRC, "tatoeba/de-en.en": TGT, "tatoeba/labels/test-de.tsv": "1\n2\n"},
              "tatoeba/labels/test-de.tsv", 2, "index 2 is past the end"),
+    evaluate("tatoeba-labels-not-a-permutation", "tatoeba", "de", "test",
+             {"tatoeba/de-en.de": SRC, "tatoeba/de-en.en": TGT, "tatoeba/labels/test-de.tsv": "1\n1\n"},
+             "tatoeba/labels/test-de.tsv", 2, "index 1 appears twice (also on line 1); expected a permutation"),
+    evaluate("tatoeba-sides-differ-in-length", "tatoeba", "de", "test",
+             {"tatoeba/de-en.de": SRC + "Noch einmal.\n", "tatoeba/de-en.en": TGT,
+              "tatoeba/labels/test-de.tsv": "1\n0\n"},
+             "tatoeba/labels/test-de.tsv", None, "gold alignment needs one translation per line on both sides"),
     # --- BUCC ---------------------------------------------------------------------------------------
     evaluate("bucc-duplicate-sentence-id", "bucc2018", "de", "test",
              {"bucc2018/de-en.test.de": BUCC_DE + "de-1\tNoch einmal.\n", "bucc2018/de-en.test.en": BUCC_EN},
@@ -557,6 +564,14 @@ def test_forked_run_matches_a_cold_run(tmp_path, request):
 def test_cases_have_unique_names():
     names = [c.name for c in CASES]
     assert len(names) == len(set(names))
+
+
+def test_readme_states_the_number_of_cases():
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    stated = re.search(r"fault-injection suite of \*\*(\d+) cases\*\*", readme)
+    assert stated and int(stated.group(1)) == len(CASES)
 
 
 # --- CRLF and a BOM are accepted and change nothing ------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from xtreme_harness import __version__
 from xtreme_harness.cli import leaderboard_main
 from xtreme_harness.errors import UserError
 from xtreme_harness.leaderboard import (build_board, entry_from_dict, export_submission, load_references,
@@ -35,7 +36,7 @@ def results_doc(scored: dict, name: str = "model", intermediate=None, base_model
                 records: str | None = "records", config=None) -> dict:
     """Wrap xtreme-score output in the results.json schema that xtreme-eval writes."""
     scored = copy.deepcopy(scored)
-    doc = {"schema": "xtreme-harness/results/v1", "harness_version": "0.1.0", "created": "2024-01-01T00:00:00Z",
+    doc = {"schema": "xtreme-harness/results/v1", "harness_version": __version__, "created": "2024-01-01T00:00:00Z",
            "model": {"name": name, "path": path, "revision": None, "protocol": "fine-tuned transfer",
                      "intermediate": intermediate if intermediate is not None else [], "base_model": base_model},
            "config": config or {}, "version": scored.get("version", "xtreme"),
@@ -500,6 +501,29 @@ def test_export_refuses_dev_predictions_and_bad_files(tmp_path, mock_scored):
     with pytest.raises(UserError, match="maybe") as exc:
         export_submission(run, tmp_path / "sub")
     assert "test-de.tsv:2" in str(exc.value)
+
+
+@needs_mock
+def test_export_checks_tatoeba_orientation_and_counts(tmp_path, mock_scored):
+    run = tmp_path / "run"
+    shutil.copytree(MOCK / "predictions", run / "predictions")
+    doc = results_doc(mock_scored)
+    doc["harness_version"] = "0.1.0"  # wrote one Tatoeba line per non-English sentence
+    write_json(run / "results.json", doc)
+    with pytest.raises(UserError, match="one line per sorted English sentence") as exc:
+        export_submission(run, tmp_path / "sub")
+    assert str(run / "results.json") in str(exc.value) and not (tmp_path / "sub").exists()
+    # One prediction line per English sentence the run scored; a file of another length is refused.
+    doc["harness_version"] = "0.2.0"
+    n_de = len((run / "predictions/tatoeba/test-de.tsv").read_text().splitlines())
+    doc["tasks"]["tatoeba"]["n"] = {"de": n_de + 1}
+    write_json(run / "results.json", doc)
+    with pytest.raises(UserError, match=f"{n_de} lines but the run scored {n_de + 1} examples") as exc:
+        export_submission(run, tmp_path / "sub")
+    assert "tatoeba/test-de.tsv" in str(exc.value)
+    doc["tasks"]["tatoeba"]["n"] = {"de": n_de}
+    write_json(run / "results.json", doc)
+    assert export_submission(run, tmp_path / "sub").complete
 
 
 # --- bad input ------------------------------------------------------------------------

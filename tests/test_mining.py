@@ -75,24 +75,31 @@ def test_knn_rejects_bad_input():
 def test_tatoeba_recovers_known_permutation(noise):
     rng = np.random.default_rng(2)
     n = 300
-    tgt = rng.standard_normal((n, 32)).astype(np.float32)
-    gold = rng.permutation(n)  # source line i translates target line gold[i]
-    src = tgt[gold] * rng.uniform(0.5, 3.0, (n, 1)) + noise * rng.standard_normal((n, 32))
-    pred = tatoeba_predict(src, tgt)
-    assert pred.dtype == np.int64
+    xx = rng.standard_normal((n, 32)).astype(np.float32)
+    gold = rng.permutation(n)  # English line j translates non-English line gold[j]
+    en = xx[gold] * rng.uniform(0.5, 3.0, (n, 1)) + noise * rng.standard_normal((n, 32))
+    pred = tatoeba_predict(xx, en)
+    assert pred.dtype == np.int64 and pred.shape == (n,)
     np.testing.assert_array_equal(pred, gold)
-    assert tatoeba_accuracy_both(src, tgt, gold) == {"xx2en": 100.0, "en2xx": 100.0, "mean": 100.0}
+    assert tatoeba_accuracy_both(xx, en, gold) == {"en2xx": 100.0, "xx2en": 100.0, "mean": 100.0}
 
 
-def test_tatoeba_directions_can_disagree():
-    # both sources sit nearest to target 0; target 1 is nearest to source 1
-    src = np.array([[1.0, 0.0], [0.8, 0.6]])
-    tgt = np.array([[1.0, 0.0], [0.0, 1.0]])
-    gold = [0, 1]
-    np.testing.assert_array_equal(tatoeba_predict(src, tgt), [0, 0])
-    assert tatoeba_accuracy_both(src, tgt, gold) == {"xx2en": 50.0, "en2xx": 100.0, "mean": 75.0}
+def test_tatoeba_queries_with_english_as_xtreme_does():
+    # XTREME's similarity_search(x_src, y_en): index the non-English side, search it with the English side.
+    # Both non-English rows sit nearest to English row 0, while each English row has its own nearest
+    # non-English row, so the two directions give different predictions and different accuracies.
+    xx = np.array([[1.0, 0.0], [0.8, 0.6]])
+    en = np.array([[1.0, 0.0], [0.0, 1.0]])
+    gold = [0, 1]  # English line 0 translates xx line 0, English line 1 translates xx line 1
+    np.testing.assert_array_equal(tatoeba_predict(xx, en), [0, 1])  # one line per English row: en -> xx
+    np.testing.assert_array_equal(tatoeba_predict(en, xx), [0, 0])  # the swapped call gives the other direction
+    assert tatoeba_accuracy_both(xx, en, gold) == {"en2xx": 100.0, "xx2en": 50.0, "mean": 75.0}
+    # Only the first English lines as queries (--limit): en->xx still searches every non-English row.
+    assert tatoeba_accuracy_both(xx, en, [0]) == {"en2xx": 100.0, "xx2en": 100.0, "mean": 100.0}
     with pytest.raises(ValueError):
-        tatoeba_accuracy_both(src, tgt, [0])
+        tatoeba_accuracy_both(xx, en, [0, 1, 0])
+    with pytest.raises(ValueError):
+        tatoeba_accuracy_both(xx, en, [0, 2])
 
 
 # --- BUCC: margin -----------------------------------------------------------------------

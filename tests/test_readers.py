@@ -39,9 +39,15 @@ def test_panx_test_has_no_gold(shared_data):
 def test_tatoeba_sorted_english_side(shared_data):
     rs = read_split(SPECS["tatoeba"], shared_data, "de", "test")
     assert rs.target == sorted(rs.target)  # XTREME's preprocessing sorts the English side
-    assert len(rs.gold) == len(rs.source) == 1000
-    original = (shared_data / "tatoeba/original/tatoeba.deu-eng.eng").read_text(encoding="utf-8").splitlines()
-    assert [rs.target[g] for g in rs.gold[:50]] == original[:50]
+    assert len(rs.gold) == len(rs.target) == len(rs.source) == rs.n == 1000
+    assert sorted(rs.gold) == list(range(1000))
+    # XTREME's orientation: gold[j] is the line of the original (aligned) files that sorted English line j came from.
+    orig_en = (shared_data / "tatoeba/original/tatoeba.deu-eng.eng").read_text(encoding="utf-8").splitlines()
+    orig_de = (shared_data / "tatoeba/original/tatoeba.deu-eng.deu").read_text(encoding="utf-8").splitlines()
+    assert [orig_en[g].strip() for g in rs.gold] == rs.target
+    assert [orig_de[g] for g in rs.gold[:50]] == [rs.source[g] for g in rs.gold[:50]]
+    limited = read_split(SPECS["tatoeba"], shared_data, "de", "test", limit=7)
+    assert limited.n == 7 and limited.gold == rs.gold[:7] and len(limited.source) == len(limited.target) == 1000
 
 
 def test_bucc_ids_and_gold(shared_data):
@@ -147,9 +153,9 @@ def _hf_repo(tmp_path):
                                        "gold_label": ["neutral", "entailment", "contradiction"]})
     (repo / "XNLI").mkdir()
     xnli.to_parquet(str(repo / "XNLI" / "test-00000.parquet"))
-    tat = datasets.Dataset.from_dict({"source_sentence": ["Hund", "Katze", "Baum"],
-                                      "target_sentence": ["dog", "cat", "a tree"],
-                                      "source_lang": ["deu"] * 3, "target_lang": ["eng"] * 3})
+    tat = datasets.Dataset.from_dict({"source_sentence": ["Hund", "Katze", "Baum", "Vogel"],
+                                      "target_sentence": ["dog", "cat", "a tree", "bird "],
+                                      "source_lang": ["deu"] * 4, "target_lang": ["eng"] * 4})
     (repo / "tatoeba.deu").mkdir()
     tat.to_parquet(str(repo / "tatoeba.deu" / "validation-00000.parquet"))
     (repo / "README.md").write_text(
@@ -161,8 +167,7 @@ def _hf_repo(tmp_path):
     return repo
 
 
-def test_hf_source_offline(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+def test_hf_source_offline(tmp_path, hf_cache):
     repo = _hf_repo(tmp_path)
     src = f"hf:{repo}"
     panx = read_split(SPECS["panx"], src, "de", "dev")
@@ -170,11 +175,27 @@ def test_hf_source_offline(tmp_path, monkeypatch):
     xnli = read_split(SPECS["xnli"], src, "de", "test")  # one config for all languages, filtered
     assert [(e.text_a, e.label) for e in xnli] == [("a", "neutral"), ("c", "contradiction")]
     tat = read_split(SPECS["tatoeba"], src, "de", "test")
-    assert tat.target == ["a tree", "cat", "dog"] and tat.gold == [2, 1, 0]
+    # the hub holds aligned pairs: the English side is sorted and gold[j] is the German line of English line j
+    # (stripped, then sorted, as XTREME's tatoeba_preprocess writes <xx>-en.en)
+    assert tat.target == ["a tree", "bird", "cat", "dog"] and tat.source == ["Hund", "Katze", "Baum", "Vogel"]
+    assert tat.gold == [2, 3, 1, 0] and tat.n == 4
 
 
-def test_hf_source_missing_config(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+def test_hf_source_missing_config(tmp_path, hf_cache):
     repo = _hf_repo(tmp_path)
     with pytest.raises(UserError, match="cannot load .* config 'PAN-X.fr'"):
         read_split(SPECS["panx"], f"hf:{repo}", "fr", "dev")
+
+
+def test_hf_local_copy_is_reread_after_an_edit(tmp_path, hf_cache):
+    """datasets caches a local copy by its path; an edited copy must not be served from that cache."""
+    import datasets
+
+    repo = _hf_repo(tmp_path)
+    src = f"hf:{repo}"
+    assert len(read_split(SPECS["tatoeba"], src, "de", "test").source) == 4
+    tat = datasets.Dataset.from_dict({"source_sentence": ["Hund", "Katze"], "target_sentence": ["dog", "cat"],
+                                      "source_lang": ["deu"] * 2, "target_lang": ["eng"] * 2})
+    tat.to_parquet(str(repo / "tatoeba.deu" / "validation-00000.parquet"))
+    again = read_split(SPECS["tatoeba"], src, "de", "test")
+    assert again.source == ["Hund", "Katze"] and again.target == ["cat", "dog"] and again.gold == [1, 0]

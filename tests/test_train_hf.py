@@ -7,10 +7,9 @@ import dataclasses
 from xtreme_harness.train.intermediate import get_intermediate, read_intermediate
 
 
-def test_commonsenseqa_through_load_dataset(tmp_path, monkeypatch):
+def test_commonsenseqa_through_load_dataset(tmp_path, hf_cache):
     import datasets
 
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
     repo = tmp_path / "commonsense_qa"
     (repo / "data").mkdir(parents=True)
     ds = datasets.Dataset.from_dict({

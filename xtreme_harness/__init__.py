@@ -1,6 +1,6 @@
 """xtreme-harness: XTREME zero-shot cross-lingual evaluation with official-scorer parity."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .errors import UserError  # noqa: E402
 

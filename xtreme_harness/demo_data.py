@@ -952,10 +952,11 @@ def _write_tatoeba(root: Path, languages: Sequence[str], seed: int, sizes: dict[
         xx = [render(lang, f).text for f in facts]
         en = [render("en", f).text for f in facts]
         en_sorted = sorted(en)  # XTREME sorts the English side, hiding the alignment
-        index = {s: i for i, s in enumerate(en_sorted)}
+        line_of = {s: i for i, s in enumerate(en)}  # facts are unique, so is each English rendering
         _write(root / "tatoeba" / f"{lang}-en.{lang}", _lines(xx))
         _write(root / "tatoeba" / f"{lang}-en.en", _lines(en_sorted))
-        _write(root / "tatoeba" / "labels" / f"test-{lang}.tsv", _lines(index[s] for s in en))
+        # XTREME's orientation: line j names the non-English line that translates sorted English line j.
+        _write(root / "tatoeba" / "labels" / f"test-{lang}.tsv", _lines(line_of[s] for s in en_sorted))
 
 
 def _languages(languages: str | Sequence[str]) -> list[str]:

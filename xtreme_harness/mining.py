@@ -1,5 +1,8 @@
 """Nearest-neighbour retrieval for Tatoeba and margin-based bitext mining for BUCC.
 
+Tatoeba is scored in XTREME's direction: English queries retrieve
+non-English sentences (``third_party/evaluate_retrieval.py``).
+
 Pure numpy/FAISS: embeddings in, indices and scored pairs out. The BUCC path
 reproduces XTREME's ``third_party/utils_retrieve.py`` (``mine_bitext`` with
 its defaults, then ``bucc_eval``): ratio margin over k=4 neighbours in both
@@ -102,39 +105,45 @@ def knn(x: np.ndarray, y: np.ndarray, k: int, chunk_size: int = DEFAULT_CHUNK_SI
 
 # --- Tatoeba ----------------------------------------------------------------------------
 
-def tatoeba_predict(src_emb: np.ndarray, tgt_emb: np.ndarray, chunk_size: int = DEFAULT_CHUNK_SIZE) -> np.ndarray:
-    """For each non-English row, the 0-based index of its nearest English row by cosine.
+def tatoeba_predict(xx_emb: np.ndarray, en_emb: np.ndarray, chunk_size: int = DEFAULT_CHUNK_SIZE) -> np.ndarray:
+    """For each (sorted) English row, the 0-based index of its nearest non-English row by cosine.
 
-    This is the submission format and the label format: line i answers source
-    line i with a line number of the (sorted) English file. The official
-    ``similarity_search`` ranks by L2 between unit vectors, the same order as
-    cosine; it queries with the English side, which its labels cannot be
-    scored against, so the xx->en direction the labels describe is used here.
+    The direction XTREME scores: ``third_party/evaluate_retrieval.py`` calls
+    ``similarity_search(x_src, y_en)``, which indexes the non-English side
+    (``idx.add(x)``) and queries it with the English side (``idx.search(y, 1)``),
+    so line j of the submission answers line j of the sorted ``<xx>-en.en``.
+    It ranks by L2 between unit vectors, the same order as cosine.
     """
-    y = normalize(tgt_emb)
-    if len(y) == 0:
-        raise ValueError("no target sentences to retrieve from")
-    return knn(normalize(src_emb), y, 1, chunk_size=chunk_size)[1][:, 0]
+    x = normalize(xx_emb)
+    if len(x) == 0:
+        raise ValueError("no non-English sentences to retrieve from")
+    return knn(normalize(en_emb), x, 1, chunk_size=chunk_size)[1][:, 0]
 
 
-def tatoeba_accuracy_both(src_emb: np.ndarray, tgt_emb: np.ndarray, gold: Sequence[int],
+def tatoeba_accuracy_both(xx_emb: np.ndarray, en_emb: np.ndarray, gold: Sequence[int],
                           chunk_size: int = DEFAULT_CHUNK_SIZE) -> dict[str, float]:
-    """Accuracy (0-100) both ways: ``xx2en`` (the official figure), ``en2xx`` and their ``mean``.
+    """Accuracy (0-100) both ways: ``en2xx`` (the official figure), ``xx2en`` and their ``mean``.
 
-    en->xx counts English line j as right when its nearest source line i has
-    ``gold[i] == j``; it is a secondary figure, reported beside the official one.
+    ``gold[j]`` is the non-English row that translates English row j, for the
+    first ``len(gold)`` English rows (the queries; all of them unless limited).
+    en->xx: English row j is right when its nearest non-English row is
+    ``gold[j]``. xx->en (secondary): the non-English row ``gold[j]``, searched
+    among all English rows, is right when its nearest one is j.
     """
     gold_arr = np.asarray(gold, dtype=np.int64)
-    x, y = normalize(src_emb), normalize(tgt_emb)
-    if len(gold_arr) != len(x):
-        raise ValueError(f"{len(gold_arr)} gold indices for {len(x)} source sentences")
-    if len(x) == 0 or len(y) == 0:
+    x, y = normalize(xx_emb), normalize(en_emb)
+    if len(gold_arr) > len(y):
+        raise ValueError(f"{len(gold_arr)} gold indices for {len(y)} English sentences")
+    if len(x) == 0 or len(gold_arr) == 0:
         raise ValueError("both sides need at least one sentence")
-    fwd = knn(x, y, 1, chunk_size=chunk_size)[1][:, 0]
-    bwd = knn(y, x, 1, chunk_size=chunk_size)[1][:, 0]
-    xx2en = float(np.mean(fwd == gold_arr)) * 100
-    en2xx = float(np.mean(gold_arr[bwd] == np.arange(len(y)))) * 100
-    return {"xx2en": xx2en, "en2xx": en2xx, "mean": (xx2en + en2xx) / 2}
+    if gold_arr.min() < 0 or gold_arr.max() >= len(x):
+        raise ValueError(f"gold indices must lie in 0..{len(x) - 1}")
+    queries = np.arange(len(gold_arr))
+    fwd = knn(y[queries], x, 1, chunk_size=chunk_size)[1][:, 0]
+    bwd = knn(x[gold_arr], y, 1, chunk_size=chunk_size)[1][:, 0]
+    en2xx = float(np.mean(fwd == gold_arr)) * 100
+    xx2en = float(np.mean(bwd == queries)) * 100
+    return {"en2xx": en2xx, "xx2en": xx2en, "mean": (en2xx + xx2en) / 2}
 
 
 # --- BUCC: margin scores ----------------------------------------------------------------

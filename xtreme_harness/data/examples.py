@@ -43,11 +43,14 @@ class QAExample:
 
 @dataclass
 class RetrievalSet:
-    """A bitext retrieval problem: find, for each source sentence, its English translation.
+    """A bitext retrieval problem between a non-English side and an English side.
 
     Tatoeba: ``source`` is the non-English file, ``target`` the (sorted) English
-    file, ``gold[i]`` the 0-based target index for source line i (or None).
-    BUCC: sentences carry corpus ids and ``gold_pairs`` lists (xx-id, en-id).
+    file; the queries are the first ``queries`` English lines (all of them
+    unless ``--limit``), and ``gold[j]`` is the 0-based source line that
+    translates English line j (or None), XTREME's orientation.
+    BUCC: sentences carry corpus ids and ``gold_pairs`` lists (xx-id, en-id);
+    every source sentence is a query.
     """
 
     lang: str
@@ -57,7 +60,13 @@ class RetrievalSet:
     target_ids: list[str] | None = None
     gold: list[int] | None = None
     gold_pairs: list[tuple[str, str]] | None = None
+    queries: int | None = None
 
     @property
     def id(self) -> str:
         return self.lang
+
+    @property
+    def n(self) -> int:
+        """How many queries are scored: one prediction line each."""
+        return self.queries if self.queries is not None else len(self.source)

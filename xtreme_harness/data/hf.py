@@ -27,7 +27,9 @@ def _load(spec: TaskSpec, local: str | None, lang: str, split: str):
         import datasets
 
         datasets.disable_progress_bars()  # they would print on stderr even with --no-progress, around any error
-        ds = datasets.load_dataset(path, config, split=hf.splits[split])
+        # datasets keys its cache of a local copy by path, not content: an edited copy would be read stale.
+        fresh = {"download_mode": "force_redownload", "verification_mode": "no_checks"} if local else {}
+        ds = datasets.load_dataset(path, config, split=hf.splits[split], **fresh)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(f"cannot load {path} config '{config}' split '{hf.splits[split]}': "
                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
@@ -109,13 +111,13 @@ def read_hf(spec: TaskSpec, local: str | None, lang: str, split: str, limit: int
     src = [row[cols["source"]] for row in ds]
     tgt = [row[cols["target"]] for row in ds]
     if spec.format == "tatoeba":
-        order = sorted(range(len(tgt)), key=lambda i: tgt[i])  # XTREME sorts the English side
-        position = {i: p for p, i in enumerate(order)}
-        gold = [position[i] for i in range(len(src))]
+        # XTREME's utils_preprocess.py (tatoeba_preprocess) strips and sorts the English side; the gold of
+        # sorted line j is the original index of that line, i.e. the non-English line it translates.
+        tgt = [t.strip() for t in tgt]
+        order = sorted(range(len(tgt)), key=lambda i: tgt[i])
         target = [tgt[i] for i in order]
-        if limit is not None:
-            src, gold = src[:limit], gold[:limit]
-        return RetrievalSet(lang=lang, source=src, target=target, gold=gold)
+        queries = len(target) if limit is None else min(limit, len(target))
+        return RetrievalSet(lang=lang, source=src, target=target, gold=order[:queries], queries=queries)
     src_ids = [f"{lang}-{i:09d}" for i in range(len(src))]
     tgt_ids = [f"en-{i:09d}" for i in range(len(tgt))]
     pairs = list(zip(src_ids, tgt_ids))

@@ -253,7 +253,12 @@ def _all_or_none_answered(examples: list[QAExample], path: Path) -> list[QAExamp
 # --- retrieval ---------------------------------------------------------------------------
 
 def read_tatoeba(base: Path, lang: str, gold: Path | None, limit: int | None = None) -> RetrievalSet:
-    """``<xx>-en.<xx>`` and the sorted ``<xx>-en.en``; gold = index of each xx line's translation."""
+    """``<xx>-en.<xx>`` and the sorted ``<xx>-en.en``; gold line j = the xx line translating English line j.
+
+    That is the orientation XTREME scores (English queries; see
+    ``mining.tatoeba_predict``). A labels file must be a permutation of the
+    non-English line numbers, one line per English line.
+    """
     src_path, tgt_path = Path(f"{base}.{lang}"), Path(f"{base}.en")
     source = read_lines(src_path, "data file")
     target = read_lines(tgt_path, "data file")
@@ -263,18 +268,27 @@ def read_tatoeba(base: Path, lang: str, gold: Path | None, limit: int | None = N
     gold_idx = None
     if gold is not None and gold.is_file():
         values = read_indices(str(gold), "labels file")
-        if len(values) != len(source):
-            raise UserError(f"{len(values)} gold indices for {len(source)} sentences in {src_path}", gold,
-                            min(len(values), len(source)) + 1)
+        if len(values) != len(target):
+            raise UserError(f"{len(values)} gold indices for {len(target)} English sentences in {tgt_path}; "
+                            "expected one line per English sentence", gold, min(len(values), len(target)) + 1)
+        if len(source) != len(target):
+            raise UserError(f"{len(source)} sentences in {src_path} but {len(target)} in {tgt_path}; gold "
+                            "alignment needs one translation per line on both sides", gold)
         gold_idx = [int(v) for v in values]
+        first: dict[int, int] = {}
         for i, v in enumerate(gold_idx, 1):
-            if v >= len(target):
-                raise UserError(f"index {v} is past the end of {tgt_path} ({len(target)} lines)", gold, i)
-    if limit is not None:
-        # Keep the candidate pool intact: only the queries are limited.
-        source = source[:limit]
-        gold_idx = gold_idx[:limit] if gold_idx is not None else None
-    return RetrievalSet(lang=lang, source=source, target=target, gold=gold_idx)
+            if v >= len(source):
+                raise UserError(f"index {v} is past the end of {src_path} ({len(source)} lines); expected a "
+                                f"0-based line number of the non-English file", gold, i)
+            if v in first:
+                raise UserError(f"index {v} appears twice (also on line {first[v]}); expected a permutation of "
+                                f"0..{len(source) - 1}", gold, i)
+            first[v] = i
+    queries = len(target) if limit is None else min(limit, len(target))
+    if gold_idx is not None:
+        # Keep both sides intact: only the English queries are limited.
+        gold_idx = gold_idx[:queries]
+    return RetrievalSet(lang=lang, source=source, target=target, gold=gold_idx, queries=queries)
 
 
 def _read_id_sentences(path: Path) -> tuple[list[str], list[str]]:

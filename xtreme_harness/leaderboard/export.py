@@ -47,7 +47,19 @@ def _predictions_root(src: Path) -> tuple[Path, Path | None]:
     raise UserError("no predictions/ folder here (expected an xtreme-eval --output folder)", str(src))
 
 
-def _check_results(results: Path) -> None:
+# The first harness version whose Tatoeba submission has XTREME's orientation (one line per sorted English line).
+TATOEBA_EN2XX_SINCE = (0, 2)
+
+
+def _version_tuple(text) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in str(text).split(".")[:2])
+    except ValueError:
+        return ()
+
+
+def _check_results(results: Path) -> dict:
+    """The run's results.json, refused when its predictions cannot make a valid submission."""
     raw = read_json(results, "results file")
     if not isinstance(raw, dict):
         raise UserError("expected a JSON object", str(results))
@@ -60,30 +72,44 @@ def _check_results(results: Path) -> None:
     if config.get("limit"):
         raise UserError(f"this run used --limit {config['limit']}; a submission needs every test example",
                         str(results))
+    made_by = _version_tuple(raw.get("harness_version"))
+    if "tatoeba" in tasks and made_by and made_by < TATOEBA_EN2XX_SINCE:
+        raise UserError(f"its Tatoeba predictions were written by xtreme-harness {raw.get('harness_version')}, "
+                        "which wrote one line per non-English sentence; XTREME scores one line per sorted English "
+                        "sentence: rerun xtreme-eval on tatoeba", str(results))
+    return tasks
 
 
-def _validate(spec: TaskSpec, path: Path) -> None:
-    """Read the file in its submission format: a malformed file fails here, naming the line."""
+def _validate(spec: TaskSpec, path: Path, expected: int | None) -> None:
+    """Read the file in its submission format: a malformed file fails here, naming the line.
+
+    ``expected`` is the number of examples the run scored (``results.json``'s
+    ``n``): one line per example (per sorted English line for Tatoeba), one
+    sentence per sentence for tagging.
+    """
     p = str(path)
     fmt = spec.submission_format
+    count = None
     if fmt == "labels":
-        read_label_lines(p, spec.labels, "prediction file")
+        count = len(read_label_lines(p, spec.labels, "prediction file"))
     elif fmt == "tags":
-        read_tag_sentences(p, spec.labels, "prediction file")
+        count = len(read_tag_sentences(p, spec.labels, "prediction file")[0])
     elif fmt == "indices":
-        read_indices(p, "prediction file")
+        count = len(read_indices(p, "prediction file"))
     elif fmt == "pairs":
         read_pairs(p, "prediction file")
     elif fmt == "qa_json":
         read_qa_predictions(p)
+    if count is not None and expected is not None and count != expected:
+        unit = "sentences" if fmt == "tags" else "lines"
+        raise UserError(f"{count} {unit} but the run scored {expected} examples; expected one per example", p)
 
 
 def export_submission(src: str | os.PathLike, out: str | os.PathLike, version: str = "xtreme",
                       allow_partial: bool = False, force: bool = False) -> ExportReport:
     """Copy ``predictions/<task>/test-<lang>.<ext>`` into ``out`` for every task and language of ``version``."""
     pred_root, results = _predictions_root(Path(src))
-    if results is not None:
-        _check_results(results)
+    run_tasks = _check_results(results) if results is not None else {}
     bench = benchmark(version)
     specs = registry()
     out = Path(out)
@@ -105,7 +131,9 @@ def export_submission(src: str | os.PathLike, out: str | os.PathLike, version: s
             wanted.add(rel)
             path = pred_root / rel
             if path.is_file():
-                _validate(spec, path)
+                counts = (run_tasks.get(task) or {}).get("n") if isinstance(run_tasks.get(task), dict) else None
+                expected = counts.get(lang) if isinstance(counts, dict) else None
+                _validate(spec, path, expected if isinstance(expected, int) else None)
                 todo.append((path, rel))
             else:
                 report.missing.append(rel)

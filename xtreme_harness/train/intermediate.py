@@ -312,8 +312,11 @@ def _hf_dataset(source: Source, split: str):
     try:
         import datasets
 
+        # datasets keys its cache of a local copy by path, not content: an edited copy would be read stale.
+        fresh = {"download_mode": "force_redownload", "verification_mode": "no_checks"} \
+            if Path(hf["path"]).expanduser().is_dir() else {}
         return datasets.load_dataset(hf["path"], hf.get("config"), split=hf["splits"][split],
-                                     revision=hf.get("revision"))
+                                     revision=hf.get("revision"), **fresh)
     except Exception as exc:  # noqa: BLE001 - offline, missing or gated datasets are the user's to fix
         first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise UserError(f"cannot load {hf['path']}{'/' + hf['config'] if hf.get('config') else ''} split "
