@@ -3,7 +3,7 @@
 naive  = float32, every sentence padded to a fixed length (128, and XTREME's
          retrieval maximum 512), batches of 32 in arrival order, mean pooling
          over non-pad tokens of one hidden layer
-engine = the project's own path: ``evaluation._embed_uncached`` (the function
+engine = the project's own path: ``embedding.embed`` (the function
          ``xtreme-eval`` calls for retrieval) on an ``InferenceEngine`` with
          ``batch_size="auto"``: length-sorted dynamic batching, padding only to
          each batch's longest sentence, SDPA, auto dtype (float32 on CPU)
@@ -53,7 +53,7 @@ from benchcommon import loadavg, machine  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from xtreme_harness.engine import InferenceEngine, load_kwargs, resolve_device  # noqa: E402
-from xtreme_harness.evaluation import EvalConfig, _embed_uncached, default_retrieval_layer  # noqa: E402
+from xtreme_harness.embedding import default_layer, embed  # noqa: E402
 
 SHAPES = {  # xlm-roberta-shaped encoders
     "small": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024),
@@ -115,7 +115,7 @@ def synthetic_ids(n: int, seed: int = 0) -> list[list[int]]:
 
 
 class Pretokenized:
-    """Stands in for the tokenizer ``_embed_uncached`` calls: 'sentence' i maps to token ids prepared before timing."""
+    """Stands in for the tokenizer ``embed`` calls: 'sentence' i maps to token ids prepared before timing."""
 
     def __init__(self, ids: list[list[int]]):
         self.ids = ids
@@ -174,12 +174,11 @@ def naive_run(model, ids: list[list[int]], layer: int, device, pad_len: int, pad
 
 
 def engine_run(model, ids: list[list[int]], layer: int, args) -> tuple[np.ndarray, InferenceEngine, float, float]:
-    """The project's retrieval path, unchanged: ``_embed_uncached`` on a fresh auto-sized engine."""
+    """The project's retrieval path, unchanged: ``embedding.embed`` on a fresh auto-sized engine."""
     engine = InferenceEngine(device=args.device, dtype=args.dtype, batch_size="auto",
                              max_tokens_per_batch=args.max_tokens, progress=False)
-    cfg = EvalConfig(model="bench", device=args.device, dtype=args.dtype, pooling="mean", progress=False)
     t0, c0 = time.perf_counter(), time.process_time()
-    emb = _embed_uncached([str(i) for i in range(len(ids))], model, Pretokenized(ids), engine, cfg, layer, "bench")
+    emb = embed([str(i) for i in range(len(ids))], model, Pretokenized(ids), engine, layer, "mean", MAX_LEN, "bench")
     return emb, engine, time.perf_counter() - t0, time.process_time() - c0
 
 
@@ -254,7 +253,7 @@ def main(argv=None) -> int:
         if max(max(r) for r in ids) >= VOCAB:
             p.error("the tokenizer's ids exceed the XLM-R vocabulary of the random model")
     n_layers = model.config.num_hidden_layers
-    layer = args.layer if args.layer is not None else default_retrieval_layer(n_layers)
+    layer = args.layer if args.layer is not None else default_layer(n_layers)
     if not 0 <= layer <= n_layers:
         p.error(f"--layer {layer} is outside 0..{n_layers}")
     pad_id = tok.pad_token_id if tok is not None and tok.pad_token_id is not None else \

@@ -11,7 +11,8 @@ import pytest
 
 from tiny import HEADS, build_checkpoint, build_suite, build_tokenizer
 from xtreme_harness.errors import UserError
-from xtreme_harness.evaluation import default_retrieval_layer, evaluate
+from xtreme_harness.embedding import default_layer as default_retrieval_layer
+from xtreme_harness.evaluation import evaluate
 from xtreme_harness.scoring import score_folders
 
 TASKS7 = "xnli,pawsx,udpos,panx,xquad,mlqa,tydiqa"

@@ -414,8 +414,8 @@ def test_tagging_decode_label_map_and_errors(xlmr):
     ex = TaggingExample("m", ["Paris", "is", "nice"])
     feats = tagging.featurize([ex], xlmr)
     logits = [np.tile([0.0, 5.0, 1.0], (len(feats[0]["input_ids"]), 1))]
-    # the model's best label (index 1) has no task name, so the best mappable one wins
-    preds = tagging.decode(feats, logits, [ex], {0: "LOC", 1: "MISC", 2: "PER"}, {"LOC": "B-LOC", "PER": "B-PER"})
+    # the model's best label (index 1) maps to no task tag, so the best mapped one wins
+    preds = tagging.decode(feats, logits, [ex], {0: "B-LOC", 2: "B-PER"})
     assert preds == [["B-PER"] * 3]
     with pytest.raises(ValueError):
         tagging.decode(feats, logits, [TaggingExample("x", ["a", "b", "c", "d"])], {0: "A", 1: "B", 2: "C"})
@@ -431,7 +431,6 @@ def test_classification_featurize(tok):
                                      label2id={"entailment": 0, "neutral": 1, "contradiction": 2})
     assert isinstance(feats, FeatureList) and feats.stats["truncated"] == 1
     assert [f["truncated"] for f in feats] == [False, True]
-    assert classification.count_truncated(feats) == 1
     assert len(feats[1]["input_ids"]) == 64 and [f["labels"] for f in feats] == [0, 2]
     assert ("token_type_ids" in feats[0]) == ("token_type_ids" in tok.model_input_names)
     # longest_first: both sentences keep a share
@@ -439,17 +438,21 @@ def test_classification_featurize(tok):
         assert 0 < sum(feats[1]["token_type_ids"]) < 64
 
 
-def test_classification_decode_maps_names():
+def test_classification_decode_maps_ids_to_task_labels():
     logits = np.array([[0.1, 2.0, 0.3], [3.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-    id2label = {0: "ENTAILMENT", 1: "NEUTRAL", 2: "CONTRADICTION"}
-    lm = {"ENTAILMENT": "entailment", "NEUTRAL": "neutral", "CONTRADICTION": "contradiction"}
-    assert classification.decode(logits, id2label, lm) == ["neutral", "entailment", "contradiction"]
-    assert classification.decode(logits, id2label) == ["NEUTRAL", "ENTAILMENT", "CONTRADICTION"]
-    # a model label outside the task is never predicted
-    assert classification.decode(logits, id2label, {"ENTAILMENT": "1", "CONTRADICTION": "0"}) == ["0", "1", "0"]
+    assert classification.decode(logits, {0: "entailment", 1: "neutral", 2: "contradiction"}) == \
+        ["neutral", "entailment", "contradiction"]
+    # a model label the map leaves out is never predicted
+    assert classification.decode(logits, {0: "1", 2: "0"}) == ["0", "1", "0"]
+    with pytest.raises(ValueError, match="3 columns"):
+        classification.decode(logits, {0: "a", 5: "b"})
 
 
 def test_registry():
-    assert FAMILIES == {"classification": classification, "tagging": tagging, "qa": qa}
-    for mod in FAMILIES.values():
-        assert callable(mod.featurize) and callable(mod.decode)
+    from xtreme_harness.families import Family, head_family
+
+    assert set(FAMILIES) == {"classification", "tagging", "qa", "retrieval", "multiple_choice"}
+    for name, fam in FAMILIES.items():
+        assert isinstance(fam, Family) and fam.name == name and fam.formats and fam.submissions
+    assert head_family(["XLMRobertaForTokenClassification"]) == "tagging"
+    assert head_family(["BertForMultipleChoice"]) == "multiple_choice" and head_family(["BertModel"]) is None

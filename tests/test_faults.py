@@ -415,9 +415,9 @@ import seqeval.metrics, transformers  # the heavy imports, paid once here instea
 from transformers import PreTrainedTokenizerFast  # noqa: F401
 from transformers.models.xlm_roberta import modeling_xlm_roberta  # noqa: F401
 import xtreme_harness.cli, xtreme_harness.evaluation, xtreme_harness.engine, xtreme_harness.mining  # noqa: F401
-import xtreme_harness.families.classification, xtreme_harness.families.tagging, xtreme_harness.families.qa  # noqa
-import xtreme_harness.lmeval.cli, xtreme_harness.metrics, xtreme_harness.reporting  # noqa: F401
-import xtreme_harness.train.cli, xtreme_harness.train.recipes  # noqa: F401
+import xtreme_harness.families, xtreme_harness.results, xtreme_harness.embedding  # noqa: F401
+import xtreme_harness.lmeval.runner, xtreme_harness.metrics, xtreme_harness.reporting  # noqa: F401
+import xtreme_harness.train.recipes  # noqa: F401
 sys.stdout.write("ready\n"); sys.stdout.flush()
 for request in sys.stdin:
     req = json.loads(request)

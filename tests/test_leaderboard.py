@@ -61,7 +61,7 @@ def scored_from(per_task: dict[str, dict[str, dict[str, float]]], version: str =
         coverage[task] = {"complete": not missing, "languages": list(per_lang), "missing": missing}
         if not missing:
             complete.add(task)
-    return {"overall": overall_scores(tasks, complete, version), "tasks": tasks, "coverage": coverage,
+    return {"overall": overall_scores(tasks, complete, version)[0], "tasks": tasks, "coverage": coverage,
             "partial": True, "version": version}
 
 

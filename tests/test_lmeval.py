@@ -88,10 +88,15 @@ def test_task_index_without_lm_eval_defaults():
     assert all(t.startswith("xtreme_") for t in tm.all_tasks)
 
 
-def test_tasks_path_flag(capsys):
-    from xtreme_harness.lmeval.cli import main
+def lm_eval_main(argv):
+    """``xtreme-eval --backend lm-eval`` without the exit-code wrapper (user errors raise)."""
+    from xtreme_harness.cli import eval_command
 
-    assert main(["--lm-eval-tasks-path"]) == 0
+    return eval_command(argv, backend="lm-eval")
+
+
+def test_tasks_path_flag(capsys):
+    assert lm_eval_main(["--lm-eval-tasks-path"]) == 0
     printed = Path(capsys.readouterr().out.strip())
     assert printed == tasks_path() and (printed / "xtreme_xnli_de.yaml").is_file()
 
@@ -169,10 +174,8 @@ def test_xquad_f1_inside_lm_eval_is_the_official_figure(shared_data):
 # --- xtreme-eval --backend lm-eval ------------------------------------------------------------
 
 def test_dummy_model_end_to_end_results_json(demo, tmp_path, capsys):
-    from xtreme_harness.lmeval.cli import main
-
     out = tmp_path / "out"
-    assert main(["--model", "dummy", "--tasks", "all", "--languages", "en,de", "--data-dir", str(demo),
+    assert lm_eval_main(["--model", "dummy", "--tasks", "all", "--languages", "en,de", "--data-dir", str(demo),
                  "--limit", "6", "--output", str(out)]) == 0
     assert "results:" in capsys.readouterr().out
     res = json.loads((out / "results.json").read_text())
@@ -319,8 +322,7 @@ def test_encoder_limits_are_clear_errors(classifiers):
 
 
 def test_usage_errors(demo, tmp_path):
-    from xtreme_harness.lmeval.cli import main
-
+    main = lm_eval_main
     base = ["--data-dir", str(demo), "--output", str(tmp_path / "o"), "--tasks", "xnli", "--languages", "en"]
     with pytest.raises(UserError, match="unknown lm-eval model 'no-such-model'"):
         main(["--model", "no-such-model", *base])
@@ -330,13 +332,9 @@ def test_usage_errors(demo, tmp_path):
         main(base)
 
 
-def test_native_backend_refuses_lm_eval_only_flags():
-    import argparse
+def test_native_backend_refuses_lm_eval_only_flags(capsys):
+    from xtreme_harness.cli import eval_main
 
-    from xtreme_harness.lmeval.cli import add_arguments, dispatch
-
-    p = argparse.ArgumentParser()
-    add_arguments(p)
-    assert dispatch(p.parse_args([])) is None
-    with pytest.raises(UserError, match="--model-args applies to --backend lm-eval only"):
-        dispatch(p.parse_args(["--model-args", "pretrained=x"]))
+    assert eval_main(["--model", "x", "--model-args", "pretrained=x"]) == 2
+    err = capsys.readouterr().err
+    assert "--model-args applies to --backend lm-eval only" in err and len(err.strip().splitlines()) == 1

@@ -32,8 +32,15 @@ def test_builtin_specs_cover_xtreme():
     assert specs["pawsx"].languages("xtreme-r") == ()
     assert benchmark_categories("xtreme")["qa"] == ["xquad", "mlqa", "tydiqa"]
     for spec in specs.values():
-        assert spec.hf is not None and spec.citation
+        assert spec.citation
+        if spec.task in benchmark_tasks("xtreme"):
+            assert spec.hf is not None
     assert [s.task for s in resolve_tasks("all")] == benchmark_tasks("xtreme")
+    # XTREME-R: every task of evaluate.py has a spec; LAReQA keeps evaluate.py's empty language list
+    assert set(benchmark_tasks("xtreme-r")) <= set(specs)
+    assert [s.task for s in resolve_tasks("all", "xtreme-r")] == benchmark_tasks("xtreme-r")
+    assert specs["lareqa"].languages("xtreme-r") == () and len(specs["lareqa"].all_languages()) == 11
+    assert specs["xcopa"].family == "multiple_choice" and specs["mewslix"].metrics.official == "mewslix_map20"
 
 
 def _write(tmp_path, text, name="t.yaml"):

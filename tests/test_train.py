@@ -112,9 +112,9 @@ def _synthetic_tasks(root: Path, n: int = 160) -> Path:
 
     (specs / "syn_pair.yaml").write_text("""task: syn_pair
 name: synthetic NLI
-format: pair_classification
+family: classification
 labels: [contradiction, entailment, neutral]
-max_length: 32
+features: {max_length: 32}
 sources:
   - name: pair
     local: {train: pair/train.jsonl, dev: pair/dev.jsonl}
@@ -123,9 +123,8 @@ sources:
 """)
     (specs / "syn_qa.yaml").write_text("""task: syn_qa
 name: synthetic QA with unanswerable questions
-format: span_qa
-unanswerable: true
-max_length: 48
+family: qa
+features: {unanswerable: true, max_length: 48}
 sources:
   - name: qa
     local: {train: qa/train.jsonl, dev: qa/dev.jsonl}
@@ -133,9 +132,8 @@ sources:
 """)
     (specs / "syn_mc.yaml").write_text("""task: syn_mc
 name: synthetic multiple choice
-format: multiple_choice
-num_choices: 4
-max_length: 24
+family: multiple_choice
+features: {num_choices: 4, max_length: 24}
 sources:
   - name: mc
     local: {train: mc/train.jsonl, dev: mc/dev.jsonl}
@@ -144,9 +142,9 @@ sources:
 """)
     (specs / "syn_tag.yaml").write_text("""task: syn_tag
 name: synthetic tagging
-format: tagging
+family: tagging
 labels: from_data
-max_length: 32
+features: {max_length: 32}
 sources:
   - name: tag
     local: {train: tag/train.tsv, dev: tag/dev.tsv}
@@ -597,9 +595,10 @@ def test_sampling_weights_and_plan_are_deterministic():
 
 
 def test_builtin_intermediate_specs_read_local_files(shared_data):
-    from xtreme_harness.train.intermediate import read_intermediate, registry
+    from xtreme_harness.data.sources import read_intermediate
+    from xtreme_harness.spec import intermediate_registry
 
-    specs = registry()
+    specs = intermediate_registry()
     assert {"anli_plus", "mnli", "qqp", "squad", "squad_v2", "hellaswag", "ccg", "cosmosqa",
             "commonsenseqa"} <= set(specs)
     csqa = read_intermediate(specs["commonsenseqa"], "train", shared_data, "local", limit=50)
@@ -612,14 +611,20 @@ def test_builtin_intermediate_specs_read_local_files(shared_data):
 
 
 def test_intermediate_spec_errors_name_the_line(tmp_path):
-    from xtreme_harness.train.intermediate import load_intermediate
+    from xtreme_harness.spec import load_spec
 
     p = tmp_path / "x.yaml"
-    p.write_text("task: x\nname: X\nformat: pair_classification\nlabels: [a, b]\nsources:\n"
+    p.write_text("task: x\nname: X\nfamily: classification\nlabels: [a, b]\nsources:\n"
                  "  - name: s\n    local: {train: t.jsonl}\n    columns: {text_a: a, txt_b: b, label: l}\n")
     with pytest.raises(UserError) as err:
-        load_intermediate(p)
+        load_spec(p)
     assert "txt_b" in str(err.value) and err.value.line == 8
+    # the earlier vocabulary is named, with what to write instead
+    p.write_text("task: x\nname: X\nformat: pair_classification\nlabels: [a, b]\nsources:\n"
+                 "  - name: s\n    local: {train: t.jsonl}\n")
+    with pytest.raises(UserError, match="'format' is no longer an intermediate-spec key; write 'family'") as err:
+        load_spec(p)
+    assert err.value.line == 3
 
 
 # --- real data (slow) ---------------------------------------------------------------------------

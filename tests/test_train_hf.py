@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from xtreme_harness.train.intermediate import get_intermediate, read_intermediate
+from xtreme_harness.data.sources import read_intermediate
+from xtreme_harness.spec import get_intermediate
 
 
 def test_commonsenseqa_through_load_dataset(tmp_path, hf_cache):

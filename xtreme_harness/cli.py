@@ -1,4 +1,4 @@
-"""Console scripts: argument parsing and exit codes only; the logic lives in the Python API.
+"""The console scripts: every option of every command is defined here, once; the work is in the Python API.
 
 Exit codes: 0 success, 2 usage error or bad input (one line on stderr, no
 traceback), 1 an unexpected internal error (with traceback, as a bug).
@@ -7,7 +7,11 @@ traceback), 1 an unexpected internal error (with traceback, as a bug).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+import shlex
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import UserError
@@ -39,6 +43,9 @@ def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+VERSIONS = ["xtreme", "xtreme-r"]
+
+
 # --- xtreme-score --------------------------------------------------------------------
 
 def score_main(argv: Sequence[str] | None = None) -> int:
@@ -47,7 +54,7 @@ def score_main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--predictions", required=True, help="folder with <task>/test-<lang>.<ext> predictions")
         p.add_argument("--labels", required=True, help="folder with <task>/test-<lang>.<ext> gold labels")
         p.add_argument("--tasks", help="comma-separated task ids (default: every task present on both sides)")
-        p.add_argument("--version", default="xtreme", choices=["xtreme", "xtreme-r"])
+        p.add_argument("--version", default="xtreme", choices=VERSIONS)
         p.add_argument("--json", dest="json_out", help="write the scores as JSON to this file")
         p.add_argument("--task-dir", action="append", default=[], help="extra folder of task spec YAMLs")
         args = p.parse_args(argv)
@@ -66,32 +73,373 @@ def score_main(argv: Sequence[str] | None = None) -> int:
 
 # --- xtreme-eval ---------------------------------------------------------------------
 
+BACKENDS = ("native", "lm-eval")
+
+
+def eval_parser(prog: str = "xtreme-eval") -> argparse.ArgumentParser:
+    """Every option of ``xtreme-eval``, native and lm-eval backends alike."""
+    p = _Parser(prog=prog, description="Score a checkpoint or a suite of per-task checkpoints on XTREME.")
+    p.add_argument("--model", help="checkpoint folder, hub id, or suite folder (<task>/ checkpoints [+ encoder/]); "
+                                   "with --backend lm-eval, an lm-eval model type (hf, vllm, xtreme-encoder, ...)")
+    p.add_argument("--tasks", default="all", help="'all' (the benchmark's tasks) or a comma-separated list")
+    p.add_argument("--languages", default="all", help="'all' or a comma-separated list of ISO 639-1 codes")
+    p.add_argument("--data-dir", default=os.environ.get("XTREME_DATA_DIR", "download"),
+                   help="XTREME download layout folder, 'hf', or 'hf:<local dataset copy>' "
+                        "(default: $XTREME_DATA_DIR or ./download)")
+    p.add_argument("--split", default="test", choices=["test", "dev"])
+    p.add_argument("--output", default="xtreme-results", help="output folder (results.json, predictions/, records/)")
+    p.add_argument("--batch-size", default="auto", help="'auto' or sequences per batch")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    p.add_argument("--limit", type=int, default=None,
+                   help="only the first N examples per language (queries for retrieval)")
+    p.add_argument("--retrieval-layer", type=int, default=None,
+                   help="hidden layer for retrieval embeddings (0 = embeddings; default: 8 of 12, 14 of 24)")
+    p.add_argument("--pooling", default="mean", choices=["mean", "cls"])
+    p.add_argument("--max-length", type=int, default=None, help="override the task's max sequence length")
+    p.add_argument("--version", default="xtreme", choices=VERSIONS)
+    p.add_argument("--task-dir", action="append", default=[], help="extra folder of task spec YAMLs")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints that ship their own code")
+    p.add_argument("--allow-pickle", action="store_true", help="allow pickled pytorch_model.bin weights")
+    p.add_argument("--embedding-cache", default=None,
+                   help="folder to cache retrieval embeddings in (keyed by model, layer, pooling and text hash)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    g = p.add_argument_group("lm-eval backend")
+    g.add_argument("--backend", default="native", choices=BACKENDS,
+                   help="native: our engine on fine-tuned checkpoints; lm-eval: --model is an lm-eval model type "
+                        "run zero-shot on the xtreme_* lm-eval tasks")
+    g.add_argument("--model-args", default="",
+                   help="lm-eval model arguments, key=value,... (e.g. pretrained=PATH); --backend lm-eval only")
+    g.add_argument("--gen-kwargs", default=None,
+                   help="lm-eval generation overrides for the QA tasks, key=value,... (e.g. max_gen_toks=32)")
+    g.add_argument("--apply-chat-template", action="store_true",
+                   help="wrap prompts in the model's chat template (--backend lm-eval)")
+    g.add_argument("--lm-eval-tasks-path", action="store_true",
+                   help="print the folder of the xtreme_* lm-eval task YAMLs (for lm_eval --include_path) and exit")
+    g.add_argument("--verbose", action="store_true", help="show lm-eval's own log (--backend lm-eval)")
+    return p
+
+
+def _eval_options(args: argparse.Namespace) -> dict:
+    """The options both backends share, as :class:`~xtreme_harness.evaluation.EvalConfig` fields."""
+    return dict(model=args.model, tasks=args.tasks, languages=args.languages, data_dir=args.data_dir,
+                split=args.split, output=args.output, batch_size=args.batch_size, device=args.device,
+                dtype=args.dtype, limit=args.limit, version=args.version, task_dirs=list(args.task_dir),
+                trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle,
+                max_length=args.max_length, retrieval_layer=args.retrieval_layer, pooling=args.pooling,
+                progress=not args.no_progress, embedding_cache=args.embedding_cache)
+
+
+def eval_command(argv: Sequence[str] | None, prog: str = "xtreme-eval", backend: str | None = None) -> int:
+    args = eval_parser(prog).parse_args(argv)
+    if args.lm_eval_tasks_path:
+        from .lmeval import tasks_path
+
+        print(tasks_path())
+        return 0
+    if backend:
+        args.backend = backend
+    from .reporting import format_scores
+
+    if args.backend == "lm-eval":
+        from .lmeval.runner import LMEvalConfig, run
+
+        if not args.model:
+            raise UserError("--model is required: an lm-eval model type such as hf, vllm or xtreme-encoder "
+                            "(with --model-args pretrained=PATH)")
+        cfg = LMEvalConfig(**_eval_options(args), model_args=args.model_args, gen_kwargs=args.gen_kwargs,
+                           apply_chat_template=args.apply_chat_template)
+        results = run(cfg, verbose=args.verbose)
+    else:
+        for flag, value in (("--model-args", args.model_args), ("--gen-kwargs", args.gen_kwargs),
+                            ("--apply-chat-template", args.apply_chat_template)):
+            if value:
+                raise UserError(f"{flag} applies to --backend lm-eval only")
+        if not args.model:
+            raise UserError("--model is required (see xtreme-eval --help)")
+        from .distributed import is_main
+        from .evaluation import evaluate
+
+        results = evaluate(**_eval_options(args))
+        if not is_main():
+            return 0
+    print(format_scores(results))
+    print(f"\nresults: {Path(args.output) / 'results.json'}")
+    return 0
+
+
 def eval_main(argv: Sequence[str] | None = None) -> int:
-    def body():
-        from .evaluation import main as eval_cli
-
-        return eval_cli(argv, _Parser)
-
-    return _run("xtreme-eval", body)
+    return _run("xtreme-eval", lambda: eval_command(argv))
 
 
 # --- xtreme-train --------------------------------------------------------------------
 
+TRAIN_SUBCOMMANDS = ("run", "sweep", "tasks", "check")
+TRAIN_USAGE = """\
+    xtreme-train [run] (--recipe FILE | --base MODEL) [--intermediate T1[,T2]] [--targets all|T1,T2|none]
+                 --out DIR [options]
+    xtreme-train sweep --intermediate A,B,C+D --targets xnli,panx --base MODEL --out DIR [--no-baseline]
+                 [--dry-run] [run options]
+    xtreme-train tasks                 list intermediate tasks and trainable targets
+    xtreme-train check RECIPE          validate a recipe and print it as it would run"""
+
+
+def _hyper_flags() -> dict[str, dataclasses.Field]:
+    """The hyper-parameters that are command-line flags, as Hyper's fields declare them."""
+    from .train.loop import Hyper
+
+    return {f.name: f for f in dataclasses.fields(Hyper) if f.metadata["flag"]}
+
+
+def add_train_run_arguments(p) -> None:
+    g = p.add_argument_group("what to train")
+    g.add_argument("--recipe", help="recipe YAML (flags below override it)")
+    g.add_argument("--base", help="pretrained encoder: local folder or hub id (recipe: base_model)")
+    g.add_argument("--intermediate", help="intermediate task(s), comma-separated (one shared encoder, one head "
+                                          "each); 'none' for the baseline")
+    g.add_argument("--targets", help="all (XTREME's seven) | none | comma-separated of xnli,pawsx,udpos,panx,"
+                                     "xquad,mlqa,tydiqa,xcopa")
+    g.add_argument("--out", help="output folder: the suite OUT/<task>/ plus OUT/encoder/ (recipe: output)")
+    d = p.add_argument_group("data")
+    d.add_argument("--data-dir", help="XTREME download layout with the English train/dev files (default: download)")
+    d.add_argument("--intermediate-data-dir", help="folder the intermediate specs' local paths are relative to")
+    d.add_argument("--intermediate-source", choices=["auto", "local", "hf"],
+                   help="intermediate data from local files, the hub, or local when present (auto)")
+    d.add_argument("--task-dir", action="append", default=[], help="extra folder of intermediate task YAMLs")
+    d.add_argument("--train-file", action="append", metavar="TASK=PATH", help="English training file for a target")
+    d.add_argument("--dev-file", action="append", metavar="TASK=PATH", help="English dev file for a target")
+    d.add_argument("--mlm-data", nargs="+", metavar="FILE", help="text files (one sentence a line) whose MLM "
+                                                                  "batches are mixed into intermediate training")
+    d.add_argument("--mlm-weight", type=float, help="share of intermediate batches that are MLM (default 0.1)")
+    d.add_argument("--sampling", choices=["proportional", "temperature", "uniform"],
+                   help="how tasks are mixed in multi-task intermediate training")
+    d.add_argument("--temperature", type=float, help="T for temperature sampling: p ~ n^(1/T)")
+    h = p.add_argument_group("hyper-parameters (override the recipe for every phase)")
+    for name, f in _hyper_flags().items():
+        flag = "--" + name.replace("_", "-")
+        if "bool" in str(f.type):
+            h.add_argument(flag, action="store_true", default=None, dest=name, help=f.metadata["help"])
+        else:
+            h.add_argument(flag, type=float if "float" in str(f.type) else int, dest=name, help=f.metadata["help"])
+    h.add_argument("--seed", type=int)
+    r = p.add_argument_group("running")
+    r.add_argument("--precision", choices=["auto", "bf16", "fp16", "no"], help="auto: bf16 on GPUs that have it")
+    r.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    r.add_argument("--overwrite", action="store_true", help="discard what a previous run wrote to --out")
+    r.add_argument("--keep-last", action="store_true", help="keep checkpoint-last/ after a phase finishes")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument("--trust-remote-code", action="store_true", default=None)
+
+
+def _cli_hyper(args) -> dict:
+    out = {name: getattr(args, name) for name in _hyper_flags() if getattr(args, name) is not None}
+    if out:
+        from .train.recipes import make_hyper
+
+        make_hyper(out)  # validate once, with the flag names the user typed
+    return out
+
+
+def _train_run(argv: Sequence[str]) -> int:
+    from .train.pipeline import RunOptions, run
+    from .train.recipes import recipe_from_options
+
+    p = _Parser(prog="xtreme-train run", description="Train a STILTs suite: pretrained encoder -> English "
+                                                     "intermediate task(s) -> English XTREME targets.",
+                epilog="Other subcommands: xtreme-train sweep | tasks | check RECIPE. Rerunning the same command "
+                       "resumes an interrupted run.")
+    add_train_run_arguments(p)
+    args = p.parse_args(list(argv))
+    recipe = recipe_from_options(args)
+    out = args.out or recipe.output
+    if not out:
+        raise UserError("--out is required (the suite folder), or 'output' in the recipe")
+    opts = RunOptions(device=args.device, overwrite=args.overwrite, progress=not args.no_progress,
+                      keep_last=args.keep_last, cli_hyper=_cli_hyper(args), command=["xtreme-train", *argv])
+    run(recipe, out, opts)
+    print(out)
+    return 0
+
+
+def sweep_commands(intermediates: list[str], base: str | None, targets: str | None, out: str,
+                   passthrough: list[str], baseline: bool = True) -> list[tuple[str, list[str]]]:
+    """(run name, argv of ``xtreme-train run``) for each intermediate choice and the baseline."""
+    runs = []
+    names = list(intermediates) + (["baseline"] if baseline else [])
+    for name in names:
+        argv = ["run"]
+        if base:
+            argv += ["--base", base]
+        argv += ["--intermediate", "none" if name == "baseline" else name.replace("+", ",")]
+        if targets:
+            argv += ["--targets", targets]
+        argv += ["--out", str(Path(out) / name)] + list(passthrough)
+        runs.append((name, argv))
+    return runs
+
+
+def _train_sweep(argv: Sequence[str]) -> int:
+    from .train.recipes import recipe_from_options
+
+    p = _Parser(prog="xtreme-train sweep",
+                description="Run each intermediate task (and the no-intermediate baseline) over the targets, each "
+                            "into OUT/<intermediate>/; '+' joins tasks trained together (multi-task). Every other "
+                            "flag is passed to each run.")
+    p.add_argument("--intermediate", required=True, help="comma-separated runs; a+b is one multi-task run")
+    p.add_argument("--base", help="pretrained encoder (or in --recipe)")
+    p.add_argument("--targets", help="targets of every run (default: the recipe's, or all)")
+    p.add_argument("--out", required=True, help="sweep folder: one suite per run in OUT/<run>/")
+    p.add_argument("--no-baseline", action="store_true", help="skip the no-intermediate baseline")
+    p.add_argument("--dry-run", action="store_true", help="print the per-run commands only")
+    args, rest = p.parse_known_args(list(argv))
+    names = [n.strip() for n in args.intermediate.split(",") if n.strip()]
+    if not names and args.no_baseline:
+        raise UserError("--intermediate is empty and --no-baseline leaves nothing to run")
+    runs = sweep_commands(names, args.base, args.targets, args.out, rest, not args.no_baseline)
+    # Validate every run before any starts: a typo should not surface after hours of training.
+    run_parser = _Parser(prog="xtreme-train run")
+    add_train_run_arguments(run_parser)
+    for _, argv_run in runs:
+        recipe_from_options(run_parser.parse_args(argv_run[1:]))
+    print(f"# sweep: {len(runs)} run(s), one suite each under {args.out}; every command below also runs on its own "
+          "(e.g. as one cluster job, or under accelerate launch / torchrun)")
+    for _, argv_run in runs:
+        print(shlex.join(["xtreme-train", *argv_run]))
+    sys.stdout.flush()
+    if args.dry_run:
+        return 0
+    for name, argv_run in runs:
+        print(f"# run {name}", file=sys.stderr, flush=True)
+        _train_run(argv_run[1:])
+    return 0
+
+
+def _train_tasks(argv: Sequence[str]) -> int:
+    from .spec import intermediate_registry
+    from .train.recipes import TARGETS, UNIT_OF
+
+    p = _Parser(prog="xtreme-train tasks", description="List intermediate tasks and trainable targets.")
+    p.add_argument("--task-dir", action="append", default=[])
+    args = p.parse_args(list(argv))
+    print("intermediate tasks:")
+    for name, spec in sorted(intermediate_registry(tuple(args.task_dir)).items()):
+        sources = ", ".join(s.name for s in spec.sources)
+        print(f"  {name:<14} {spec.family:<20} {spec.name} [{sources}]")
+    print("targets (English training):")
+    for t in TARGETS:
+        unit = UNIT_OF[t]
+        what = {"squad": "SQuAD v1.1 (shared by xquad and mlqa)", "xcopa": "English COPA (--train-file xcopa=FILE)"}
+        print(f"  {t:<14} trained on {what.get(unit, unit + ' en')}")
+    return 0
+
+
+def _train_check(argv: Sequence[str]) -> int:
+    from .train.recipes import load_recipe
+
+    p = _Parser(prog="xtreme-train check", description="Validate a recipe and print it as it would run.")
+    p.add_argument("recipe")
+    args = p.parse_args(list(argv))
+    recipe = load_recipe(args.recipe)
+    print(recipe.to_yaml(), end="")
+    keys = ("lr", "epochs", "max_steps", "batch_size", "max_length", "warmup_ratio", "patience")
+    print("# resolved per phase:")
+    phases = ([("intermediate", recipe.intermediate_hyper())] if recipe.intermediate or recipe.mlm_data else []) + \
+        [(unit, recipe.target_hyper(unit)) for unit, _ in recipe.units()]
+    for name, h in phases:
+        d = dataclasses.asdict(h)
+        print(f"#   {name:<13} " + ", ".join(f"{k}={d[k]}" for k in keys if d[k] is not None))
+    return 0
+
+
+def train_command(argv: Sequence[str] | None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        print(f"usage:\n{TRAIN_USAGE}\n\n(xtreme-train run --help lists the options)", file=sys.stderr)
+        return 2
+    cmd, rest = (argv[0], argv[1:]) if argv[0] in TRAIN_SUBCOMMANDS else ("run", argv)
+    return {"run": _train_run, "sweep": _train_sweep, "tasks": _train_tasks, "check": _train_check}[cmd](rest)
+
+
 def train_main(argv: Sequence[str] | None = None) -> int:
-    def body():
-        from .train.cli import main as train_cli
-
-        return train_cli(argv, _Parser)
-
-    return _run("xtreme-train", body)
+    return _run("xtreme-train", lambda: train_command(argv))
 
 
 # --- xtreme-leaderboard --------------------------------------------------------------
 
+LEADERBOARD_USAGE = """xtreme-leaderboard RESULTS... [--format md|csv|latex|html] [--out FILE]
+         [--reference all|none|xtreme-paper,x-stilts,FILE] [--per-language]
+         [--compare A B] [--bootstrap N] [--seed S] [--plots DIR] [--decimals N]
+       xtreme-leaderboard export RESULTS_DIR --out SUBMISSION_DIR [--version xtreme|xtreme-r]
+         [--allow-partial] [--force]"""
+
+
+def _board(argv: list[str]) -> int:
+    from .leaderboard import compare as cmp
+    from .leaderboard.boards import FORMAT_OF_SUFFIX, make_board
+    from .leaderboard.tables import FORMATS
+
+    p = _Parser(prog="xtreme-leaderboard", usage=LEADERBOARD_USAGE,
+                description="Render XTREME results as a leaderboard (Markdown, CSV, LaTeX or HTML), with "
+                            "published reference rows, paired-bootstrap comparisons and transfer matrices. "
+                            "'xtreme-leaderboard export DIR --out SUB' writes an official submission folder.")
+    p.add_argument("results", nargs="*", metavar="RESULTS",
+                   help="results.json files (or xtreme-eval output folders, or xtreme-score --json files)")
+    p.add_argument("--format", choices=FORMATS, help="output format (default: from --out's extension, else md)")
+    p.add_argument("--out", help="write here instead of standard output")
+    p.add_argument("--reference", default="all",
+                   help="reference rows: all (default), none, or a comma list of shipped ids and/or files")
+    p.add_argument("--per-language", action="store_true", help="add a per-language table for each task")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                   help="compare two runs: delta table and paired bootstrap of B − A over examples")
+    p.add_argument("--bootstrap", type=int, default=cmp.DEFAULT_RESAMPLES, metavar="N",
+                   help=f"bootstrap resamples (default {cmp.DEFAULT_RESAMPLES}; 0 = delta table only)")
+    p.add_argument("--seed", type=int, default=cmp.DEFAULT_SEED, help=f"bootstrap seed (default {cmp.DEFAULT_SEED})")
+    p.add_argument("--plots", metavar="DIR", help="also write the PNG plots to this folder")
+    p.add_argument("--no-plots", action="store_true", help="leave the plots out of the HTML page")
+    p.add_argument("--decimals", type=int, default=1, help="decimals shown (default 1; CSV values keep full precision)")
+    p.add_argument("--title", default="XTREME leaderboard")
+    a = p.parse_args(argv)
+    fmt = a.format or (FORMAT_OF_SUFFIX.get(Path(a.out).suffix.lower(), "md") if a.out else "md")
+    if a.decimals < 0 or a.decimals > 10:
+        raise UserError("--decimals must be between 0 and 10")
+    if a.bootstrap < 0:
+        raise UserError("--bootstrap must be 0 or more")
+    text = make_board(a.results, fmt=fmt, out=a.out, reference=a.reference, per_language=a.per_language,
+                      compare=tuple(a.compare) if a.compare else None, bootstrap=a.bootstrap, seed=a.seed,
+                      plots=a.plots, no_plots=a.no_plots, decimals=a.decimals, title=a.title)
+    if not a.out:
+        sys.stdout.write(text)
+    return 0
+
+
+def _export(argv: list[str]) -> int:
+    from .leaderboard.export import export_submission
+
+    p = _Parser(prog="xtreme-leaderboard export",
+                description="Write an official XTREME submission folder (<task>/test-<lang>.<ext>) from an "
+                            "xtreme-eval output folder, checking every task and language is there.")
+    p.add_argument("results_dir", metavar="RESULTS_DIR", help="xtreme-eval --output folder (holds predictions/)")
+    p.add_argument("--out", required=True, metavar="SUBMISSION_DIR")
+    p.add_argument("--version", default="xtreme", choices=VERSIONS)
+    p.add_argument("--allow-partial", action="store_true", help="write what is there even if files are missing")
+    p.add_argument("--force", action="store_true", help="write into a non-empty output folder")
+    a = p.parse_args(argv)
+    report = export_submission(a.results_dir, a.out, a.version, a.allow_partial, a.force)
+    tasks = sorted({rel.split("/")[0] for rel in report.written})
+    print(f"xtreme-leaderboard: wrote {len(report.written)} files for {len(tasks)} tasks to {report.out}",
+          file=sys.stderr)
+    if report.ignored:
+        print(f"xtreme-leaderboard: not part of {a.version}, left out: {', '.join(report.ignored[:10])}"
+              + (f" and {len(report.ignored) - 10} more" if len(report.ignored) > 10 else ""), file=sys.stderr)
+    if report.missing:
+        print(f"xtreme-leaderboard: INCOMPLETE submission, {len(report.missing)} files missing: "
+              + ", ".join(report.missing), file=sys.stderr)
+    return 0
+
+
 def leaderboard_main(argv: Sequence[str] | None = None) -> int:
     def body():
-        from .leaderboard.cli import main as lb_cli
-
-        return lb_cli(argv, _Parser)
+        args = list(sys.argv[1:] if argv is None else argv)
+        return _export(args[1:]) if args and args[0] == "export" else _board(args)
 
     return _run("xtreme-leaderboard", body)

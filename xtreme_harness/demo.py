@@ -122,9 +122,9 @@ DEMO_NLI_SPEC = """# Demo intermediate task: English NLI from the demo data (wri
 task: demo_nli
 name: Demo NLI
 description: English premise/hypothesis pairs from the demo data, used as the STILTs intermediate task.
-format: pair_classification
+family: classification
 labels: [contradiction, entailment, neutral]
-max_length: 128
+features: {{max_length: 128}}
 sources:
   - name: demo_nli
     local: {{train: "{train}", dev: "{dev}", format: tsv_pair}}
@@ -138,7 +138,7 @@ def run_demo(out: str | Path = "demo", languages: Sequence[str] = LANGUAGES, see
     """Build (or reuse) everything under ``out`` and evaluate the suite; returns results.json or None."""
     from .demo_data import write_demo_data
     from .train.pipeline import RunOptions, run
-    from .train.recipes import TARGETS, Recipe
+    from .train.recipes import XTREME_TARGETS, Recipe
 
     out = Path(out)
     if "OMP_NUM_THREADS" not in os.environ:
@@ -180,7 +180,7 @@ def run_demo(out: str | Path = "demo", languages: Sequence[str] = LANGUAGES, see
         dev=(data / "xnli" / "dev-en.tsv").resolve().as_posix()), encoding="utf-8")
     suite = out / "suite"
     recipe = Recipe(base_model=str(pretrained / "encoder"), seed=seed, precision="no", data_dir=str(data),
-                    intermediate=["demo_nli"], task_dirs=[str(specs)], targets=list(TARGETS),
+                    intermediate=["demo_nli"], task_dirs=[str(specs)], targets=list(XTREME_TARGETS),
                     intermediate_hyperparameters={**common, "epochs": 3, "batch_size": 32, "max_length": 128},
                     hyperparameters={**common, "epochs": 4, "max_length": 128},
                     target_hyperparameters={"pawsx": {"epochs": 8},

@@ -244,8 +244,9 @@ class InferenceEngine:
 
     def __init__(self, device: str | torch.device = "auto", dtype: str | torch.dtype = "auto",
                  batch_size: int | str = "auto", max_tokens_per_batch: int | None = None,
-                 progress: bool = True):
+                 progress: bool = True, pad_token_id: int | None = None):
         self.device = resolve_device(device)
+        self.pad_token_id = pad_token_id  # default for run(); else the model config's
         self.dtype = resolve_dtype(dtype, self.device)
         self.auto = isinstance(batch_size, str) and batch_size.strip().lower() == "auto"
         auto_seqs, auto_tokens = AUTO_BATCH.get(self.device.type, AUTO_BATCH["cpu"])
@@ -400,6 +401,8 @@ class InferenceEngine:
             return []
         lengths, keys = self._validate(features)
         declared = set(token_keys) if token_keys is not None else None
+        if pad_token_id is None:
+            pad_token_id = self.pad_token_id
         if pad_token_id is None:
             pad_token_id = getattr(getattr(model, "config", None), "pad_token_id", None)
             pad_token_id = 0 if pad_token_id is None else int(pad_token_id)

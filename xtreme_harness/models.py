@@ -19,11 +19,6 @@ from typing import Any
 from .errors import UserError
 from .spec import TaskSpec
 
-HEAD_SUFFIX = {
-    "classification": "ForSequenceClassification",
-    "tagging": "ForTokenClassification",
-    "qa": "ForQuestionAnswering",
-}
 WEIGHT_FILES_SAFE = ("model.safetensors", "model.safetensors.index.json")
 WEIGHT_FILES_PICKLE = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 TOKENIZER_FILES = ("tokenizer.json", "sentencepiece.bpe.model", "spm.model", "vocab.txt", "tokenizer.model")
@@ -36,18 +31,17 @@ class Checkpoint:
     path: str  # local folder or hub id
     config: dict[str, Any]
     local: bool
-    label_map: dict[int, str] = field(default_factory=dict)  # model label id -> task label
+    task_labels: dict[int, str] = field(default_factory=dict)  # model label id -> task label (matched by name)
 
     @property
     def architectures(self) -> list[str]:
         return list(self.config.get("architectures") or [])
 
     def head(self) -> str | None:
-        for arch in self.architectures:
-            for family, suffix in HEAD_SUFFIX.items():
-                if arch.endswith(suffix):
-                    return family
-        return None
+        """The family whose head this checkpoint carries (None: a bare encoder or an unknown head)."""
+        from .families import head_family
+
+        return head_family(self.architectures)
 
     @property
     def num_hidden_layers(self) -> int | None:
@@ -175,6 +169,8 @@ def resolve(model: str, specs: list[TaskSpec], trust_remote_code: bool = False,
             allow_pickle: bool = False) -> Resolution:
     """Decide which checkpoint serves each task; a task nothing can serve is skipped with a reason."""
     path = Path(model).expanduser()
+    from .families import family_of
+
     names = [s.task for s in specs]
     checkpoints: dict[str, Checkpoint] = {}
     skipped: dict[str, str] = {}
@@ -184,7 +180,7 @@ def resolve(model: str, specs: list[TaskSpec], trust_remote_code: bool = False,
             encoder = _checkpoint(str(path / "encoder"), trust_remote_code, allow_pickle)
         for spec in specs:
             sub = path / spec.task
-            if spec.family == "retrieval":
+            if family_of(spec).head is None:  # retrieval: the encoder, no head
                 if encoder is not None:
                     checkpoints[spec.task] = encoder
                 else:
@@ -198,7 +194,7 @@ def resolve(model: str, specs: list[TaskSpec], trust_remote_code: bool = False,
         return Resolution(checkpoints, skipped, "suite")
     ck = _checkpoint(model, trust_remote_code, allow_pickle)
     for spec in specs:
-        if spec.family == "retrieval":
+        if family_of(spec).head is None:
             checkpoints[spec.task] = ck  # the encoder inside any head checkpoint serves retrieval
         else:
             _assign(ck, spec, checkpoints, skipped)
@@ -206,13 +202,16 @@ def resolve(model: str, specs: list[TaskSpec], trust_remote_code: bool = False,
 
 
 def _assign(ck: Checkpoint, spec: TaskSpec, checkpoints: dict, skipped: dict) -> None:
+    from .families import family_of
+
+    fam = family_of(spec)
     head = ck.head()
     if head != spec.family:
         have = f"a {head} head" if head else "no task head"
         skipped[spec.task] = (f"{ck.path} has {have} ({', '.join(ck.architectures) or 'no architectures'}); "
-                              f"{spec.task} needs a {spec.family} head (*{HEAD_SUFFIX[spec.family]})")
+                              f"{spec.task} needs a {spec.family} head (*{fam.head})")
         return
-    if spec.family in ("classification", "tagging"):
+    if fam.needs_labels:
         ck = Checkpoint(ck.path, ck.config, ck.local, match_labels(ck, spec))
     checkpoints[spec.task] = ck
 
@@ -244,20 +243,15 @@ def load_tokenizer(ck: Checkpoint, trust_remote_code: bool = False):
 
 
 def load_model(ck: Checkpoint, family: str, device, dtype, trust_remote_code: bool = False,
-               allow_pickle: bool = False, output_hidden_states: bool = False):
-    """Load the head model a family needs (the bare encoder for retrieval), ready for inference."""
+               allow_pickle: bool = False):
+    """Load the model a family needs (its head class; the bare encoder for retrieval), ready for inference."""
     import transformers
 
     from .engine import load_kwargs, prepare_model
+    from .families import FAMILIES
 
     transformers.utils.logging.disable_progress_bar()  # our own bars say what is running
-
-    cls = {
-        "classification": transformers.AutoModelForSequenceClassification,
-        "tagging": transformers.AutoModelForTokenClassification,
-        "qa": transformers.AutoModelForQuestionAnswering,
-        "retrieval": transformers.AutoModel,
-    }[family]
+    cls = getattr(transformers, FAMILIES[family].auto_class)
     kwargs = dict(load_kwargs(device, dtype))
     kwargs["trust_remote_code"] = trust_remote_code
     kwargs["use_safetensors"] = None if allow_pickle else True

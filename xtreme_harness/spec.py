@@ -1,8 +1,14 @@
-"""Task specs: the YAML schema, its validation, and the registry of spec folders.
+"""Task specs: one YAML schema for every task, its validation, and the registries of spec folders.
 
-A task is data, not a class. Everything a runner, reader, scorer or trainer
-needs to know about a task lives in one YAML file; adding a task or a language
-means adding or editing such a file (``--task-dir`` points at user folders).
+A task is data, not a class. An XTREME task (``tasks/*.yaml``) says where its
+files are per split, its languages per benchmark version, its official metric
+and submission format; an intermediate (STILTs) task (``tasks/intermediate/*.yaml``)
+says where its training data comes from (``sources``). Both use the same words:
+``family`` is the task type (the object in :mod:`xtreme_harness.families` that
+runs it), ``format`` a data file format, ``features`` the featurisation
+settings, ``metrics`` names from :data:`xtreme_harness.metrics.METRICS`.
+Adding a task that fits a family is a YAML file (``--task-dir`` points at user
+folders).
 """
 
 from __future__ import annotations
@@ -18,21 +24,9 @@ from typing import Any
 import yaml
 
 from .errors import UserError
-from .yamlfile import Locator as _Locator
-from .yamlfile import load_yaml
+from .yamlfile import Locator, check_mapping, dotted, load_yaml, str_list
 
-FAMILIES = ("classification", "tagging", "qa", "retrieval")
-READER_FORMATS = ("tsv_pair", "conll", "squad_json", "tatoeba", "bucc")
-SUBMISSION_FORMATS = ("labels", "tags", "qa_json", "pairs", "indices")
 SPLITS = ("train", "dev", "test")
-
-# Which reader formats and submission formats make sense for each family.
-FAMILY_FORMATS = {
-    "classification": ({"tsv_pair"}, {"labels"}),
-    "tagging": ({"conll"}, {"tags"}),
-    "qa": ({"squad_json"}, {"qa_json"}),
-    "retrieval": ({"tatoeba", "bucc"}, {"indices", "pairs"}),
-}
 
 
 @dataclass(frozen=True)
@@ -40,6 +34,7 @@ class SplitSpec:
     path: str  # template under the data dir, with {lang}
     gold: str | None = None  # labels file used when the data file lacks gold
     languages: tuple[str, ...] | None = None  # restrict (e.g. train is English only)
+    candidates: str | None = None  # a shared candidate file (Mewsli-X)
 
 
 @dataclass(frozen=True)
@@ -66,31 +61,54 @@ class HFSpec:
 
 
 @dataclass(frozen=True)
+class Source:
+    """Where an intermediate task's data comes from: the hub, local files, or both."""
+
+    name: str
+    hf: dict[str, Any] | None
+    local: dict[str, Any] | None
+    columns: dict[str, Any]
+    label_values: dict[str, str]
+    skip_labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     task: str
     name: str
     description: str
     family: str
-    format: str
-    benchmarks: dict[str, BenchmarkEntry]
-    splits: dict[str, SplitSpec]
     metrics: MetricSpec
-    submission_ext: str
-    submission_format: str
-    labels: tuple[str, ...] | None = None
+    format: str = ""  # the data file format of an XTREME task's splits
+    benchmarks: dict[str, BenchmarkEntry] = field(default_factory=dict)
+    splits: dict[str, SplitSpec] = field(default_factory=dict)
+    submission_ext: str = ""
+    submission_format: str = ""
+    labels: tuple[str, ...] | None = None  # None with labels_from_data: read off the training data (CCG)
+    labels_from_data: bool = False
+    own_languages: tuple[str, ...] = ()  # the task's languages where no benchmark lists them (LAReQA)
     hf: HFSpec | None = None
     train_source: dict[str, Any] = field(default_factory=dict)
     features: dict[str, Any] = field(default_factory=dict)
+    retrieval: dict[str, Any] = field(default_factory=dict)
+    sources: tuple[Source, ...] = ()
     citation: str = ""
     source_file: str = ""
 
+    @property
+    def intermediate(self) -> bool:
+        """An intermediate (training-only) task: it has sources, not benchmark splits."""
+        return bool(self.sources)
+
     def languages(self, version: str = "xtreme") -> tuple[str, ...]:
-        """The task's languages in a benchmark version (empty if not part of it)."""
+        """The task's languages in a benchmark version, exactly as ``evaluate.py`` lists them (may be empty)."""
         entry = self.benchmarks.get(version)
         return entry.languages if entry else ()
 
     def all_languages(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}
+        for lang in self.own_languages:
+            seen.setdefault(lang, None)
         for entry in self.benchmarks.values():
             for lang in entry.languages:
                 seen.setdefault(lang, None)
@@ -103,195 +121,275 @@ class TaskSpec:
 
 # --- schema -------------------------------------------------------------------
 # key: (python type(s), required). Nested mappings are validated by name below.
-_TOP = {
+_COMMON = {
     "task": (str, True),
     "name": (str, True),
     "description": (str, False),
     "family": (str, True),
-    "format": (str, True),
-    "benchmarks": (dict, True),
-    "splits": (dict, True),
-    "labels": (list, False),
-    "metrics": (dict, True),
-    "submission": (dict, True),
-    "hf": (dict, False),
-    "train_source": (dict, False),
+    "labels": ((list, str), False),
+    "metrics": (dict, False),
     "features": (dict, False),
     "citation": (str, False),
 }
+_TARGET = {**_COMMON, "format": (str, True), "benchmarks": (dict, True), "splits": (dict, True),
+           "submission": (dict, True), "languages": (list, False), "hf": (dict, False),
+           "train_source": (dict, False), "retrieval": (dict, False), "metrics": (dict, True)}
+_INTERMEDIATE = {**_COMMON, "sources": (list, True)}
 _BENCH = {"category": (str, True), "languages": (list, True)}
-_SPLIT = {"path": (str, True), "gold": (str, False), "languages": (list, False)}
-_METRICS = {"official": (str, True), "primary": (list, True), "secondary": (list, False)}
+_SPLIT = {"path": (str, True), "gold": (str, False), "languages": (list, False), "candidates": (str, False)}
+_METRICS = {"official": (str, True), "primary": (list, False), "secondary": (list, False)}
 _SUBMISSION = {"ext": (str, True), "format": (str, True)}
-_HF = {
-    "path": (str, True),
-    "config": (str, True),
-    "splits": (dict, True),
-    "columns": (dict, True),
-    "lang_names": (dict, False),
-    "filter": (dict, False),
-}
+_HF = {"path": (str, True), "config": (str, True), "splits": (dict, True), "columns": (dict, True),
+       "lang_names": (dict, False), "filter": (dict, False)}
 _TRAIN_SOURCE = {"task": (str, True), "split": (str, False), "path": (str, False), "note": (str, False)}
-_FEATURES = {
-    "max_length": (int, False),
-    "doc_stride": (int, False),
-    "max_query_length": (int, False),
-    "n_best": (int, False),
-    "max_answer_length": (int, False),
-    "label_all_subtokens": (bool, False),
+# Featurisation settings, shared by every family: (type, smallest allowed value).
+FEATURES = {
+    "max_length": (int, 8),
+    "doc_stride": (int, 1),
+    "max_query_length": (int, 1),
+    "n_best": (int, 1),
+    "max_answer_length": (int, 1),
+    "label_all_subtokens": (bool, None),
+    "num_choices": (int, 2),
+    "unanswerable": (bool, None),
+    "k": (int, 1),
 }
+_RETRIEVAL = {"method": (str, True), "queries": (str, False), "threshold_split": (str, False),
+              "pool": (str, False), "query_max_length": (int, False), "candidate_max_length": (int, False)}
+_RETRIEVAL_VALUES = {"method": ("nearest", "margin", "ranking"), "queries": ("en", "xx"),
+                     "threshold_split": SPLITS, "pool": ("languages", "file")}
+_SOURCE = {"name": (str, True), "hf": (dict, False), "local": (dict, False), "columns": (dict, False),
+           "label_values": (dict, False), "skip_labels": (list, False), "note": (str, False)}
+_SOURCE_HF = {"path": (str, True), "config": (str, False), "revision": (str, False), "splits": (dict, True),
+              "columns": (dict, False)}
+_SOURCE_LOCAL = {"train": (str, False), "dev": (str, False), "format": (str, False), "columns": (dict, False)}
+# Local file formats an intermediate source can be read from.
+SOURCE_FORMATS = ("jsonl", "json", "csv", "tsv", "tsv_pair", "conll", "squad_json")
+# Column roles each family reads from an intermediate source (required, optional).
+SOURCE_ROLES = {
+    "classification": ({"text_a", "text_b", "label"}, {"id"}),
+    "qa": ({"context", "question"}, {"id", "title", "answers", "answer_text", "answer_start"}),
+    "multiple_choice": ({"choices", "label"}, {"id", "context", "question", "choice_labels"}),
+    "tagging": ({"tokens", "tags"}, {"id"}),
+}
+# The metric a task is scored and selected on when its spec names none.
+DEFAULT_METRIC = {"classification": "accuracy", "multiple_choice": "accuracy", "tagging": "token_accuracy",
+                  "qa": "squad"}
+# Words of the earlier intermediate-spec vocabulary, for a message that says what they are now.
+_RENAMED = {"format": "'family' (classification, tagging, qa, multiple_choice)",
+            "metric": "'metrics: {official: NAME}'", "max_length": "'features: {max_length: N}'",
+            "doc_stride": "'features: {doc_stride: N}'", "max_query_length": "'features: {max_query_length: N}'",
+            "num_choices": "'features: {num_choices: N}'", "unanswerable": "'features: {unanswerable: true}'"}
 # A language code becomes part of file names (predictions/<task>/test-<lang>.tsv), so it must be a plain name.
 _LANG_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
-_TYPE_NAMES = {str: "a string", dict: "a mapping", list: "a list", int: "an integer", bool: "true or false"}
 
 
-def _check_mapping(data: Any, schema: dict, where: tuple, path: str, loc: _Locator) -> None:
-    name = ".".join(str(k) for k in where) or "the document"
-    if not isinstance(data, dict):
-        raise UserError(f"{name} must be a mapping", path, loc.line(where))
-    for key in data:
-        if key not in schema:
-            allowed = ", ".join(sorted(schema))
-            raise UserError(f"unknown key '{'.'.join(map(str, where + (key,)))}' (allowed here: {allowed})",
-                            path, loc.line(where + (key,)))
-    for key, (typ, required) in schema.items():
-        if key not in data:
-            if required:
-                raise UserError(f"missing required key '{'.'.join(map(str, where + (key,)))}'", path, loc.line(where))
-            continue
-        value = data[key]
-        if typ is int and isinstance(value, bool) or not isinstance(value, typ):
-            raise UserError(
-                f"'{'.'.join(map(str, where + (key,)))}' must be {_TYPE_NAMES[typ]}, got {type(value).__name__}",
-                path, loc.line(where + (key,)))
-
-
-def _str_list(value: list, where: tuple, path: str, loc: _Locator) -> tuple[str, ...]:
-    out = []
-    for i, item in enumerate(value):
-        if not isinstance(item, (str, int)) or isinstance(item, bool):
-            raise UserError(f"'{'.'.join(map(str, where))}[{i}]' must be a string", path, loc.line(where + (i,)))
-        out.append(str(item))
-    return tuple(out)
-
-
-def _lang_list(value: list, where: tuple, path: str, loc: _Locator) -> tuple[str, ...]:
-    langs = _str_list(value, where, path, loc)
+def _lang_list(value: list, where: tuple, path: str, loc: Locator) -> tuple[str, ...]:
+    langs = tuple(str_list(value, where, path, loc, allow_csv=False))
     for i, lang in enumerate(langs):
         if not _LANG_CODE.match(lang):
-            raise UserError(f"language code '{lang}' in '{'.'.join(map(str, where))}' must be a plain code "
+            raise UserError(f"language code '{lang}' in '{dotted(where)}' must be a plain code "
                             "(letters, digits, '-' or '_'; e.g. de, zh, pt-br)", path, loc.line(where + (i,)))
     return langs
 
 
-def _template(value: str, where: tuple, path: str, loc: _Locator, **fields) -> None:
+def _template(value: str, where: tuple, path: str, loc: Locator, **fields) -> None:
     """A path or config template must format with the placeholders we fill in, and no others."""
     try:
         value.format(**{k: "x" for k in fields})
     except (KeyError, IndexError, ValueError) as exc:
         allowed = ", ".join("{" + k + "}" for k in fields)
-        raise UserError(f"'{'.'.join(map(str, where))}' is not a valid template ({type(exc).__name__}: {exc}); "
+        raise UserError(f"'{dotted(where)}' is not a valid template ({type(exc).__name__}: {exc}); "
                         f"expected only the placeholder(s) {allowed}", path, loc.line(where)) from None
 
 
-def parse_spec(text: str, path: str = "<spec>") -> TaskSpec:
-    """Validate one spec document and build a :class:`TaskSpec`."""
+def _one_of(value: str, allowed, what: str, where: tuple, path: str, loc: Locator) -> str:
+    if value not in allowed:
+        raise UserError(f"unknown {what} '{value}' (expected one of: {', '.join(allowed)})", path, loc.line(where))
+    return value
+
+
+def _features(data: Any, path: str, loc: Locator) -> dict[str, Any]:
+    if data is None:
+        return {}
+    check_mapping(data, {k: (t, False) for k, (t, _) in FEATURES.items()}, ("features",), path, loc)
+    for key, value in data.items():
+        low = FEATURES[key][1]
+        if low is not None and value < low:
+            raise UserError(f"'features.{key}' must be at least {low}, got {value}", path,
+                            loc.line(("features", key)))
+    return dict(data)
+
+
+def _metrics(data: Any, family: str, features: dict, path: str, loc: Locator) -> MetricSpec:
     from .metrics import METRICS  # local import: metrics never import spec
 
-    data, loc = load_yaml(text, path)
-    _check_mapping(data, _TOP, (), path, loc)
-
-    task = data["task"]
-    if not task or any(c in task for c in "/\\.") or task.startswith("-"):
-        raise UserError(f"task id '{task}' must be a plain name (no '/', '\\' or '.')", path, loc.line(("task",)))
-
-    family = data["family"]
-    if family not in FAMILIES:
-        raise UserError(f"unknown family '{family}' (expected one of: {', '.join(FAMILIES)})", path,
-                        loc.line(("family",)))
-    fmt = data["format"]
-    if fmt not in FAMILY_FORMATS[family][0]:
-        raise UserError(f"format '{fmt}' does not fit family '{family}' (expected one of: "
-                        f"{', '.join(sorted(FAMILY_FORMATS[family][0]))})", path, loc.line(("format",)))
-
-    benchmarks = {}
-    for version, entry in data["benchmarks"].items():
-        _check_mapping(entry, _BENCH, ("benchmarks", version), path, loc)
-        langs = _lang_list(entry["languages"], ("benchmarks", version, "languages"), path, loc)
-        benchmarks[str(version)] = BenchmarkEntry(entry["category"], langs)
-
-    splits = {}
-    for split, entry in data["splits"].items():
-        if split not in SPLITS:
-            raise UserError(f"unknown split '{split}' (expected one of: {', '.join(SPLITS)})", path,
-                            loc.line(("splits", split)))
-        _check_mapping(entry, _SPLIT, ("splits", split), path, loc)
-        langs = entry.get("languages")
-        for key in ("path", "gold"):
-            if key in entry:
-                _template(entry[key], ("splits", split, key), path, loc, lang=None)
-        splits[split] = SplitSpec(
-            path=entry["path"], gold=entry.get("gold"),
-            languages=_lang_list(langs, ("splits", split, "languages"), path, loc) if langs is not None else None)
-
-    m = data["metrics"]
-    _check_mapping(m, _METRICS, ("metrics",), path, loc)
-    for key in ("official",):
-        if m[key] not in METRICS:
-            raise UserError(f"unknown metric '{m[key]}' (known: {', '.join(sorted(METRICS))})", path,
-                            loc.line(("metrics", key)))
-    secondary = _str_list(m.get("secondary", []), ("metrics", "secondary"), path, loc)
+    if data is None:
+        official = "squad_v2" if family == "qa" and features.get("unanswerable") else DEFAULT_METRIC[family]
+        return MetricSpec(official, (METRICS[official].headline,))
+    check_mapping(data, _METRICS, ("metrics",), path, loc)
+    _one_of(data["official"], sorted(METRICS), "metric", ("metrics", "official"), path, loc)
+    secondary = tuple(str_list(data.get("secondary", []), ("metrics", "secondary"), path, loc, allow_csv=False))
     for i, name in enumerate(secondary):
-        if name not in METRICS:
-            raise UserError(f"unknown metric '{name}' (known: {', '.join(sorted(METRICS))})", path,
-                            loc.line(("metrics", "secondary", i)))
-    primary = _str_list(m["primary"], ("metrics", "primary"), path, loc)
-    produced = METRICS[m["official"]].keys
+        _one_of(name, sorted(METRICS), "metric", ("metrics", "secondary", i), path, loc)
+    primary = tuple(str_list(data.get("primary", [METRICS[data["official"]].headline]), ("metrics", "primary"),
+                             path, loc, allow_csv=False))
+    produced = METRICS[data["official"]].keys
     for i, key in enumerate(primary):
         if key not in produced:
-            raise UserError(f"primary figure '{key}' is not produced by metric '{m['official']}' "
+            raise UserError(f"primary figure '{key}' is not produced by metric '{data['official']}' "
                             f"(it gives: {', '.join(produced)})", path, loc.line(("metrics", "primary", i)))
     if not primary:
         raise UserError("'metrics.primary' must name at least one figure", path, loc.line(("metrics", "primary")))
+    return MetricSpec(data["official"], primary, secondary)
+
+
+def _labels(data: dict, family: str, path: str, loc: Locator, intermediate: bool) -> tuple[tuple[str, ...] | None,
+                                                                                            bool]:
+    """The label set, and whether it is read off the training data (an intermediate tagging task's choice)."""
+    from .families import FAMILIES
+
+    labels = data.get("labels")
+    from_data_ok = intermediate and family == "tagging"
+    if labels == "from_data" and from_data_ok:
+        return None, True
+    if isinstance(labels, str):
+        raise UserError("'labels' must be a list" + (" or 'from_data'" if from_data_ok else ""), path,
+                        loc.line(("labels",)))
+    if labels is not None:
+        labels = tuple(str_list(labels, ("labels",), path, loc, allow_csv=False))
+        if len(set(labels)) != len(labels):
+            raise UserError("'labels' has duplicates", path, loc.line(("labels",)))
+    if not labels:
+        if from_data_ok:
+            return None, True
+        if FAMILIES[family].needs_labels:
+            raise UserError(f"a {family} task needs a 'labels' list", path, loc.line(("labels",)) or 1)
+    return labels, False
+
+
+def parse_spec(text: str, path: str = "<spec>") -> TaskSpec:
+    """Validate one spec document (an XTREME task or an intermediate task) and build a :class:`TaskSpec`."""
+    from .families import FAMILIES
+
+    data, loc = load_yaml(text, path)
+    if not isinstance(data, dict):
+        raise UserError("the document must be a mapping", path, 1)
+    intermediate = "sources" in data
+    if intermediate:
+        for key in data:
+            if key in _RENAMED and key not in _INTERMEDIATE:
+                raise UserError(f"'{key}' is no longer an intermediate-spec key; write {_RENAMED[key]}", path,
+                                loc.line((key,)))
+    check_mapping(data, _INTERMEDIATE if intermediate else _TARGET, (), path, loc)
+
+    task = data["task"]
+    bad = "/\\.,+ " if intermediate else "/\\."
+    if not task or any(c in task for c in bad) or task.startswith("-"):
+        raise UserError(f"task id '{task}' must be a plain name (no {', '.join(repr(c) for c in bad.strip())} or "
+                        "spaces)", path, loc.line(("task",)))
+    family = _one_of(data["family"], [f for f in FAMILIES if not intermediate or f in SOURCE_ROLES], "family",
+                     ("family",), path, loc)
+    fam = FAMILIES[family]
+    features = _features(data.get("features"), path, loc)
+    metrics = _metrics(data.get("metrics"), family, features, path, loc)
+    labels, from_data = _labels(data, family, path, loc, intermediate)
+    common = dict(task=task, name=data["name"], description=data.get("description", ""), family=family,
+                  metrics=metrics, labels=labels, labels_from_data=from_data, features=features,
+                  citation=data.get("citation", ""), source_file=path)
+    if intermediate:
+        if family == "multiple_choice" and not features.get("num_choices"):
+            raise UserError("a multiple_choice task needs 'features: {num_choices: N}'", path, loc.line(("family",)))
+        return TaskSpec(**common, sources=_sources(data["sources"], family, path, loc))
+
+    fmt = _one_of(data["format"], fam.formats, f"format for family '{family}'", ("format",), path, loc)
+    benchmarks = {}
+    for version, entry in data["benchmarks"].items():
+        check_mapping(entry, _BENCH, ("benchmarks", version), path, loc)
+        langs = _lang_list(entry["languages"], ("benchmarks", version, "languages"), path, loc)
+        benchmarks[str(version)] = BenchmarkEntry(entry["category"], langs)
+    own = _lang_list(data["languages"], ("languages",), path, loc) if "languages" in data else ()
+
+    splits = {}
+    for split, entry in data["splits"].items():
+        _one_of(split, SPLITS, "split", ("splits", split), path, loc)
+        check_mapping(entry, _SPLIT, ("splits", split), path, loc)
+        for key in ("path", "gold"):
+            if key in entry:
+                _template(entry[key], ("splits", split, key), path, loc, lang=None)
+        langs = entry.get("languages")
+        splits[split] = SplitSpec(
+            path=entry["path"], gold=entry.get("gold"), candidates=entry.get("candidates"),
+            languages=_lang_list(langs, ("splits", split, "languages"), path, loc) if langs is not None else None)
 
     sub = data["submission"]
-    _check_mapping(sub, _SUBMISSION, ("submission",), path, loc)
-    if sub["format"] not in FAMILY_FORMATS[family][1]:
-        raise UserError(f"submission format '{sub['format']}' does not fit family '{family}' (expected one of: "
-                        f"{', '.join(sorted(FAMILY_FORMATS[family][1]))})", path, loc.line(("submission", "format")))
-    if sub["ext"] not in ("tsv", "json"):
-        raise UserError(f"submission ext '{sub['ext']}' must be tsv or json", path, loc.line(("submission", "ext")))
+    check_mapping(sub, _SUBMISSION, ("submission",), path, loc)
+    _one_of(sub["format"], fam.submissions, f"submission format for family '{family}'", ("submission", "format"),
+            path, loc)
+    _one_of(sub["ext"], ("tsv", "json", "jsonl"), "submission ext", ("submission", "ext"), path, loc)
 
     hf = None
     if "hf" in data:
         h = data["hf"]
-        _check_mapping(h, _HF, ("hf",), path, loc)
+        check_mapping(h, _HF, ("hf",), path, loc)
         _template(h["config"], ("hf", "config"), path, loc, lang=None, lang_name=None)
         hf = HFSpec(path=h["path"], config=h["config"], splits={str(k): str(v) for k, v in h["splits"].items()},
                     columns={str(k): str(v) for k, v in h["columns"].items()},
                     lang_names={str(k): str(v) for k, v in (h.get("lang_names") or {}).items()},
                     filter=h.get("filter"))
-
     if "train_source" in data:
-        _check_mapping(data["train_source"], _TRAIN_SOURCE, ("train_source",), path, loc)
-    if "features" in data:
-        _check_mapping(data["features"], _FEATURES, ("features",), path, loc)
+        check_mapping(data["train_source"], _TRAIN_SOURCE, ("train_source",), path, loc)
+    retrieval = dict(data.get("retrieval") or {})
+    if family == "retrieval":
+        if not retrieval:
+            raise UserError("a retrieval task needs a 'retrieval' block (method: nearest, margin or ranking)", path,
+                            loc.line(("family",)))
+        check_mapping(retrieval, _RETRIEVAL, ("retrieval",), path, loc)
+        for key, allowed in _RETRIEVAL_VALUES.items():
+            if key in retrieval:
+                _one_of(retrieval[key], allowed, f"retrieval {key}", ("retrieval", key), path, loc)
+    elif retrieval:
+        raise UserError("'retrieval' applies to retrieval tasks only", path, loc.line(("retrieval",)))
 
-    labels = None
-    if "labels" in data:
-        labels = _str_list(data["labels"], ("labels",), path, loc)
-        if len(set(labels)) != len(labels):
-            raise UserError("'labels' has duplicates", path, loc.line(("labels",)))
-    if family in ("classification", "tagging") and not labels:
-        raise UserError(f"a {family} task needs a 'labels' list", path, 1)
+    return TaskSpec(**common, format=fmt, benchmarks=benchmarks, splits=splits, submission_ext=sub["ext"],
+                    submission_format=sub["format"], own_languages=own, hf=hf,
+                    train_source=dict(data.get("train_source") or {}), retrieval=retrieval)
 
-    return TaskSpec(
-        task=task, name=data["name"], description=data.get("description", ""), family=family, format=fmt,
-        benchmarks=benchmarks, splits=splits,
-        metrics=MetricSpec(official=m["official"], primary=primary, secondary=secondary),
-        submission_ext=sub["ext"], submission_format=sub["format"], labels=labels, hf=hf,
-        train_source=dict(data.get("train_source") or {}), features=dict(data.get("features") or {}),
-        citation=data.get("citation", ""), source_file=path)
+
+def _sources(items: list, family: str, path: str, loc: Locator) -> tuple[Source, ...]:
+    sources = []
+    required, optional = SOURCE_ROLES[family]
+    for i, s in enumerate(items):
+        where = ("sources", i)
+        check_mapping(s, _SOURCE, where, path, loc)
+        if not s.get("hf") and not s.get("local"):
+            raise UserError(f"source '{s['name']}' needs an 'hf' or a 'local' block", path, loc.line(where))
+        hf = local = None
+        if s.get("hf"):
+            hf = dict(check_mapping(s["hf"], _SOURCE_HF, where + ("hf",), path, loc))
+            for k, v in hf["splits"].items():
+                _one_of(k, ("train", "dev"), "split", where + ("hf", "splits", k), path, loc)
+                if not isinstance(v, str):
+                    raise UserError(f"'{k}' must name a dataset split", path, loc.line(where + ("hf", "splits", k)))
+        if s.get("local"):
+            local = dict(check_mapping(s["local"], _SOURCE_LOCAL, where + ("local",), path, loc))
+            if local.get("format"):
+                _one_of(local["format"], SOURCE_FORMATS, "local format", where + ("local", "format"), path, loc)
+        for block, w in ((s.get("columns"), where + ("columns",)),
+                         ((hf or {}).get("columns"), where + ("hf", "columns")),
+                         ((local or {}).get("columns"), where + ("local", "columns"))):
+            for role in block or {}:
+                if role not in required | optional:
+                    raise UserError(f"unknown column role '{role}' for family {family} (expected: "
+                                    f"{', '.join(sorted(required | optional))})", path, loc.line(w + (role,)))
+        skip = tuple(str_list(s["skip_labels"], where + ("skip_labels",), path, loc)) if s.get("skip_labels") \
+            else ("-1", "-", "")
+        sources.append(Source(name=s["name"], hf=hf, local=local, columns=dict(s.get("columns") or {}),
+                              label_values={str(k): str(v) for k, v in (s.get("label_values") or {}).items()},
+                              skip_labels=skip))
+    if not sources:
+        raise UserError("'sources' is empty", path, loc.line(("sources",)))
+    return tuple(sources)
 
 
 def load_spec(path: str | os.PathLike) -> TaskSpec:
@@ -305,7 +403,11 @@ def builtin_task_dir() -> Path:
     return Path(str(resources.files("xtreme_harness") / "tasks"))
 
 
-@lru_cache(maxsize=16)
+def builtin_intermediate_dir() -> Path:
+    return builtin_task_dir() / "intermediate"
+
+
+@lru_cache(maxsize=32)
 def _load_dir(directory: str) -> dict[str, TaskSpec]:
     specs: dict[str, TaskSpec] = {}
     d = Path(directory)
@@ -321,18 +423,36 @@ def _load_dir(directory: str) -> dict[str, TaskSpec]:
     return specs
 
 
-def registry(task_dirs: tuple[str, ...] | list[str] | None = None) -> dict[str, TaskSpec]:
-    """All known tasks: the built-in specs, then user folders (which may override)."""
-    specs = dict(_load_dir(str(builtin_task_dir())))
+def _registry(builtin: Path, task_dirs, intermediate: bool) -> dict[str, TaskSpec]:
+    specs = dict(_load_dir(str(builtin)))
     for d in task_dirs or ():
-        specs.update(_load_dir(str(Path(d).resolve())))
+        for name, spec in _load_dir(str(Path(d).resolve())).items():
+            if spec.intermediate == intermediate:
+                specs[name] = spec
     return specs
+
+
+def registry(task_dirs: tuple[str, ...] | list[str] | None = None) -> dict[str, TaskSpec]:
+    """All XTREME-style tasks: the built-in specs, then user folders (which may override)."""
+    return _registry(builtin_task_dir(), tuple(task_dirs or ()), intermediate=False)
+
+
+def intermediate_registry(task_dirs: tuple[str, ...] | list[str] | None = None) -> dict[str, TaskSpec]:
+    """All intermediate (STILTs) tasks: the built-in ones, then user folders."""
+    return _registry(builtin_intermediate_dir(), tuple(task_dirs or ()), intermediate=True)
 
 
 def get_task(name: str, task_dirs=None) -> TaskSpec:
     specs = registry(tuple(task_dirs) if task_dirs else None)
     if name not in specs:
         raise UserError(f"unknown task '{name}' (known: {', '.join(sorted(specs))})")
+    return specs[name]
+
+
+def get_intermediate(name: str, task_dirs=None) -> TaskSpec:
+    specs = intermediate_registry(tuple(task_dirs) if task_dirs else None)
+    if name not in specs:
+        raise UserError(f"unknown intermediate task '{name}' (known: {', '.join(sorted(specs))})")
     return specs[name]
 
 

@@ -42,6 +42,17 @@ class QAExample:
 
 
 @dataclass
+class ChoiceExample:
+    """One multiple-choice item: a context and/or question with N candidate answers (``label``: their index)."""
+
+    id: str
+    context: str
+    question: str
+    choices: list[str]
+    label: int | None = None
+
+
+@dataclass
 class RetrievalSet:
     """A bitext retrieval problem between a non-English side and an English side.
 
@@ -70,3 +81,27 @@ class RetrievalSet:
     def n(self) -> int:
         """How many queries are scored: one prediction line each."""
         return self.queries if self.queries is not None else len(self.source)
+
+
+@dataclass
+class RankingSet:
+    """Ranked retrieval (LAReQA, Mewsli-X): queries of one language against a shared candidate pool.
+
+    ``relevant[i]`` lists the ids of the candidates that answer query i (empty
+    when gold is unknown); ``candidate_ids`` are the ids a submission names.
+    """
+
+    lang: str
+    query_ids: list[str]
+    queries: list[str]
+    candidate_ids: list[str]
+    candidates: list[str]
+    relevant: list[list[str]] | None = None
+
+    @property
+    def id(self) -> str:
+        return self.lang
+
+    @property
+    def n(self) -> int:
+        return len(self.queries)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from ..errors import UserError
 from ..spec import TaskSpec
-from .examples import Answer, PairExample, QAExample, RetrievalSet, TaggingExample
 
 
 def _load(spec: TaskSpec, local: str | None, lang: str, split: str):
@@ -55,14 +54,14 @@ def _load(spec: TaskSpec, local: str | None, lang: str, split: str):
     return ds, config
 
 
-def _names(ds, column: str):
+def class_names(ds, column: str):
     """ClassLabel names of a (sequence) column, to turn integer labels into the task's label strings."""
     feat = ds.features[column]
     inner = getattr(feat, "feature", feat)
     return getattr(inner, "names", None)
 
 
-def _label(value, names, labels, where: str):
+def label_name(value, names, labels, where: str):
     if isinstance(value, int) and names is not None:
         value = names[value]
     value = str(value)
@@ -72,55 +71,13 @@ def _label(value, names, labels, where: str):
 
 
 def read_hf(spec: TaskSpec, local: str | None, lang: str, split: str, limit: int | None = None):
+    """One (task, language, split) from the hub (or a local copy), as the family's examples."""
+    from ..families import family_of
+
     ds, config = _load(spec, local, lang, split)
-    cols = spec.hf.columns
-    where = f"{local or spec.hf.path}[{config}/{split}]"
-    if limit is not None and spec.family != "retrieval":
-        ds = ds.select(range(min(limit, len(ds))))
-    if spec.family == "classification":
-        names = _names(ds, cols["label"]) if "label" in cols else None
-        out = []
-        for k, row in enumerate(ds):
-            label = row.get(cols.get("label", ""), None)
-            label = None if label in (None, "", -1) else _label(label, names, spec.labels, where)
-            out.append(PairExample(id=f"{lang}-{k}", text_a=row[cols["text_a"]], text_b=row[cols["text_b"]],
-                                   label=label))
-        return out
-    if spec.family == "tagging":
-        names = _names(ds, cols["tags"])
-        out = []
-        for k, row in enumerate(ds):
-            tags = [_label(t, names, spec.labels, where) for t in row[cols["tags"]]] if row[cols["tags"]] else None
-            out.append(TaggingExample(id=f"{lang}-{k}", tokens=list(row[cols["tokens"]]), tags=tags))
-        return out
-    if spec.family == "qa":
-        out = []
-        for row in ds:
-            ans = row[cols["answers"]] or {}
-            context = row[cols["context"]]
-            answers = []
-            for text, start in zip(ans.get("text", []), ans.get("answer_start", [])):
-                if context[start:start + len(text)] != text:
-                    raise UserError(f"answer_start {start} of question '{row[cols['id']]}' does not point at "
-                                    f"its answer text in the context", where)
-                answers.append(Answer(text=text, start=int(start)))
-            out.append(QAExample(id=str(row[cols["id"]]), question=row[cols["question"]], context=context,
-                                 answers=answers, title=str(row.get(cols.get("title", ""), "") or "")))
-        return out
-    # retrieval: the hub holds aligned pairs only; rebuild the task from them.
-    src = [row[cols["source"]] for row in ds]
-    tgt = [row[cols["target"]] for row in ds]
-    if spec.format == "tatoeba":
-        # XTREME's utils_preprocess.py (tatoeba_preprocess) strips and sorts the English side; the gold of
-        # sorted line j is the original index of that line, i.e. the non-English line it translates.
-        tgt = [t.strip() for t in tgt]
-        order = sorted(range(len(tgt)), key=lambda i: tgt[i])
-        target = [tgt[i] for i in order]
-        queries = len(target) if limit is None else min(limit, len(target))
-        return RetrievalSet(lang=lang, source=src, target=target, gold=order[:queries], queries=queries)
-    src_ids = [f"{lang}-{i:09d}" for i in range(len(src))]
-    tgt_ids = [f"en-{i:09d}" for i in range(len(tgt))]
-    pairs = list(zip(src_ids, tgt_ids))
-    if limit is not None:
-        src_ids, src, pairs = src_ids[:limit], src[:limit], pairs[:limit]
-    return RetrievalSet(lang=lang, source=src, target=tgt, source_ids=src_ids, target_ids=tgt_ids, gold_pairs=pairs)
+    return family_of(spec).read_hf(spec, ds, lang, limit, f"{local or spec.hf.path}[{config}/{split}]")
+
+
+def head(ds, limit: int | None):
+    """The first ``limit`` rows (all of them without a limit)."""
+    return ds if limit is None else ds.select(range(min(limit, len(ds))))

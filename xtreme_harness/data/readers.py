@@ -1,11 +1,13 @@
-"""Readers for the XTREME download layout: one per file format, each returning typed examples.
+"""Readers for the XTREME download layout: shared file formats, each returning typed examples.
 
-``read_split(spec, data_dir, lang, split)`` is the one entry point. ``data_dir``
-is a folder in XTREME's layout, or ``hf`` / ``hf:<local copy of a hub
-dataset>`` to read the same task through ``datasets.load_dataset``.
-Gold labels that a file lacks (XTREME strips test labels) come from the spec's
-``gold`` file when it exists. Every problem is a :class:`UserError` that names
-the file and the line.
+``read_split(spec, data_dir, lang, split)`` is the one entry point: the task's
+family names the files of a split and reads them (the formats below are shared
+by several families and by the trainer's intermediate tasks; formats only one
+family reads live in that family's module). ``data_dir`` is a folder in
+XTREME's layout, or ``hf`` / ``hf:<local copy of a hub dataset>`` to read the
+same task through ``datasets.load_dataset``. Gold labels that a file lacks
+(XTREME strips test labels) come from the spec's ``gold`` file when it exists.
+Every problem is a :class:`UserError` that names the file and the line.
 """
 
 from __future__ import annotations
@@ -15,67 +17,53 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
-from ..spec import TaskSpec
-from .examples import Answer, PairExample, QAExample, RetrievalSet, TaggingExample
+from .examples import Answer, PairExample, QAExample, TaggingExample
 from .io import json_line, read_json, read_lines, read_text
-from .submission import read_indices, read_label_lines, read_tag_sentences
+from .submission import read_label_lines, read_tag_sentences
 
-Examples = Union[list, RetrievalSet]
+if TYPE_CHECKING:
+    from ..spec import TaskSpec
 
 
-def split_path(spec: TaskSpec, data_dir: str | os.PathLike, lang: str, split: str) -> Path:
+def _is_hf(data_dir) -> bool:
+    return str(data_dir) == "hf" or str(data_dir).startswith("hf:")
+
+
+def split_files(spec: TaskSpec, data_dir: str | os.PathLike, lang: str, split: str) -> dict[str, Path]:
+    """Every file one (task, language, split) reads, by role ('data' first; 'gold' and 'pool:*' may be absent)."""
+    from ..families import family_of
+
     if split not in spec.splits:
         raise UserError(f"task {spec.task} has no '{split}' split (it has: {', '.join(spec.splits)})")
-    return Path(data_dir) / spec.splits[split].path.format(lang=lang)
+    return family_of(spec).files(spec, Path(data_dir), lang, split)
 
 
-def gold_path(spec: TaskSpec, data_dir: str | os.PathLike, lang: str, split: str) -> Path | None:
-    tmpl = spec.splits[split].gold
-    return Path(data_dir) / tmpl.format(lang=lang) if tmpl else None
-
-
-def data_files(spec: TaskSpec, data_dir: str | os.PathLike, lang: str, split: str) -> list[Path]:
-    """The files a (task, language, split) needs; used to tell 'missing' from 'present'."""
-    base = split_path(spec, data_dir, lang, split)
-    if spec.format == "tatoeba":
-        return [Path(f"{base}.{lang}"), Path(f"{base}.en")]
-    if spec.format == "bucc":
-        return [Path(f"{base}.{lang}"), Path(f"{base}.en")]
-    return [base]
+def required_files(spec: TaskSpec, data_dir: str | os.PathLike, lang: str, split: str) -> list[Path]:
+    """The files that must exist; used to tell 'missing' from 'present'."""
+    return [p for role, p in split_files(spec, data_dir, lang, split).items()
+            if role != "gold" and not role.startswith("pool:")]
 
 
 def available(spec: TaskSpec, data_dir: str | os.PathLike, lang: str, split: str) -> bool:
-    if str(data_dir).startswith("hf"):
+    if _is_hf(data_dir):
         return True
-    return split in spec.splits and all(p.is_file() for p in data_files(spec, data_dir, lang, split))
+    return split in spec.splits and all(p.is_file() for p in required_files(spec, data_dir, lang, split))
 
 
-def read_split(spec: TaskSpec, data_dir: str | os.PathLike, lang: str, split: str,
-               limit: int | None = None) -> Examples:
+def read_split(spec: TaskSpec, data_dir: str | os.PathLike, lang: str, split: str, limit: int | None = None) -> Any:
     """Examples of one task, language and split, with gold labels where any are known."""
-    if str(data_dir) == "hf" or str(data_dir).startswith("hf:"):
+    from ..families import family_of
+
+    if _is_hf(data_dir):
         from .hf import read_hf
 
         return read_hf(spec, str(data_dir)[3:] or None, lang, split, limit)
     if split in spec.splits and spec.splits[split].languages and lang not in spec.splits[split].languages:
         raise UserError(f"task {spec.task} has a '{split}' split only for {', '.join(spec.splits[split].languages)}")
-    path = split_path(spec, data_dir, lang, split)
-    gold = gold_path(spec, data_dir, lang, split)
-    fmt = spec.format
-    if fmt == "tsv_pair":
-        return read_pairs_tsv(path, spec.labels, gold, limit, lang)
-    if fmt == "conll":
-        return read_conll(path, spec.labels, gold, limit, lang)
-    if fmt == "squad_json":
-        return _all_or_none_answered(read_squad(path, limit), path)
-    if fmt == "tatoeba":
-        return read_tatoeba(path, lang, gold, limit)
-    if fmt == "bucc":
-        return read_bucc(path, lang, limit)
-    raise ValueError(fmt)  # spec validation makes this unreachable
+    return family_of(spec).read(spec, split_files(spec, data_dir, lang, split), lang, limit)
 
 
 # --- classification ------------------------------------------------------------------
@@ -239,100 +227,3 @@ def read_squad(path: Path, limit: int | None = None) -> list[QAExample]:
     if not examples:
         raise UserError("no questions; expected SQuAD JSON with at least one question", path)
     return examples
-
-
-def _all_or_none_answered(examples: list[QAExample], path: Path) -> list[QAExample]:
-    """Gold is per file: a few unanswered questions would silently leave the whole language unscored."""
-    if any(ex.answers for ex in examples) and not all(ex.answers for ex in examples):
-        qid = next(ex.id for ex in examples if not ex.answers)
-        raise UserError(f"question '{qid}' has no answers but others do; expected gold answers for every question "
-                        "or for none", path, json_line(read_text(path), f'"{qid}"'))
-    return examples
-
-
-# --- retrieval ---------------------------------------------------------------------------
-
-def read_tatoeba(base: Path, lang: str, gold: Path | None, limit: int | None = None) -> RetrievalSet:
-    """``<xx>-en.<xx>`` and the sorted ``<xx>-en.en``; gold line j = the xx line translating English line j.
-
-    That is the orientation XTREME scores (English queries; see
-    ``mining.tatoeba_predict``). A labels file must be a permutation of the
-    non-English line numbers, one line per English line.
-    """
-    src_path, tgt_path = Path(f"{base}.{lang}"), Path(f"{base}.en")
-    source = read_lines(src_path, "data file")
-    target = read_lines(tgt_path, "data file")
-    for p, lines in ((src_path, source), (tgt_path, target)):
-        if not lines:
-            raise UserError("no sentences; expected one sentence per line", p)
-    gold_idx = None
-    if gold is not None and gold.is_file():
-        values = read_indices(str(gold), "labels file")
-        if len(values) != len(target):
-            raise UserError(f"{len(values)} gold indices for {len(target)} English sentences in {tgt_path}; "
-                            "expected one line per English sentence", gold, min(len(values), len(target)) + 1)
-        if len(source) != len(target):
-            raise UserError(f"{len(source)} sentences in {src_path} but {len(target)} in {tgt_path}; gold "
-                            "alignment needs one translation per line on both sides", gold)
-        gold_idx = [int(v) for v in values]
-        first: dict[int, int] = {}
-        for i, v in enumerate(gold_idx, 1):
-            if v >= len(source):
-                raise UserError(f"index {v} is past the end of {src_path} ({len(source)} lines); expected a "
-                                f"0-based line number of the non-English file", gold, i)
-            if v in first:
-                raise UserError(f"index {v} appears twice (also on line {first[v]}); expected a permutation of "
-                                f"0..{len(source) - 1}", gold, i)
-            first[v] = i
-    queries = len(target) if limit is None else min(limit, len(target))
-    if gold_idx is not None:
-        # Keep both sides intact: only the English queries are limited.
-        gold_idx = gold_idx[:queries]
-    return RetrievalSet(lang=lang, source=source, target=target, gold=gold_idx, queries=queries)
-
-
-def _read_id_sentences(path: Path) -> tuple[list[str], list[str]]:
-    ids, sents, seen = [], [], set()
-    for i, line in enumerate(read_lines(path, "data file"), 1):
-        cols = line.split("\t", 1)
-        if len(cols) != 2 or not cols[0].strip():
-            raise UserError("expected '<id><TAB><sentence>'", path, i)
-        sid = cols[0].strip()
-        if sid in seen:
-            raise UserError(f"duplicate sentence id '{sid}'; expected each id once", path, i)
-        seen.add(sid)
-        ids.append(sid)
-        sents.append(cols[1])
-    if not ids:
-        raise UserError("no sentences; expected '<id><TAB><sentence>' lines", path)
-    return ids, sents
-
-
-def read_bucc(base: Path, lang: str, limit: int | None = None) -> RetrievalSet:
-    """BUCC ``<xx>-en.<split>.{xx,en,gold}``: id<TAB>sentence files and gold id pairs."""
-    src_ids, src = _read_id_sentences(Path(f"{base}.{lang}"))
-    tgt_ids, tgt = _read_id_sentences(Path(f"{base}.en"))
-    gold_file = Path(f"{base}.gold")
-    pairs = None
-    if gold_file.is_file():
-        sset, tset = set(src_ids), set(tgt_ids)
-        pairs = []
-        for i, line in enumerate(read_lines(gold_file, "gold file"), 1):
-            if not line.strip():
-                continue
-            cols = line.strip().split("\t")
-            if len(cols) != 2:
-                raise UserError("expected '<xx-id><TAB><en-id>'", gold_file, i)
-            if cols[0] not in sset or cols[1] not in tset:
-                raise UserError(f"gold pair {cols[0]} / {cols[1]} names a sentence id not in the corpus files",
-                                gold_file, i)
-            pairs.append((cols[0], cols[1]))
-        if not pairs:  # F1 against no gold would be a silent 0
-            raise UserError("no gold pairs; expected '<xx-id><TAB><en-id>' lines", gold_file)
-    if limit is not None:
-        src_ids, src = src_ids[:limit], src[:limit]
-        if pairs is not None:
-            keep = set(src_ids)
-            pairs = [p for p in pairs if p[0] in keep]
-    return RetrievalSet(lang=lang, source=src, target=tgt, source_ids=src_ids, target_ids=tgt_ids,
-                        gold_pairs=pairs)

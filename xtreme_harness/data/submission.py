@@ -1,11 +1,12 @@
 """The official submission and label file formats: read them strictly, write them exactly.
 
-Formats (``submission.format`` in a task spec):
+Formats (``submission.format`` in a task spec) that several families share:
   labels   one label per line (XNLI, PAWS-X)
   tags     one tag per token, a blank line after each sentence (UD-POS, PAN-X)
   indices  one 0-based integer per line (Tatoeba)
   pairs    ``<xx-id>\\t<en-id>`` per line (BUCC)
   qa_json  predictions: {question id: answer text}; labels: SQuAD v1.1 JSON
+Formats only one family writes live in that family's module.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ def write_qa(path: str | os.PathLike, answers: dict[str, str]) -> None:
     atomic_write_json(path, answers)
 
 
-def write_submission(path: str | os.PathLike, fmt: str, predictions: Any) -> None:
+def write(path: str | os.PathLike, fmt: str, predictions: Any) -> None:
     if fmt in ("labels", "indices", "pairs"):
         write_labels(path, [str(p) for p in predictions])
     elif fmt == "tags":
@@ -164,3 +165,18 @@ def write_submission(path: str | os.PathLike, fmt: str, predictions: Any) -> Non
         write_qa(path, predictions)
     else:  # guarded by spec validation
         raise ValueError(f"unknown submission format {fmt}")
+
+
+# --- checks shared by the families' readers -----------------------------------------
+
+def not_empty(labels: list, label_path: str, expected: str) -> list:
+    """An empty labels file would score as 0 (or divide by zero) instead of saying what is wrong."""
+    if not labels:
+        raise UserError(f"labels file has no gold labels; expected {expected}", label_path)
+    return labels
+
+
+def same_length(pred_path: str, label_path: str, n_pred: int, n_gold: int, unit: str) -> None:
+    if n_pred != n_gold:
+        line = min(n_pred, n_gold) + 1  # the first line one side has and the other lacks
+        raise UserError(f"{n_pred} {unit} but the labels file {label_path} has {n_gold}", pred_path, line)

@@ -12,8 +12,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..data import readers, submission
 from ..data.examples import PairExample
-from . import FeatureList, require_fast
+from . import Family, FeatureList, MODEL_INPUTS, Predictions, call_model, register, require_fast
 
 
 def featurize(examples: Sequence[PairExample], tokenizer: Any, max_length: int = 128,
@@ -37,7 +38,7 @@ def featurize(examples: Sequence[PairExample], tokenizer: Any, max_length: int =
         lens = tokenizer([a[i] for i in full_idx], [b[i] for i in full_idx], truncation=False,
                          verbose=False)["input_ids"]
         truncated = {i for i, ids in zip(full_idx, lens) if len(ids) > max_length}
-    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+    keys = [k for k in MODEL_INPUTS if k in enc]
     for i, ex in enumerate(examples):
         f = {k: list(enc[k][i]) for k in keys}
         f["example_index"] = i
@@ -50,40 +51,94 @@ def featurize(examples: Sequence[PairExample], tokenizer: Any, max_length: int =
     return feats
 
 
-def count_truncated(features: Sequence[dict]) -> int:
-    return sum(1 for f in features if f.get("truncated"))
+def decode(logits: np.ndarray, labels: Mapping[int, str]) -> list[str]:
+    """Row-wise argmax over the model label ids that ``labels`` maps to task labels, as task labels.
 
-
-def allowed_ids(id2label: Mapping[int, str], label_map: Mapping[str, str] | None) -> list[int]:
-    """Model label ids that name a task label; the others must never be predicted."""
-    ids = sorted(id2label)
-    if label_map is None:
-        return ids
-    ok = [i for i in ids if id2label[i] in label_map]
-    if not ok:
-        raise ValueError("label_map names none of the model's labels "
-                         f"({', '.join(id2label[i] for i in ids)})")
-    return ok
-
-
-def pick_labels(logits: np.ndarray, id2label: Mapping[int, str],
-                label_map: Mapping[str, str] | None = None) -> list[str]:
-    """Row-wise argmax restricted to mappable model labels, returned as task label names.
-
-    Ties go to the lowest id (numpy's argmax), as ``np.argmax`` in XTREME.
+    An id the map leaves out is never predicted. Ties go to the lowest id
+    (numpy's argmax), as ``np.argmax`` in XTREME.
     """
     logits = np.asarray(logits)
     if logits.ndim != 2:
         raise ValueError(f"expected logits of shape [n, num_labels], got {logits.shape}")
-    ids = allowed_ids(id2label, label_map)
-    if max(ids) >= logits.shape[1]:
-        raise ValueError(f"id2label has id {max(ids)} but the logits have {logits.shape[1]} columns")
+    ids = sorted(labels)
+    if not ids:
+        raise ValueError("no model label maps to a task label")
+    if ids[-1] >= logits.shape[1]:
+        raise ValueError(f"the label map has id {ids[-1]} but the logits have {logits.shape[1]} columns")
     best = np.asarray(ids)[np.argmax(logits[:, ids], axis=1)]
-    names = [id2label[int(i)] for i in best]
-    return [label_map[n] for n in names] if label_map is not None else names
+    return [labels[int(i)] for i in best]
 
 
-def decode(logits: np.ndarray, id2label: Mapping[int, str],
-           label_map: Mapping[str, str] | None = None) -> list[str]:
-    """Argmax over ``[n, num_labels]`` logits, mapped from model label names to task label names."""
-    return pick_labels(logits, id2label, label_map)
+@register
+class Classification(Family):
+    name = "classification"
+    head = "ForSequenceClassification"
+    auto_class = "AutoModelForSequenceClassification"
+    formats = ("tsv_pair",)
+    submissions = ("labels",)
+    needs_labels = True
+    defaults = {"max_length": 128}
+
+    def read(self, spec, paths, lang, limit):
+        return readers.read_pairs_tsv(paths["data"], spec.labels, paths.get("gold"), limit, lang)
+
+    def read_hf(self, spec, ds, lang, limit, where):
+        from ..data.hf import class_names, head, label_name
+
+        ds = head(ds, limit)
+        cols = spec.hf.columns
+        names = class_names(ds, cols["label"]) if "label" in cols else None
+        out = []
+        for k, row in enumerate(ds):
+            label = row.get(cols.get("label", ""), None)
+            label = None if label in (None, "", -1) else label_name(label, names, spec.labels, where)
+            out.append(PairExample(id=f"{lang}-{k}", text_a=row[cols["text_a"]], text_b=row[cols["text_b"]],
+                                   label=label))
+        return out
+
+    def gold(self, spec, examples):
+        return [ex.label for ex in examples] if examples and all(ex.label is not None for ex in examples) else None
+
+    def logits(self, examples, model, tokenizer, engine, settings, call=call_model, desc: str = ""):
+        """The head's logits, one row per example, and the featurisation counts."""
+        feats = featurize(examples, tokenizer, max_length=settings["max_length"])
+        outs = engine.run(model, feats, lambda m, b: {"logits": call(m, b).logits}, desc=desc)
+        n_labels = getattr(getattr(model, "config", None), "num_labels", 0)
+        logits = np.stack([o["logits"] for o in outs]) if outs else np.zeros((0, n_labels))
+        return logits, dict(feats.stats)
+
+    def predict(self, spec, examples, model, tokenizer, engine, settings, labels=None, call=call_model, lang="",
+                **context):
+        logits, stats = self.logits(examples, model, tokenizer, engine, settings, call, f"{spec.task}/{lang}")
+        return Predictions(spec.task, lang, examples, decode(logits, labels), stats)
+
+    def train_features(self, spec, examples, tokenizer, settings, labels=None):
+        return featurize(examples, tokenizer, max_length=settings["max_length"],
+                         label2id={label: i for i, label in enumerate(labels or ())})
+
+    def collate(self, features, pad_id):
+        import torch
+
+        batch = super().collate(features, pad_id)
+        batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
+        return batch
+
+    def records(self, spec, predictions, gold):
+        exs, preds = predictions.examples, predictions.output
+        if gold is None:
+            return [{"id": ex.id, "pred": p} for ex, p in zip(exs, preds)]
+        return [{"id": ex.id, "pred": p, "gold": g, "correct": int(p == g)} for ex, p, g in zip(exs, preds, gold)]
+
+
+    def record_kind(self, spec):
+        return "accuracy"
+
+    def read_pair(self, spec, pred_path, label_path):
+        labels = submission.not_empty(submission.read_label_lines(label_path, spec.labels, "labels file"),
+                                      label_path, "one label per line")
+        preds = submission.read_label_lines(pred_path, spec.labels, "prediction file")
+        submission.same_length(pred_path, label_path, len(preds), len(labels), "lines")
+        return labels, preds
+
+    def read_output(self, spec, path):
+        return len(submission.read_label_lines(path, spec.labels, "prediction file"))

@@ -23,8 +23,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..data.examples import QAExample
-from . import FeatureList, require_fast
+from ..data import readers, submission
+from ..data.examples import Answer, QAExample
+from ..errors import UserError
+from . import Family, FeatureList, MODEL_INPUTS, Predictions, call_model, register, require_fast
 
 _METASPACE = "\u2581"
 
@@ -119,7 +121,7 @@ def featurize(examples: Sequence[QAExample], tokenizer: Any, max_length: int = 3
             offsets = [tuple(o) if s == 1 else None for o, s in zip(enc["offset_mapping"][row], seq)]
             f: dict[str, Any] = {"input_ids": list(enc["input_ids"][row]),
                                  "attention_mask": list(enc["attention_mask"][row])}
-            if with_types and "token_type_ids" in enc:
+            if with_types and MODEL_INPUTS[2] in enc:
                 f["token_type_ids"] = list(enc["token_type_ids"][row])
             f["example_index"] = i
             f["offset_mapping"] = _clean_offsets(examples[i].context, offsets, enc.tokens(row))
@@ -266,3 +268,168 @@ def decode(examples: Sequence[QAExample], features: Sequence[dict], start_logits
         answers[ex.id] = best[0]["text"] if best else ""
         nbest_out[ex.id] = best
     return answers, nbest_out
+
+
+def _null_answers(examples, feats, starts, ends, answers, nbest) -> dict[str, str]:
+    """SQuAD 2.0: "" where the CLS score (the lowest over a question's windows) beats the best span."""
+    null: dict[int, float] = {}
+    for f, s, e in zip(feats, starts, ends):
+        score = float(s[0] + e[0])
+        i = f["example_index"]
+        null[i] = min(null.get(i, score), score)
+    out = {}
+    for i, ex in enumerate(examples):
+        best = nbest.get(ex.id) or []
+        span = best[0]["score"] if best else -np.inf
+        out[ex.id] = "" if null.get(i, -np.inf) > span else answers.get(ex.id, "")
+    return out
+
+
+def _all_or_none_answered(examples: list[QAExample], path) -> list[QAExample]:
+    """Gold is per file: a few unanswered questions would silently leave the whole language unscored."""
+    if any(ex.answers for ex in examples) and not all(ex.answers for ex in examples):
+        from ..data.io import json_line, read_text
+
+        qid = next(ex.id for ex in examples if not ex.answers)
+        raise UserError(f"question '{qid}' has no answers but others do; expected gold answers for every question "
+                        "or for none", path, json_line(read_text(path), f'"{qid}"'))
+    return examples
+
+
+@register
+class QA(Family):
+    name = "qa"
+    head = "ForQuestionAnswering"
+    auto_class = "AutoModelForQuestionAnswering"
+    formats = ("squad_json",)
+    submissions = ("qa_json",)
+    defaults = {"max_length": 384, "doc_stride": 128, "max_query_length": 64, "n_best": 20, "max_answer_length": 30}
+
+    def read(self, spec, paths, lang, limit):
+        return _all_or_none_answered(readers.read_squad(paths["data"], limit), paths["data"])
+
+    def read_hf(self, spec, ds, lang, limit, where):
+        from ..data.hf import head
+
+        ds = head(ds, limit)
+        cols = spec.hf.columns
+        out = []
+        for row in ds:
+            ans = row[cols["answers"]] or {}
+            context = row[cols["context"]]
+            answers = []
+            for text, start in zip(ans.get("text", []), ans.get("answer_start", [])):
+                if context[start:start + len(text)] != text:
+                    raise UserError(f"answer_start {start} of question '{row[cols['id']]}' does not point at "
+                                    f"its answer text in the context", where)
+                answers.append(Answer(text=text, start=int(start)))
+            out.append(QAExample(id=str(row[cols["id"]]), question=row[cols["question"]], context=context,
+                                 answers=answers, title=str(row.get(cols.get("title", ""), "") or "")))
+        return out
+
+    def gold(self, spec, examples):
+        """Answer texts per question; an unanswerable question ([] ) counts only where the task allows them."""
+        if not examples or not (spec.features.get("unanswerable") or all(ex.answers for ex in examples)):
+            return None
+        return [[a.text for a in ex.answers] for ex in examples]
+
+    def predict(self, spec, examples, model, tokenizer, engine, settings, labels=None, call=call_model, lang="",
+                **context):
+        answers, stats = self.answers(examples, model, tokenizer, engine, settings, call, f"{spec.task}/{lang}")
+        return Predictions(spec.task, lang, examples, {ex.id: answers.get(ex.id, "") for ex in examples}, stats)
+
+    def answers(self, examples, model, tokenizer, engine, settings, call=call_model, desc: str = ""):
+        """Best answer per question id and the featurisation counts.
+
+        With ``settings['unanswerable']`` (SQuAD 2.0) a question is answered ""
+        when its CLS score beats the best span, threshold 0 as in the
+        reference code.
+        """
+        feats = featurize(examples, tokenizer, max_length=settings["max_length"], doc_stride=settings["doc_stride"],
+                          max_query_length=settings["max_query_length"])
+
+        def forward(m, batch):
+            out = call(m, batch)
+            return {"start_logits": out.start_logits, "end_logits": out.end_logits}
+
+        outs = engine.run(model, feats, forward, desc=desc, token_keys=["start_logits", "end_logits"])
+        starts, ends = [o["start_logits"] for o in outs], [o["end_logits"] for o in outs]
+        answers, nbest = decode(examples, feats, starts, ends, n_best=settings["n_best"],
+                                max_answer_length=settings["max_answer_length"])
+        if settings.get("unanswerable"):
+            answers = _null_answers(examples, feats, starts, ends, answers, nbest)
+        return answers, dict(feats.stats)
+
+    def train_features(self, spec, examples, tokenizer, settings, labels=None):
+        """Answerable questions point at their first gold answer; with ``unanswerable`` (SQuAD 2.0) the others
+        are kept and every window of theirs points at CLS (position 0), as BERT/XLM-R on SQuAD 2.0."""
+        m, stride, q = settings["max_length"], settings["doc_stride"], settings["max_query_length"]
+        answerable = [ex for ex in examples if ex.answers]
+        feats = train_features(answerable, tokenizer, m, stride, q)
+        stats = dict(feats.stats)
+        if settings.get("unanswerable"):
+            empty = [ex for ex in examples if not ex.answers]
+            extra = featurize(empty, tokenizer, m, stride, q)
+            for f in extra:
+                f["start_positions"] = f["end_positions"] = 0
+                f["example_index"] += len(answerable)
+            feats = FeatureList(list(feats) + list(extra), stats)
+            feats.stats["unanswerable"] = len(empty)
+        else:
+            feats.stats["skipped"] = stats.get("skipped", 0) + (len(examples) - len(answerable))
+        return feats
+
+    def collate(self, features, pad_id):
+        import torch
+
+        batch = super().collate(features, pad_id)
+        batch["start_positions"] = torch.tensor([f["start_positions"] for f in features], dtype=torch.long)
+        batch["end_positions"] = torch.tensor([f["end_positions"] for f in features], dtype=torch.long)
+        return batch
+
+    def scored(self, spec, predictions):
+        return [predictions.output[ex.id] for ex in predictions.examples]
+
+    def records(self, spec, predictions, gold):
+        from ..metrics.qa import mlqa_example, squad_example
+
+        out = []
+        for ex in predictions.examples:
+            pred = predictions.output.get(ex.id, "")
+            rec: dict[str, Any] = {"id": ex.id, "pred": pred}
+            if gold is not None:
+                golds = [a.text for a in ex.answers]
+                em, f1 = (mlqa_example(pred, golds, predictions.lang) if spec.metrics.official == "mlqa"
+                          else squad_example(pred, golds))
+                rec.update(gold=golds, em=int(em), f1=float(f1))
+            out.append(rec)
+        return out
+
+
+    def record_kind(self, spec):
+        return "qa"
+
+    def write_gold(self, spec, path, gold, examples):
+        from ..data.io import atomic_write_json
+
+        paras = [{"context": ex.context, "qas": [{"id": ex.id, "question": ex.question,
+                                                  "answers": [{"text": a.text, "answer_start": a.start}
+                                                              for a in ex.answers]}]} for ex in examples]
+        atomic_write_json(path, {"version": "1.1", "data": [{"title": "", "paragraphs": paras}]}, indent=None)
+
+    def read_pair(self, spec, pred_path, label_path):
+        gold = submission.not_empty(submission.read_qa_gold(label_path), label_path,
+                                    "SQuAD JSON with at least one question")
+        preds = submission.read_qa_predictions(pred_path)
+        known = {qid for qid, _ in gold}
+        unknown = [qid for qid in preds if qid not in known]
+        if unknown:
+            from ..data.io import json_line, read_text
+
+            raise UserError(f"question id '{unknown[0]}' is not in the labels file {label_path}"
+                            f"{f' (and {len(unknown) - 1} more)' if len(unknown) > 1 else ''}",
+                            pred_path, json_line(read_text(pred_path), f'"{unknown[0]}"'))
+        return [answers for _, answers in gold], [preds.get(qid) for qid, _ in gold]
+
+    def read_output(self, spec, path):
+        return len(submission.read_qa_predictions(path))

@@ -20,9 +20,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..data import readers, submission
 from ..data.examples import TaggingExample
-from . import FeatureList, require_fast
-from .classification import allowed_ids
+from ..errors import UserError
+from . import Family, FeatureList, Predictions, call_model, register, require_fast
 
 IGNORE_INDEX = -100  # CrossEntropyLoss().ignore_index, XTREME's pad_token_label_id
 
@@ -173,18 +174,19 @@ def featurize(examples: Sequence[TaggingExample], tokenizer: Any, max_length: in
 
 
 def decode(features: Sequence[dict], token_logits_per_feature: Sequence[np.ndarray],
-           examples: Sequence[TaggingExample], id2label: Mapping[int, str],
-           label_map: Mapping[str, str] | None = None) -> list[list[str]]:
+           examples: Sequence[TaggingExample], labels: Mapping[int, str]) -> list[list[str]]:
     """Exactly one task tag per word of every example, from ``[len, num_labels]`` logits per feature.
 
-    Logits may be longer than the feature (padding); only owned first sub-tokens are read.
+    ``labels`` maps model label ids to task tags; an id it leaves out is never
+    predicted. Logits may be longer than the feature (padding); only owned
+    first sub-tokens are read.
     """
     if len(features) != len(token_logits_per_feature):
         raise ValueError(f"{len(token_logits_per_feature)} logit arrays for {len(features)} features")
-    ids = np.asarray(allowed_ids(id2label, label_map))
-    names = [id2label[int(i)] for i in ids]
-    if label_map is not None:
-        names = [label_map[n] for n in names]
+    ids = np.asarray(sorted(labels))
+    if not len(ids):
+        raise ValueError("no model label maps to a task tag")
+    names = [labels[int(i)] for i in ids]
     preds: list[list[str | None]] = [[None] * len(ex.tokens) for ex in examples]
     for f, logits in zip(features, token_logits_per_feature):
         pos = [p for p, w in enumerate(f["word_index"]) if w >= 0]
@@ -204,3 +206,103 @@ def decode(features: Sequence[dict], token_logits_per_feature: Sequence[np.ndarr
             raise ValueError(f"example {ex.id}: no prediction for word(s) {missing[:5]}; "
                              "were the features made from these examples?")
     return preds  # type: ignore[return-value]
+
+
+def sentence_counts(official: str, gold: Sequence[str], pred: Sequence[str]) -> tuple[int, int, int]:
+    """(true positive, predicted, gold) chunks of one sentence under the task's official chunking.
+
+    The records keep them so that a paired bootstrap can recompute corpus F1.
+    """
+    if official == "pos_chunk_f1":
+        from ..metrics.tagging import legacy_entities
+
+        g, p = set(legacy_entities([list(gold)])), set(legacy_entities([list(pred)]))
+    else:
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        g, p = set(get_entities(list(gold))), set(get_entities(list(pred)))
+    return len(g & p), len(p), len(g)
+
+
+@register
+class Tagging(Family):
+    name = "tagging"
+    head = "ForTokenClassification"
+    auto_class = "AutoModelForTokenClassification"
+    formats = ("conll",)
+    submissions = ("tags",)
+    needs_labels = True
+    defaults = {"max_length": 128}
+
+    def read(self, spec, paths, lang, limit):
+        return readers.read_conll(paths["data"], spec.labels, paths.get("gold"), limit, lang)
+
+    def read_hf(self, spec, ds, lang, limit, where):
+        from ..data.hf import class_names, head, label_name
+
+        ds = head(ds, limit)
+        cols = spec.hf.columns
+        names = class_names(ds, cols["tags"])
+        out = []
+        for k, row in enumerate(ds):
+            tags = [label_name(t, names, spec.labels, where) for t in row[cols["tags"]]] if row[cols["tags"]] else None
+            out.append(TaggingExample(id=f"{lang}-{k}", tokens=list(row[cols["tokens"]]), tags=tags))
+        return out
+
+    def gold(self, spec, examples):
+        return [ex.tags for ex in examples] if examples and all(ex.tags is not None for ex in examples) else None
+
+    def predict(self, spec, examples, model, tokenizer, engine, settings, labels=None, call=call_model, lang="",
+                **context):
+        feats = featurize(examples, tokenizer, max_length=settings["max_length"])
+        outs = engine.run(model, feats, lambda m, b: {"logits": call(m, b).logits}, desc=f"{spec.task}/{lang}",
+                          token_keys=["logits"])
+        preds = decode(feats, [o["logits"] for o in outs], examples, labels)
+        return Predictions(spec.task, lang, examples, preds, dict(feats.stats))
+
+    def train_features(self, spec, examples, tokenizer, settings, labels=None):
+        """Features of the sentences that have tags; windows without an owned word are dropped."""
+        feats = featurize(examples, tokenizer, max_length=settings["max_length"],
+                          label2id={label: i for i, label in enumerate(labels or ())},
+                          label_all_subtokens=bool(settings.get("label_all_subtokens")))
+        kept = FeatureList([f for f in feats if any(v != IGNORE_INDEX for v in f["labels"])], feats.stats)
+        return kept
+
+    def collate(self, features, pad_id):
+        from . import pad_rows
+
+        batch = super().collate(features, pad_id)
+        batch["labels"] = pad_rows([f["labels"] for f in features], IGNORE_INDEX)
+        return batch
+
+    def records(self, spec, predictions, gold):
+        out = []
+        for ex, p in zip(predictions.examples, predictions.output):
+            rec: dict[str, Any] = {"id": ex.id, "pred": p}
+            if gold is not None:
+                tp, n_pred, n_gold = sentence_counts(spec.metrics.official, ex.tags, p)
+                rec.update(gold=ex.tags, tp=tp, n_pred=n_pred, n_gold=n_gold,
+                           correct_tokens=sum(int(a == b) for a, b in zip(ex.tags, p)))
+            out.append(rec)
+        return out
+
+
+    def record_kind(self, spec):
+        return "chunks"
+
+    def read_pair(self, spec, pred_path, label_path):
+        labels, _ = submission.read_tag_sentences(label_path, spec.labels, "labels file")
+        submission.not_empty(labels, label_path, "one tag per line and a blank line after each sentence")
+        preds, starts = submission.read_tag_sentences(pred_path, spec.labels, "prediction file")
+        if len(preds) != len(labels):
+            line = starts[len(labels)] if len(preds) > len(labels) else None
+            raise UserError(f"{len(preds)} sentences but the labels file {label_path} has {len(labels)}; "
+                            "expected one tag per token and a blank line after each sentence", pred_path, line)
+        for k, (p, g) in enumerate(zip(preds, labels)):
+            if len(p) != len(g):
+                raise UserError(f"sentence {k + 1} has {len(p)} tags but its gold sentence has {len(g)}",
+                                pred_path, starts[k])
+        return labels, preds
+
+    def read_output(self, spec, path):
+        return len(submission.read_tag_sentences(path, spec.labels, "prediction file")[0])

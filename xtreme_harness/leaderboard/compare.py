@@ -36,7 +36,7 @@ class LangRecords:
 
     path: str
     ids: list[str]
-    kind: str  # "accuracy", "qa" or "chunks"
+    kind: str  # "accuracy", "qa", "chunks" or "ap"
     arrays: dict[str, np.ndarray]
 
     @property
@@ -45,19 +45,14 @@ class LangRecords:
 
 
 def record_kind(task: str) -> str | None:
+    """How the task's family reduces records to its figure (None: a corpus-level metric, e.g. BUCC)."""
+    from ..families import family_of
+
     spec = spec_for(task)
-    if spec is None:
-        return None
-    if spec.family == "qa":
-        return "qa"
-    if spec.family == "tagging":
-        return "chunks"
-    if spec.family == "classification" or spec.submission_format == "indices":
-        return "accuracy"
-    return None  # BUCC: a corpus-level metric with no per-example records
+    return family_of(spec).record_kind(spec) if spec is not None else None
 
 
-_KEYS = {"accuracy": ("correct",), "qa": ("em", "f1"), "chunks": ("tp", "n_pred", "n_gold")}
+_KEYS = {"accuracy": ("correct",), "qa": ("em", "f1"), "chunks": ("tp", "n_pred", "n_gold"), "ap": ("ap",)}
 
 
 class NoGold(Exception):
@@ -105,6 +100,8 @@ def lang_metric(kind: str, sums: dict[str, np.ndarray], n: int | np.ndarray) -> 
     """
     if kind == "accuracy":
         return 100.0 * sums["correct"] / n
+    if kind == "ap":
+        return 100.0 * sums["ap"] / n
     if kind == "qa":
         return 100.0 * (sums["em"] + sums["f1"]) / (2.0 * n)
     denom = sums["n_pred"] + sums["n_gold"]

@@ -19,7 +19,8 @@ from ..errors import UserError
 from ..scoring import overall_scores, task_languages
 from ..spec import TaskSpec, benchmark, registry
 
-SCHEMA = "xtreme-harness/results/v1"
+from ..results import SCHEMA
+
 PROTOCOLS = ("fine-tuned transfer", "zero-shot prompted")
 _TOL = 1e-9
 
@@ -58,7 +59,8 @@ class Entry:
     version: str
     tasks: dict[str, TaskScore]
     overall: dict[str, float]  # recomputed, only figures whose tasks are complete
-    source: str = ""  # the results file, or the reference's citation
+    source: str = ""
+    overall_secondary: dict[str, float] = field(default_factory=dict)  # XTREME-R's all-task mean (see scoring)  # the results file, or the reference's citation
     table: str = ""  # the reference's table
     reference_id: str = ""
     protocol: str | None = None
@@ -70,7 +72,12 @@ class Entry:
 
     @property
     def partial(self) -> bool:
-        return "all_task" not in self.overall
+        return "all_task" not in self.overall and "all_task" not in self.overall_secondary
+
+    @property
+    def score(self) -> float | None:
+        """The headline score: the official all-task score, else (XTREME-R) the secondary mean of all tasks."""
+        return self.overall.get("all_task", self.overall_secondary.get("all_task"))
 
 
 def spec_for(task: str) -> TaskSpec | None:
@@ -145,21 +152,23 @@ def entry_from_dict(raw: Any, path: str = "<results>", name: str | None = None,
         tasks[task] = _task_score(task, score, coverage.get(task), version, path)
 
     complete = {t for t, ts in tasks.items() if ts.complete and ts.avg_metric is not None}
-    overall = overall_scores({t: {"avg_metric": ts.avg_metric} for t, ts in tasks.items()
-                              if ts.avg_metric is not None}, complete, version)
-    for key, value in raw["overall"].items():
-        if not _num(value):
-            _fail(f"overall.{key} must be a number", path, f'"{key}"')
-        if key not in overall:
-            bench = benchmark(version)
-            needed = bench["tasks"] if key == "all_task" else bench["categories"].get(key, [])
-            lacking = [t for t in needed if t not in complete]
-            why = (f"task(s) {', '.join(lacking)} are partial or missing" if lacking
-                   else "it is not a figure of this benchmark version")
-            _fail(f"overall.{key} = {value} is reported but {why}; it cannot be recomputed", path, f'"{key}"')
-        elif not close(float(value), overall[key]):
-            _fail(f"overall.{key} = {value!r} but the task figures give {overall[key]!r} "
-                  "(mean of avg_metric, as evaluate.py computes it)", path, f'"{key}"')
+    overall, overall_secondary = overall_scores({t: {"avg_metric": ts.avg_metric} for t, ts in tasks.items()
+                                                 if ts.avg_metric is not None}, complete, version)
+    for block, recomputed in (("overall", overall), ("overall_secondary", overall_secondary)):
+        given = raw.get(block) if block == "overall" or isinstance(raw.get(block), dict) else {}
+        for key, value in given.items():
+            if not _num(value):
+                _fail(f"{block}.{key} must be a number", path, f'"{key}"')
+            if key not in recomputed:
+                bench = benchmark(version)
+                needed = bench["tasks"] if key == "all_task" else bench["categories"].get(key, [])
+                lacking = [t for t in needed if t not in complete]
+                why = (f"task(s) {', '.join(lacking)} are partial or missing" if lacking
+                       else "it is not a figure of this benchmark version")
+                _fail(f"{block}.{key} = {value} is reported but {why}; it cannot be recomputed", path, f'"{key}"')
+            elif not close(float(value), recomputed[key]):
+                _fail(f"{block}.{key} = {value!r} but the task figures give {recomputed[key]!r} "
+                      "(mean of avg_metric, as evaluate.py computes it)", path, f'"{key}"')
 
     model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
     label = name or model.get("name") or _default_name(path)
@@ -183,6 +192,7 @@ def entry_from_dict(raw: Any, path: str = "<results>", name: str | None = None,
     if split - {"test"}:
         notes.append(f"split: {', '.join(sorted(split))}")
     return Entry(name=str(label), kind="run", version=version, tasks=tasks, overall=overall, source=path,
+                 overall_secondary=overall_secondary,
                  protocol=protocol, intermediate=tuple(inter) if inter is not None else None,
                  base_model=model.get("base_model"), model_path=model.get("path"), records_dir=records_dir,
                  notes=notes)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data.io import read_json
-from ..data.submission import read_indices, read_label_lines, read_pairs, read_qa_predictions, read_tag_sentences
 from ..errors import UserError
 from ..scoring import task_languages
 from ..spec import TaskSpec, benchmark, registry
@@ -84,25 +83,15 @@ def _validate(spec: TaskSpec, path: Path, expected: int | None) -> None:
     """Read the file in its submission format: a malformed file fails here, naming the line.
 
     ``expected`` is the number of examples the run scored (``results.json``'s
-    ``n``): one line per example (per sorted English line for Tatoeba), one
-    sentence per sentence for tagging.
+    ``n``): one line or entry per example (per sorted English line for
+    Tatoeba), one sentence per sentence for tagging.
     """
-    p = str(path)
-    fmt = spec.submission_format
-    count = None
-    if fmt == "labels":
-        count = len(read_label_lines(p, spec.labels, "prediction file"))
-    elif fmt == "tags":
-        count = len(read_tag_sentences(p, spec.labels, "prediction file")[0])
-    elif fmt == "indices":
-        count = len(read_indices(p, "prediction file"))
-    elif fmt == "pairs":
-        read_pairs(p, "prediction file")
-    elif fmt == "qa_json":
-        read_qa_predictions(p)
+    from ..families import family_of
+
+    count = family_of(spec).read_output(spec, str(path))
     if count is not None and expected is not None and count != expected:
-        unit = "sentences" if fmt == "tags" else "lines"
-        raise UserError(f"{count} {unit} but the run scored {expected} examples; expected one per example", p)
+        unit = {"tags": "sentences", "qa_json": "answers", "ranking_json": "queries"}.get(spec.submission_format, "lines")
+        raise UserError(f"{count} {unit} but the run scored {expected} examples; expected one per example", str(path))
 
 
 def export_submission(src: str | os.PathLike, out: str | os.PathLike, version: str = "xtreme",

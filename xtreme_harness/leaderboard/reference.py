@@ -116,8 +116,8 @@ def parse_reference(data: Any, path: str = "<reference>") -> list[Entry]:
             tasks[task] = TaskScore(task=task, primary=primary, avgs=avgs, avg_metric=avg_metric,
                                     complete=avg_metric is not None)
         complete = {t for t, ts in tasks.items() if ts.avg_metric is not None}
-        overall = overall_scores({t: {"avg_metric": ts.avg_metric} for t, ts in tasks.items() if t in complete},
-                                 complete, version)
+        overall, _ = overall_scores({t: {"avg_metric": ts.avg_metric} for t, ts in tasks.items()
+                                     if t in complete}, complete, version)
         out.append(Entry(name=f"{row['name']} ({short})", kind="reference", version=version, tasks=tasks,
                          overall=overall, source=" ".join(str(source["citation"]).split()),
                          table=str(source["table"]), reference_id=ref_id, protocol=protocol,

@@ -19,6 +19,7 @@ from .compare import BootstrapResult, TransferMatrix, delta, transfer_gap
 from .entries import Entry, spec_for
 
 PARTIAL = "†"
+SECONDARY = "‡"  # a figure evaluate.py does not report, shown beside the official ones
 SIG = "*"
 FORMATS = ("md", "csv", "latex", "html")
 _FIGURE_NAMES = {"f1": "F1", "exact_match": "EM", "accuracy": "Acc"}
@@ -119,7 +120,7 @@ def board_tasks(version: str) -> list[str]:
 
 def sort_runs(runs: list[Entry]) -> list[Entry]:
     """Complete runs by XTREME score (best first), then partial runs in the order given."""
-    complete = sorted((e for e in runs if not e.partial), key=lambda e: -e.overall["all_task"])
+    complete = sorted((e for e in runs if not e.partial), key=lambda e: -e.score)
     return complete + [e for e in runs if e.partial]
 
 
@@ -154,7 +155,7 @@ def summary_section(runs: list[Entry], refs: list[Entry], version: str) -> Secti
     bench = benchmark(version)
     tasks = board_tasks(version)
     everyone = runs + refs
-    cols: list[tuple[str, str]] = [("model", "Model"), ("all_task", "XTREME")]
+    cols: list[tuple[str, str]] = [("model", "Model"), ("all_task", version.upper())]
     cols += [(c, _CATEGORY_NAMES.get(c, c)) for c in bench["categories"]]
     task_cols: list[tuple[str, str, str]] = []  # (task, figure, header)
     for t in tasks:
@@ -165,7 +166,8 @@ def summary_section(runs: list[Entry], refs: list[Entry], version: str) -> Secti
     sec = Section("summary", "Leaderboard", cols, [])
     for e in everyone:
         cells = [text(e.name)]
-        cells.append(Cell(e.overall.get("all_task"), mark=PARTIAL if e.kind == "run" and e.partial else ""))
+        mark = PARTIAL if e.kind == "run" and e.partial else SECONDARY if "all_task" in e.overall_secondary else ""
+        cells.append(Cell(e.score, mark=mark))
         for c in bench["categories"]:
             cells.append(Cell(e.overall.get(c)))
         for t, k, _ in task_cols:
@@ -177,9 +179,14 @@ def summary_section(runs: list[Entry], refs: list[Entry], version: str) -> Secti
             mark = PARTIAL if e.kind == "run" and not ts.complete else ""
             cells.append(Cell(value, mark=mark))
         sec.rows.append(Row(e.name, cells))
+    if any("all_task" in e.overall_secondary for e in everyone):
+        sec.notes.append(f"{SECONDARY} The official evaluate.py lists no languages for LAReQA in XTREME-R, so it "
+                         "never reports an XTREME-R score; the figure shown is the mean of all ten task averages, "
+                         "LAReQA's mAP@20 included.")
     for e in runs:
         if e.partial:
-            sec.notes.append(f"{PARTIAL} {e.name}: partial, so no XTREME score. " + coverage_text(e, tasks))
+            sec.notes.append(f"{PARTIAL} {e.name}: partial, so no {version.upper()} score. "
+                             + coverage_text(e, tasks))
         for n in e.notes:
             sec.notes.append(f"{e.name}: {n}")
     seen = set()

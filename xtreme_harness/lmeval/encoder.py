@@ -129,12 +129,12 @@ class XtremeEncoderLM(LM):
         import numpy as np
 
         from ..data.examples import PairExample
-        from ..families import classification
+        from ..families import FAMILIES, Settings
 
         examples = [PairExample(id=str(i), text_a=a, text_b=b) for i, (a, b) in enumerate(pairs)]
-        feats = classification.featurize(examples, self.tok, max_length=self.max_length)
-        outs = self.engine.run(self.model, feats, desc=MODEL_NAME)
-        logits = np.stack([o["logits"] for o in outs]).astype(np.float64)
+        logits, _ = FAMILIES["classification"].logits(examples, self.model, self.tok, self.engine,
+                                                      Settings({"max_length": self.max_length}), desc=MODEL_NAME)
+        logits = logits.astype(np.float64)
         shifted = logits - logits.max(axis=1, keepdims=True)
         return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)), logits
 

@@ -12,49 +12,47 @@ for comparison). There is no resume here: lm-eval runs all requests at once.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from .. import __version__
-from ..data.io import atomic_write_json, atomic_write_text, safe_join
+from ..data.io import atomic_write_text
 from ..data.readers import read_split
-from ..data.submission import write_submission
 from ..errors import UserError
-from ..scoring import aggregate_task, overall_scores, score_language
+from ..evaluation import EvalConfig
+from ..families import Predictions, family_of
+from ..results import Results, plan_languages, score_and_write
 from ..spec import TaskSpec, builtin_task_dir, resolve_tasks
 from . import LMEVAL_TASKS, task_name, tasks_path
 from .utils import answer_text, predicted_index
 
-SCHEMA = "xtreme-harness/results/v1"
 ENCODER = "xtreme-encoder"
+# The options an lm-eval run records in results.json's config (the engine's own ones do not apply).
+RECORDED = ("model", "model_args", "tasks", "languages", "data_dir", "split", "output", "batch_size", "device",
+            "dtype", "limit", "version", "task_dirs", "gen_kwargs", "apply_chat_template", "trust_remote_code", "seed")
 
 
 @dataclass
-class LMEvalConfig:
-    model: str  # an lm-eval model type: hf, vllm, xtreme-encoder, dummy, ...
+class LMEvalConfig(EvalConfig):
+    """``xtreme-eval --backend lm-eval``: ``model`` is an lm-eval model type (hf, vllm, xtreme-encoder, dummy)."""
+
     model_args: str = ""
-    tasks: str = "all"
-    languages: str = "all"
-    data_dir: str = "download"
-    split: str = "test"
-    output: str = "xtreme-results"
-    batch_size: str | int = "auto"
-    device: str = "auto"
-    dtype: str = "auto"
-    limit: int | None = None
-    version: str = "xtreme"
-    task_dirs: list[str] = field(default_factory=list)
     gen_kwargs: str | None = None
     apply_chat_template: bool = False
-    trust_remote_code: bool = False
     seed: int = 0
+
+    def validate(self) -> "LMEvalConfig":
+        batch = str(self.batch_size).strip().lower()
+        if batch.startswith("auto"):  # lm-eval's own 'auto:N' is passed through
+            self.batch_size = "auto"
+            super().validate()
+            self.batch_size = batch
+            return self
+        return super().validate()
 
 
 def _log(msg: str) -> None:
@@ -78,6 +76,8 @@ def model_args_for(cfg: LMEvalConfig) -> str:
     """The user's model arguments plus what our own flags imply (never overriding what they set)."""
     args = parse_model_args(cfg.model_args)
     extra = []
+    if cfg.allow_pickle and cfg.model == ENCODER and "allow_pickle" not in args:
+        extra.append("allow_pickle=True")
     if cfg.dtype != "auto" and "dtype" not in args:
         extra.append(f"dtype={cfg.dtype}")
     if cfg.trust_remote_code and "trust_remote_code" not in args:
@@ -92,8 +92,6 @@ def _custom_specs(specs: list[TaskSpec]) -> list[TaskSpec]:
 
 
 def _plan(cfg: LMEvalConfig, specs: list[TaskSpec]):
-    from ..evaluation import _languages_for
-
     skipped_tasks: dict[str, str] = {}
     skipped_langs: dict[str, dict[str, str]] = {}
     missing: dict[str, list[str]] = {}
@@ -106,17 +104,9 @@ def _plan(cfg: LMEvalConfig, specs: list[TaskSpec]):
         if cfg.model == ENCODER and spec.family == "qa":
             skipped_tasks[spec.task] = f"{ENCODER} has no generation; QA needs a generative model (e.g. --model hf)"
             continue
-        langs = _languages_for(spec, SimpleNamespace(**asdict(cfg)), skipped_langs, missing)
+        langs = plan_languages(spec, cfg.languages, cfg.split, cfg.data_dir, cfg.version, skipped_langs, missing)
         plan.append((spec, langs))
     return plan, skipped_tasks, skipped_langs, missing
-
-
-def _has_gold(spec: TaskSpec, examples: list) -> bool:
-    if not examples:
-        return False
-    if spec.family == "qa":
-        return all(ex.answers for ex in examples)
-    return all(ex.label is not None for ex in examples)
 
 
 @contextlib.contextmanager
@@ -176,35 +166,19 @@ def _model_info(cfg: LMEvalConfig, lm_config: dict[str, Any], lm: Any) -> dict[s
             "intermediate": None, "base_model": None}
 
 
-def _convert(spec: TaskSpec, lang: str, examples: list, samples: list[dict]) -> tuple[Any, Any, list, list]:
-    """Logged samples → (predictions in submission form, gold in scorer form, scorer-order predictions, records)."""
+def predictions_of(spec: TaskSpec, lang: str, examples: list, samples: list[dict], stats: dict) -> Predictions:
+    """lm-eval's logged samples of one (task, language) as the family's predictions."""
     samples = sorted(samples, key=lambda s: s["doc_id"])
     if len(samples) != len(examples) or any(s["doc"]["id"] != ex.id for s, ex in zip(samples, examples)):
         raise RuntimeError(f"{spec.task}/{lang}: lm-eval logged {len(samples)} samples for {len(examples)} examples")
-    records = []
     if spec.family == "classification":
-        preds, gold = [], []
-        for s, ex in zip(samples, examples):
-            lls = [float(r[0]) for r in s["filtered_resps"]]
-            pred = s["doc"]["labels"][predicted_index(s["filtered_resps"])]
-            preds.append(pred)
-            gold.append(ex.label)
-            records.append({"id": ex.id, "pred": pred, "gold": ex.label, "correct": int(pred == ex.label),
-                            "loglikelihoods": lls})
-        return preds, gold, preds, records
-    from ..metrics.qa import mlqa_example, squad_example
-
-    answers: dict[str, str] = {}
-    for s, ex in zip(samples, examples):
-        raw = s["filtered_resps"][0]
-        pred = answer_text(raw)
-        answers[ex.id] = pred
-        golds = [a.text for a in ex.answers]
-        em, f1 = mlqa_example(pred, golds, lang) if spec.metrics.official == "mlqa" else squad_example(pred, golds)
-        records.append({"id": ex.id, "pred": pred, "gold": golds, "em": int(em), "f1": float(f1),
-                        "generation": raw if isinstance(raw, str) else str(raw)})
-    gold = [[a.text for a in ex.answers] for ex in examples]
-    return answers, gold, [answers[ex.id] for ex in examples], records
+        output = [s["doc"]["labels"][predicted_index(s["filtered_resps"])] for s in samples]
+        extra = [{"loglikelihoods": [float(r[0]) for r in s["filtered_resps"]]} for s in samples]
+        return Predictions(spec.task, lang, examples, output, stats, extra=extra)
+    raw = [s["filtered_resps"][0] for s in samples]
+    output = {ex.id: answer_text(r) for ex, r in zip(examples, raw)}
+    extra = [{"generation": r if isinstance(r, str) else str(r)} for r in raw]
+    return Predictions(spec.task, lang, examples, output, stats, extra=extra)
 
 
 def run(cfg: LMEvalConfig, lm: Any = None, verbose: bool = False) -> dict[str, Any]:
@@ -212,15 +186,9 @@ def run(cfg: LMEvalConfig, lm: Any = None, verbose: bool = False) -> dict[str, A
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
-    from ..evaluation import write_gold
     from . import generate
 
-    if cfg.split not in ("test", "dev"):
-        raise UserError(f"--split must be test or dev, not '{cfg.split}'")
-    if cfg.limit is not None and cfg.limit <= 0:
-        raise UserError("--limit must be a positive number of examples")
-    if not str(cfg.data_dir).startswith("hf") and not Path(cfg.data_dir).is_dir():
-        raise UserError("data folder not found (expected XTREME's download layout, or 'hf')", cfg.data_dir)
+    cfg.validate()
     if lm is None and cfg.model == ENCODER and "pretrained" not in parse_model_args(cfg.model_args):
         raise UserError(f"--model {ENCODER} needs --model-args pretrained=CHECKPOINT")
     specs = resolve_tasks(cfg.tasks, cfg.version, cfg.task_dirs)
@@ -241,7 +209,7 @@ def run(cfg: LMEvalConfig, lm: Any = None, verbose: bool = False) -> dict[str, A
     for spec, langs in plan:
         for lang in langs:
             exs = read_split(spec, cfg.data_dir, lang, cfg.split, cfg.limit)
-            if not _has_gold(spec, exs):
+            if family_of(spec).gold(spec, exs) is None:
                 no_gold.setdefault(spec.task, []).append(lang)
                 _log(f"{spec.task}/{lang}: no gold labels; the lm-eval backend scores labelled data only, skipped")
                 continue
@@ -265,65 +233,28 @@ def run(cfg: LMEvalConfig, lm: Any = None, verbose: bool = False) -> dict[str, A
                 fewshot_random_seed=cfg.seed) or lm_results
     seconds = time.perf_counter() - t0
 
-    task_results: dict[str, Any] = {}
-    coverage: dict[str, Any] = {}
-    complete: set[str] = set()
+    config = {k: getattr(cfg, k) for k in RECORDED}
+    results = Results(_model_info(cfg, lm_results.get("config") or {}, lm),
+                      {**config, "backend": "lm-eval", "lm_eval_tasks": names}, cfg.version, skipped)
     for spec, langs in plan:
-        per_lang, secondary, counts, stats = {}, {}, {}, {}
+        states = {}
         for lang in langs:
             if (spec.task, lang) not in examples:
                 continue
             name = task_name(spec.task, lang)
-            exs = examples[(spec.task, lang)]
-            preds, gold, ordered, records = _convert(spec, lang, exs, lm_results["samples"][name])
-            ext = spec.submission_ext
-            write_submission(safe_join(out, "predictions", spec.task, f"test-{lang}.{ext}"), spec.submission_format,
-                             preds)
-            write_gold(safe_join(out, "labels", spec.task, f"test-{lang}.{ext}"), spec, gold, exs)
-            atomic_write_text(safe_join(out, "records", spec.task, f"{lang}.jsonl"),
-                              "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-            per_lang[lang], secondary[lang] = score_language(spec, gold, ordered, lang)
-            counts[lang] = len(exs)
             figures = lm_results["results"].get(name, {})
-            stats[lang] = {"lm_eval_task": name,
-                           "lm_eval": {k.split(",")[0]: v for k, v in figures.items()
-                                       if k.endswith(",none") and "_stderr" not in k}}
-            shown = ", ".join(f"{k}={v:.2f}" for k, v in per_lang[lang].items())
-            _log(f"{spec.task}/{lang}: {shown} ({len(exs)} examples)")
-        version_langs = list(spec.languages(cfg.version) or spec.all_languages())
-        scored_missing = [lang for lang in version_langs if lang not in per_lang]
-        entry: dict[str, Any] = {}
-        if per_lang:
-            entry = aggregate_task(spec, per_lang, secondary, version_langs, None if scored_missing else version_langs)
-        entry.update(split=cfg.split, n=counts, stats=stats)
-        task_results[spec.task] = entry
-        coverage[spec.task] = {"complete": not scored_missing, "languages": list(per_lang),
-                               "missing": scored_missing, "no_gold": no_gold.get(spec.task, []),
-                               "skipped": skipped_langs.get(spec.task, {}),
-                               "missing_data": missing.get(spec.task, [])}
-        if not scored_missing:
-            complete.add(spec.task)
-
-    from ..spec import benchmark_tasks
-
-    results = {
-        "schema": SCHEMA, "harness_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "model": _model_info(cfg, lm_results.get("config") or {}, lm),
-        "config": {**asdict(cfg), "backend": "lm-eval", "lm_eval_tasks": names},
-        "version": cfg.version,
-        "overall": overall_scores(task_results, complete, cfg.version),
-        "tasks": task_results,
-        "coverage": coverage,
-        "skipped": skipped,
-        "partial": not all(t in complete for t in benchmark_tasks(cfg.version)),
-        "records": "records",
-    }
-    atomic_write_json(out / "results.json", results)
-    atomic_write_json(out / "timings.json", {"lm_eval": round(seconds, 3)})
+            stats = {"lm_eval_task": name, "lm_eval": {k.split(",")[0]: v for k, v in figures.items()
+                                                       if k.endswith(",none") and "_stderr" not in k}}
+            predictions = predictions_of(spec, lang, examples[(spec.task, lang)], lm_results["samples"][name], stats)
+            states[lang] = score_and_write(out, spec, predictions)
+            shown = ", ".join(f"{k}={v:.2f}" for k, v in states[lang]["metrics"].items())
+            _log(f"{spec.task}/{lang}: {shown} ({states[lang]['n']} examples)")
+        results.add_task(spec, cfg.split, states, langs, no_gold=no_gold.get(spec.task, []),
+                         skipped=skipped_langs.get(spec.task, {}), missing_data=missing.get(spec.task, []))
+    doc = results.write(out, {"lm_eval": seconds})
     raw = {k: v for k, v in lm_results.items() if k != "samples"}
     from lm_eval.utils import handle_non_serializable
 
     atomic_write_text(out / "lmeval" / "results.json",
                       json.dumps(raw, indent=2, ensure_ascii=False, default=handle_non_serializable) + "\n")
-    return results
+    return doc

@@ -140,11 +140,6 @@ class HFTaskModel(nn.Module):
                           start_logits=getattr(out, "start_logits", None), end_logits=getattr(out, "end_logits", None))
 
 
-HF_CLASSES = {"classification": "AutoModelForSequenceClassification",
-              "tagging": "AutoModelForTokenClassification",
-              "qa": "AutoModelForQuestionAnswering"}
-
-
 @contextlib.contextmanager
 def quiet():
     """No load reports or per-shard bars from transformers: a fresh head is the point here, and the
@@ -172,7 +167,9 @@ def hf_head_model(init: str, kind: str, labels: list[str] | None, trust_remote_c
     """A pretrained (or intermediate) encoder with a fresh task head named by the task's labels."""
     import transformers
 
-    cls = getattr(transformers, HF_CLASSES[kind])
+    from ..families import FAMILIES
+
+    cls = getattr(transformers, FAMILIES[kind].auto_class)
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if labels:
         kwargs.update(num_labels=len(labels), id2label=dict(enumerate(labels)),

@@ -25,7 +25,7 @@ import random
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,31 +40,39 @@ LAST = "checkpoint-last"
 _ACCELERATOR = None
 
 
+def _hp(default, help: str, low: float | None = None, above: bool = False, below: float | None = None,
+        flag: bool = True):
+    """A hyper-parameter: its default, its help text and its range (``low`` inclusive, or exclusive with
+    ``above``; ``below`` exclusive). The recipe schema, the command-line flags (``flag``) and the range
+    checks are all read off these fields."""
+    return field(default=default, metadata={"help": help, "low": low, "above": above, "below": below, "flag": flag})
+
+
 @dataclass
 class Hyper:
     """Hyper-parameters of one phase (defaults: the paper's; see ``recipes.target_defaults``)."""
 
-    lr: float = 1e-5
-    epochs: float = 2.0
-    max_steps: int | None = None
-    batch_size: int = 32  # effective: per device x devices x accumulation
-    per_device_batch_size: int | None = None
-    max_length: int | None = None  # None: the task's own
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    adam_epsilon: float = 1e-8
-    eval_every: int | None = None  # steps; None: once per epoch
-    save_every: int = 500
-    patience: int | None = None
-    limit_train: int | None = None
-    limit_dev: int | None = None
-    log_every: int = 10
-    freeze_embeddings: bool = False
-    freeze_layers: int = 0  # also keep the lowest N transformer layers fixed (quick runs on small hardware)
-    doc_stride: int = 128
-    max_query_length: int = 64
-    eval_batch_size: int = 64
+    lr: float = _hp(1e-5, "peak learning rate", 0, above=True)
+    epochs: float = _hp(2.0, "passes over the training data (0 with max_steps)", 0)
+    max_steps: int | None = _hp(None, "stop after this many optimiser steps", 1)
+    batch_size: int = _hp(32, "effective batch: per device x devices x accumulation", 1)
+    per_device_batch_size: int | None = _hp(None, "batch per device (the rest is gradient accumulation)", 1)
+    max_length: int | None = _hp(None, "sub-tokens per sequence (default: the task's own)", 8)
+    warmup_ratio: float = _hp(0.1, "share of the steps with linear warm-up", 0, below=1)
+    weight_decay: float = _hp(0.0, "AdamW weight decay", 0)
+    max_grad_norm: float = _hp(1.0, "gradient clipping norm", 0, above=True)
+    adam_epsilon: float = _hp(1e-8, "AdamW epsilon", 0, above=True, flag=False)
+    eval_every: int | None = _hp(None, "English-dev evaluation every N steps (default: once per epoch)", 1)
+    save_every: int = _hp(500, "write checkpoint-last/ every N steps (for resuming)", 1)
+    patience: int | None = _hp(None, "stop after N evaluations without improvement", 1)
+    limit_train: int | None = _hp(None, "only the first N training examples per task", 1)
+    limit_dev: int | None = _hp(None, "only the first N dev examples per task", 1)
+    log_every: int = _hp(10, "log the loss every N steps", 1)
+    freeze_embeddings: bool = _hp(False, "keep the word embeddings fixed (saves memory and time)")
+    freeze_layers: int = _hp(0, "also keep the lowest N transformer layers fixed", 0)
+    doc_stride: int = _hp(128, "QA: step between context windows", 1, flag=False)
+    max_query_length: int = _hp(64, "QA: sub-tokens of the question kept", 1, flag=False)
+    eval_batch_size: int = _hp(64, "batch for dev evaluation", 1)
 
 
 @dataclass
@@ -332,7 +340,7 @@ def run_phase(phase: Phase, accelerator) -> dict[str, Any]:
                         "tasks": {t.name: len(t.features) for t in phase.tasks}, "time": time.time()})
     dev = accelerator.device
     engine = InferenceEngine(device=dev.type if dev.type in ("cpu", "mps") else str(dev), dtype=torch.float32,
-                             batch_size=h.eval_batch_size, progress=False)
+                             batch_size=h.eval_batch_size, progress=False, pad_token_id=pad_id)
     dev_tasks = [t for t in phase.tasks if t.dev_examples]
     bar = tqdm(total=total, initial=state["step"], desc=f"train {phase.name}", unit="step", dynamic_ncols=True,
                disable=not (phase.progress and accelerator.is_main_process),
@@ -385,8 +393,8 @@ def run_phase(phase: Phase, accelerator) -> dict[str, Any]:
         if dev_tasks and (step % geo["eval_every"] == 0 or step == total):
             result = [None]
             if accelerator.is_main_process:
-                result[0] = _evaluate(phase, dev_tasks, accelerator.unwrap_model(model), engine, pad_id, step,
-                                      state, log_path)
+                result[0] = _evaluate(phase, dev_tasks, accelerator.unwrap_model(model), engine, step, state,
+                                      log_path)
             accelerator.wait_for_everyone()
             if world > 1:
                 broadcast_object_list(result)
@@ -430,10 +438,10 @@ class _null:
         return False
 
 
-def _evaluate(phase: Phase, dev_tasks, model, engine, pad_id, step, state, log_path):
+def _evaluate(phase: Phase, dev_tasks, model, engine, step, state, log_path):
     scores = {}
     for t in dev_tasks:
-        scores[t.name] = score_dev(t, model, phase.tokenizer, engine, pad_id)
+        scores[t.name] = score_dev(t, model, phase.tokenizer, engine)
     score = float(np.mean([s["score"] for s in scores.values()]))
     best, bad = state["best"], state["bad_evals"]
     improved = best is None or score > best["score"]

@@ -29,16 +29,15 @@ from typing import Any, Callable
 
 from .. import __version__
 from ..errors import UserError
-from .formats import FORMAT_KIND, TaskData, mlm_features, train_features
-from .intermediate import file_signature, get_intermediate, read_intermediate
+from ..data.sources import file_signature, read_intermediate
+from ..spec import get_intermediate
+from .formats import TaskData, mlm_features, train_features
 from .loop import Hyper, Phase, get_accelerator, run_phase
 from .recipes import Recipe, git_commit
 
 TRAIN_SCHEMA = "xtreme-harness/train/v1"
 MANAGED = ("recipe.yaml", "train_info.json", "encoder", "train", "xnli", "pawsx", "udpos", "panx", "xquad", "mlqa",
-           "tydiqa")
-_METRIC_OF = {"accuracy": "accuracy", "seqeval": "seqeval_f1", "pos_chunk_f1": "pos_chunk_f1", "squad": "squad_f1",
-              "mlqa": "squad_f1"}
+           "tydiqa", "xcopa")
 
 
 def _say(msg: str) -> None:
@@ -149,22 +148,16 @@ def _model_identity(path: str) -> dict:
 # --- data ------------------------------------------------------------------------------
 
 def _read_target_file(spec, path: Path, limit):
-    from ..data import readers
+    from ..families import family_of
 
     if not path.is_file():
         raise UserError("data file not found", path)
-    if spec.format == "tsv_pair":
-        exs = readers.read_pairs_tsv(path, spec.labels, None, limit, "en")
-    elif spec.format == "conll":
-        exs = readers.read_conll(path, spec.labels, None, limit, "en")
-    else:
-        exs = readers.read_squad(path, limit)
-    return exs, [{"split": "file", **file_signature(path)}]
+    return family_of(spec).read(spec, {"data": path}, "en", limit), [{"split": "file", **file_signature(path)}]
 
 
 def target_data(unit: str, served: list[str], recipe: Recipe, hyper: Hyper, split: str):
     """English train or dev examples of a training unit, and where they came from."""
-    from ..data.readers import read_split, split_path
+    from ..data.readers import read_split, split_files
     from ..spec import get_task
 
     spec = get_task(served[0])
@@ -189,7 +182,7 @@ def target_data(unit: str, served: list[str], recipe: Recipe, hyper: Hyper, spli
         return [], []  # its dev file is XTREME's TyDiQA test set: never select on it
     if split not in spec.splits:
         return [], []
-    path = split_path(spec, data_dir, "en", split)
+    path = split_files(spec, data_dir, "en", split)["data"]
     if path.is_file():
         return read_split(spec, data_dir, "en", split, limit), [{"split": split, **file_signature(path)}]
     if split == "dev":
@@ -199,40 +192,45 @@ def target_data(unit: str, served: list[str], recipe: Recipe, hyper: Hyper, spli
         loaded = read_intermediate(get_intermediate("mnli"), "train", recipe.intermediate_data_dir or data_dir,
                                    recipe.intermediate_source, limit)
         return loaded.examples, loaded.provenance
-    if recipe.intermediate_source == "local":
-        raise UserError(f"English training file for {unit} not found", path)
+    if recipe.intermediate_source == "local" or spec.hf is None or "train" not in spec.hf.splits:
+        raise UserError(f"English training file for {unit} not found (give one with --train-file {unit}=FILE)",
+                        path)
     _say(f"{path} not found; reading {spec.task} English train from the hub")
-    return read_split(spec, "hf", "en", "train", limit), [{"split": "train", "hf": spec.hf.path if spec.hf else None}]
+    return read_split(spec, "hf", "en", "train", limit), [{"split": "train", "hf": spec.hf.path}]
 
 
-def _tagging_with_labels(feats):
-    return [f for f in feats if any(v != -100 for v in f["labels"])]
+def _task_data(name: str, spec, train: list, dev: list, tokenizer, labels, settings, provenance: list,
+               **stats) -> TaskData:
+    feats = train_features(spec, train, tokenizer, labels, settings)
+    return TaskData(name=name, kind=spec.family, labels=labels, features=list(feats), spec=spec,
+                    dev_examples=dev or None, max_length=settings["max_length"],
+                    doc_stride=settings.get("doc_stride", 128), max_query_length=settings.get("max_query_length", 64),
+                    provenance=provenance,
+                    stats={"train_examples": len(train), "dev_examples": len(dev), **stats, **feats.stats})
 
 
 def build_target_task(unit: str, served: list[str], recipe: Recipe, hyper: Hyper, tokenizer) -> TaskData:
+    from ..families import family_of
     from ..spec import get_task
 
     spec = get_task(served[0])
-    kind = spec.family
     train, prov = target_data(unit, served, recipe, hyper, "train")
     dev, dprov = target_data(unit, served, recipe, hyper, "dev")
     if not train:
         raise UserError(f"no English training examples for {unit}")
-    f = spec.features
-    max_length = hyper.max_length or 256
     labels = list(spec.labels) if spec.labels else None
-    feats = train_features(kind, train, tokenizer, max_length, labels, hyper.doc_stride, hyper.max_query_length)
-    stats = dict(getattr(feats, "stats", {}))
-    if kind == "tagging":
-        feats = _tagging_with_labels(feats)
-    return TaskData(name=unit, kind=kind, labels=labels, features=list(feats), dev_examples=dev or None,
-                    metric=_METRIC_OF.get(spec.metrics.official, "accuracy"), max_length=max_length,
-                    doc_stride=f.get("doc_stride", hyper.doc_stride),
-                    max_query_length=f.get("max_query_length", hyper.max_query_length),
-                    provenance=prov + dprov, stats={"train_examples": len(train), "dev_examples": len(dev), **stats})
+    settings = family_of(spec).settings(spec, {"max_length": hyper.max_length or 256, "doc_stride": hyper.doc_stride,
+                                               "max_query_length": hyper.max_query_length})
+    td = _task_data(unit, spec, train, dev, tokenizer, labels, settings, prov + dprov)
+    # dev windows as the task's own spec sets them
+    td.doc_stride = spec.features.get("doc_stride", hyper.doc_stride)
+    td.max_query_length = spec.features.get("max_query_length", hyper.max_query_length)
+    return td
 
 
 def build_intermediate_tasks(recipe: Recipe, hyper: Hyper, tokenizer) -> list[TaskData]:
+    from ..families import family_of
+
     out = []
     data_dir = recipe.intermediate_data_dir or recipe.data_dir
     for name in recipe.intermediate:
@@ -242,22 +240,13 @@ def build_intermediate_tasks(recipe: Recipe, hyper: Hyper, tokenizer) -> list[Ta
             raise UserError(f"intermediate task {name} has no training examples (sources: "
                             f"{', '.join(s.name for s in spec.sources)})")
         dev = read_intermediate(spec, "dev", data_dir, recipe.intermediate_source, hyper.limit_dev)
-        kind = FORMAT_KIND[spec.format]
         labels = list(spec.labels) if spec.labels else None
-        if kind == "tagging" and labels is None:
+        if spec.labels_from_data:
             labels = sorted({t for ex in train.examples for t in ex.tags})
-        max_length = hyper.max_length or spec.max_length or 256
-        feats = train_features(kind, train.examples, tokenizer, max_length, labels, spec.doc_stride,
-                               spec.max_query_length, spec.unanswerable)
-        stats = dict(getattr(feats, "stats", {}))
-        if kind == "tagging":
-            feats = _tagging_with_labels(feats)
-        out.append(TaskData(name=name, kind=kind, labels=labels, features=list(feats),
-                            dev_examples=dev.examples or None, metric=spec.metric, max_length=max_length,
-                            doc_stride=spec.doc_stride, max_query_length=spec.max_query_length,
-                            unanswerable=spec.unanswerable, provenance=train.provenance + dev.provenance,
-                            stats={"train_examples": len(train.examples), "dev_examples": len(dev.examples),
-                                   "skipped": train.skipped, **stats}))
+        settings = family_of(spec).settings(spec, {"max_length": hyper.max_length or
+                                                   spec.features.get("max_length") or 256})
+        out.append(_task_data(name, spec, train.examples, dev.examples, tokenizer, labels, settings,
+                              train.provenance + dev.provenance, skipped=train.skipped))
     if recipe.mlm_data:
         lines, prov = [], []
         for path in recipe.mlm_data:

@@ -31,6 +31,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,12 +42,14 @@ import yaml
 from ..errors import UserError
 from .loop import Hyper
 from .sampling import SAMPLING
-from .yamlcheck import Locator, check_mapping, load_yaml, read_yaml_file, str_list
+from ..yamlfile import Locator, check_mapping, load_yaml, read_yaml_file, str_list
 
-TARGETS = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa")
+# The trainable tasks; 'all' means XTREME's seven (XCOPA, of XTREME-R, is asked for by name).
+TARGETS = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "xcopa")
+XTREME_TARGETS = TARGETS[:7]
 # XQuAD and MLQA have no training data of their own: one SQuAD v1.1 model serves both.
 UNIT_OF = {"xnli": "xnli", "pawsx": "pawsx", "udpos": "udpos", "panx": "panx", "xquad": "squad",
-           "mlqa": "squad", "tydiqa": "tydiqa"}
+           "mlqa": "squad", "tydiqa": "tydiqa", "xcopa": "xcopa"}
 
 # Paper defaults (Phang et al., 2020): lr 1e-5; batch 32 (16 for QA); max length 256
 # (384 for QA); 2 epochs for XNLI and QA, 5 for PAWS-X, 10 for POS and NER.
@@ -57,11 +60,10 @@ _TARGET_DEFAULTS = {
     "panx": {"epochs": 10, "batch_size": 32, "max_length": 256},
     "squad": {"epochs": 2, "batch_size": 16, "max_length": 384},
     "tydiqa": {"epochs": 2, "batch_size": 16, "max_length": 384},
+    # XTREME-R's scripts/train_xcopa.sh: lr 2e-5, batch 8 x 4 accumulation, 5 epochs, max length 128.
+    "xcopa": {"lr": 2e-5, "epochs": 5, "batch_size": 32, "max_length": 128},
 }
 INTERMEDIATE_DEFAULTS = {"lr": 1e-5, "epochs": 2, "batch_size": 32}
-
-_HYPER_TYPES = {f.name: f.type for f in dataclasses.fields(Hyper)}
-
 
 def _hyper_schema() -> dict:
     out = {}
@@ -98,21 +100,22 @@ def make_hyper(*layers: dict | None) -> Hyper:
 
 
 def check_hyper(h: Hyper) -> None:
-    if h.lr <= 0:
-        raise UserError(f"lr must be positive, got {h.lr}")
+    """Every value finite and in the range its field declares; epochs may be 0 only with max_steps."""
+    for f in dataclasses.fields(Hyper):
+        v = getattr(h, f.name)
+        if v is None or isinstance(v, bool):
+            continue
+        low, above, below = f.metadata["low"], f.metadata["above"], f.metadata["below"]
+        if isinstance(v, float) and not math.isfinite(v):
+            raise UserError(f"{f.name} must be a finite number, got {v}")
+        if low is not None and (v < low or (above and v == low)):
+            if f.name == "epochs":
+                continue  # checked below, with max_steps
+            raise UserError(f"{f.name} must be {'greater than' if above else 'at least'} {low}, got {v}")
+        if below is not None and v >= below:
+            raise UserError(f"{f.name} must be below {below}, got {v}")
     if h.epochs <= 0 and not h.max_steps:
         raise UserError(f"epochs must be positive, got {h.epochs}")
-    for name in ("batch_size", "per_device_batch_size", "max_length", "max_steps", "eval_every", "save_every",
-                 "limit_train", "limit_dev", "log_every", "eval_batch_size"):
-        v = getattr(h, name)
-        if v is not None and v < 1:
-            raise UserError(f"{name} must be at least 1, got {v}")
-    if h.freeze_layers < 0:
-        raise UserError(f"freeze_layers must be 0 or more, got {h.freeze_layers}")
-    if h.patience is not None and h.patience < 1:
-        raise UserError(f"patience must be at least 1 evaluation, got {h.patience}")
-    if not 0 <= h.warmup_ratio < 1:
-        raise UserError(f"warmup_ratio must be in [0, 1), got {h.warmup_ratio}")
 
 
 @dataclass
@@ -131,7 +134,7 @@ class Recipe:
     mlm_weight: float = 0.0
     mlm_max_length: int = 128
     intermediate_hyperparameters: dict[str, Any] = field(default_factory=dict)
-    targets: list[str] = field(default_factory=lambda: list(TARGETS))
+    targets: list[str] = field(default_factory=lambda: list(XTREME_TARGETS))
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     target_hyperparameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     train_files: dict[str, str] = field(default_factory=dict)
@@ -202,10 +205,10 @@ _MLM = {"files": ((list, str), True), "weight": (float, False), "max_length": (i
 
 
 def parse_targets(value: Any, where=("targets",), path: str = "<recipe>", loc: Locator | None = None) -> list[str]:
-    """'all', 'none' or a list/comma string of the seven trainable XTREME tasks."""
+    """'all' (XTREME's seven), 'none' or a list/comma string of trainable tasks."""
     loc = loc or Locator("")
     if isinstance(value, str) and value.strip() == "all":
-        return list(TARGETS)
+        return list(XTREME_TARGETS)
     if isinstance(value, str) and value.strip() in ("none", ""):
         return []
     names = str_list(value, where, path, loc)
@@ -265,7 +268,7 @@ def parse_recipe(data: Any, loc: Locator, path: str) -> Recipe:
         if inter.get("hyperparameters"):
             r.intermediate_hyperparameters = _hyper_block(inter["hyperparameters"],
                                                           ("intermediate", "hyperparameters"), path, loc)
-        from .intermediate import get_intermediate
+        from ..spec import get_intermediate
 
         for i, name in enumerate(r.intermediate):
             try:
@@ -320,6 +323,70 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
 def recipe_from_text(text: str, path: str = "<recipe>") -> Recipe:
     data, loc = load_yaml(text, path)
     return parse_recipe(data, loc, path)
+
+
+# --- command-line settings ----------------------------------------------------------------
+
+def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
+    out = {}
+    for v in values or []:
+        if "=" not in v:
+            raise UserError(f"{flag} expects TASK=PATH, got '{v}'")
+        k, path = v.split("=", 1)
+        out[k.strip()] = path.strip()
+    return out
+
+
+def recipe_from_options(args) -> Recipe:
+    """A recipe file (``args.recipe``) or a bare one (``args.base``), with the command line's settings laid over it.
+
+    ``args`` has the ``xtreme-train run`` options as attributes (None: not given).
+    """
+    if args.recipe:
+        recipe = load_recipe(args.recipe)
+    elif args.base:
+        recipe = Recipe(base_model=args.base)
+    else:
+        raise UserError("give --recipe FILE or --base MODEL")
+    if args.base:
+        recipe.base_model = args.base
+    if args.intermediate is not None:
+        names = [] if args.intermediate.strip() in ("", "none", "baseline") else \
+            [n.strip() for n in args.intermediate.split(",") if n.strip()]
+        recipe.intermediate = names
+    if args.targets is not None:
+        recipe.targets = parse_targets(args.targets)
+    for attr, key in (("data_dir", "data_dir"), ("intermediate_data_dir", "intermediate_data_dir"),
+                      ("intermediate_source", "intermediate_source"), ("sampling", "sampling"),
+                      ("temperature", "temperature"), ("seed", "seed"), ("precision", "precision"),
+                      ("trust_remote_code", "trust_remote_code")):
+        v = getattr(args, attr)
+        if v is not None:
+            setattr(recipe, key, v)
+    if args.task_dir:
+        recipe.task_dirs = list(recipe.task_dirs) + list(args.task_dir)
+    if args.mlm_data:
+        recipe.mlm_data = list(args.mlm_data)
+        if not recipe.mlm_weight:
+            recipe.mlm_weight = 0.1
+    if args.mlm_weight is not None:
+        if not 0 < args.mlm_weight <= 1:
+            raise UserError("--mlm-weight must be in (0, 1]")
+        recipe.mlm_weight = args.mlm_weight
+    if recipe.mlm_data and recipe.intermediate and recipe.mlm_weight >= 1:
+        raise UserError("--mlm-weight 1 leaves no batches for the intermediate tasks")
+    recipe.train_files.update(_pairs(args.train_file, "--train-file"))
+    recipe.dev_files.update(_pairs(args.dev_file, "--dev-file"))
+    for k in list(recipe.train_files) + list(recipe.dev_files):
+        if k not in TARGETS and k != "squad":
+            raise UserError(f"--train-file/--dev-file: unknown target '{k}' (expected: {', '.join(TARGETS)}, squad)")
+    from ..spec import get_intermediate
+
+    for name in recipe.intermediate:
+        get_intermediate(name, recipe.task_dirs)
+    if not recipe.targets and not recipe.intermediate and not recipe.mlm_data:
+        raise UserError("nothing to train: no intermediate task and --targets none")
+    return recipe
 
 
 def git_commit(start: Path | None = None) -> str | None:

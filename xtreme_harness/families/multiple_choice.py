@@ -1,0 +1,226 @@
+"""Multiple choice (XCOPA; HellaSwag, Cosmos QA, CommonsenseQA as intermediate tasks): one score per choice.
+
+Each choice is one pair sequence through the tokenizer's pair template, cut to
+``max_length`` with ``longest_first``; the first segment is the context (or the
+question when there is none), the second the choice (after the question when
+there is both). A ``*ForMultipleChoice`` head scores every sequence and the
+prediction is the argmax over an item's choices, the first on ties
+(``np.argmax``), as XTREME-R's ``third_party/run_xcopa.py``.
+
+XCOPA's items are encoded as ``run_xcopa.py`` encodes them: first segment
+``f"{premise} What was the {question}?"`` (``question`` is the English word
+``cause`` or ``effect`` in every language), second segment the choice, one
+pair per choice. Predictions are JSON lines ``{"label": <int>}``, which
+``evaluate.py``'s ``read_xcopa`` reads and compares with ``==`` (so an integer
+label never equals the string ``"1"``: both files must hold integers).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..data import submission
+from ..data.examples import ChoiceExample
+from ..data.io import read_lines
+from ..errors import UserError
+from . import Family, FeatureList, MODEL_INPUTS, Predictions, call_model, register
+
+
+def pair_texts(ex: ChoiceExample) -> list[tuple[str, str]]:
+    """The (first, second) segments of each choice."""
+    first = ex.context or ex.question
+    lead = ex.question if ex.context and ex.question else ""
+    return [(first, f"{lead} {choice}".strip() if lead else choice) for choice in ex.choices]
+
+
+def featurize(examples: Sequence[ChoiceExample], tokenizer: Any, max_length: int = 128) -> FeatureList:
+    """One feature per item holding one encoded sequence per choice (``choices``) and its gold index (``labels``)."""
+    firsts, seconds = [], []
+    for ex in examples:
+        for a, b in pair_texts(ex):
+            firsts.append(a)
+            seconds.append(b)
+    enc = tokenizer(firsts, seconds, truncation="longest_first", max_length=max_length) if firsts else {}
+    keys = [k for k in MODEL_INPUTS if k in enc]
+    feats = FeatureList(stats={"examples": len(examples)})
+    k = 0
+    truncated = 0
+    for i, ex in enumerate(examples):
+        choices = []
+        for _ in ex.choices:
+            choices.append({key: list(enc[key][k]) for key in keys})
+            truncated += len(enc["input_ids"][k]) >= max_length
+            k += 1
+        feats.append({"choices": choices, "labels": ex.label if ex.label is not None else -100,
+                      "example_index": i})
+    feats.stats["features"] = len(feats)
+    feats.stats["full_length_sequences"] = truncated
+    return feats
+
+
+def flatten(features: Sequence[dict]) -> tuple[list[dict], list[int]]:
+    """Every choice as its own sequence (the engine batches them by length), and the item each belongs to."""
+    flat, owner = [], []
+    for f in features:
+        for c in f["choices"]:
+            flat.append(c)
+            owner.append(f["example_index"])
+    return flat, owner
+
+
+def decode(scores: Sequence[float], owner: Sequence[int], n_items: int) -> list[int]:
+    """The index of each item's best choice; the first one on ties."""
+    per: list[list[float]] = [[] for _ in range(n_items)]
+    for i, s in zip(owner, scores):
+        per[i].append(float(s))
+    return [int(np.argmax(p)) for p in per]
+
+
+def read_xcopa(path, limit: int | None = None, lang: str = "") -> list[ChoiceExample]:
+    """XCOPA / COPA JSON lines (premise, choice1, choice2, question, label[, idx]) as two-choice items.
+
+    XTREME-R's ``utils_preprocess.py`` (``xcopa_preprocess``) sets every test
+    label to 0 to hide the gold; a file of ten or more items whose labels are
+    all 0 is therefore read as unlabelled rather than scored against zeros.
+    """
+    examples = []
+    for i, line in enumerate(read_lines(path, "data file"), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"malformed JSON line: {exc.msg}; expected one XCOPA item per line", path, i) from None
+        if not isinstance(rec, dict):
+            raise UserError("expected a JSON object per line", path, i)
+        missing = [k for k in ("premise", "choice1", "choice2", "question") if not isinstance(rec.get(k), str)]
+        if missing:
+            raise UserError(f"item lacks {', '.join(missing)}; expected premise, choice1, choice2, question "
+                            "(cause or effect) and label", path, i)
+        if rec["question"] not in ("cause", "effect"):
+            raise UserError(f"question '{rec['question']}' must be 'cause' or 'effect'", path, i)
+        label = rec.get("label")
+        if label is not None and (type(label) is not int or label not in (0, 1)):
+            raise UserError(f"label {label!r} must be the integer 0 or 1", path, i)
+        idx = rec.get("idx", len(examples))
+        examples.append(ChoiceExample(id=f"{lang}-{idx}" if lang else str(idx),
+                                      context=f"{rec['premise']} What was the {rec['question']}?", question="",
+                                      choices=[rec["choice1"], rec["choice2"]], label=label))
+        if limit is not None and len(examples) >= limit:
+            break
+    if not examples:
+        raise UserError("no items; expected XCOPA JSON lines", path)
+    if len(examples) >= 10 and all(ex.label == 0 for ex in examples):
+        for ex in examples:
+            ex.label = None
+    return examples
+
+
+def read_label_jsonl(path: str, what: str) -> list[int]:
+    """``{"label": <int>}`` per line, the only thing ``read_xcopa`` reads; integers only."""
+    out = []
+    for i, line in enumerate(read_lines(path, what), 1):
+        if not line.strip():
+            raise UserError("empty line; expected one JSON object with an integer 'label' per line", path, i)
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            raise UserError(f"malformed JSON line: {msg}", path, i) from None
+        if not isinstance(rec, dict) or "label" not in rec:
+            raise UserError("expected a JSON object with a 'label' field", path, i)
+        if type(rec["label"]) is not int:
+            raise UserError(f"label {rec['label']!r} is not an integer (evaluate.py compares with ==, so \"1\" "
+                            "never equals 1)", path, i)
+        out.append(rec["label"])
+    return out
+
+
+@register
+class MultipleChoice(Family):
+    name = "multiple_choice"
+    head = "ForMultipleChoice"
+    auto_class = "AutoModelForMultipleChoice"
+    formats = ("xcopa_jsonl",)
+    submissions = ("label_jsonl",)
+    defaults = {"max_length": 128}
+
+    def read(self, spec, paths, lang, limit):
+        examples = read_xcopa(paths["data"], None, lang)
+        gold = paths.get("gold")
+        if gold is not None and gold.is_file() and all(ex.label is None for ex in examples):
+            labels = read_label_jsonl(str(gold), "labels file")
+            if len(labels) != len(examples):
+                raise UserError(f"{len(labels)} labels for {len(examples)} items in {paths['data']}", gold,
+                                min(len(labels), len(examples)) + 1)
+            for ex, label in zip(examples, labels):
+                ex.label = label
+        return examples[:limit] if limit is not None else examples
+
+    def gold(self, spec, examples):
+        return [ex.label for ex in examples] if examples and all(ex.label is not None for ex in examples) else None
+
+    def scores(self, examples, model, tokenizer, engine, settings, call=call_model, desc: str = ""):
+        """One score per choice of every item (flat, in item order) and the item of each."""
+        feats = featurize(examples, tokenizer, max_length=settings["max_length"])
+        flat, owner = flatten(feats)
+
+        def forward(m, batch):  # every choice sequence as an item with one choice: [n, 1, len]
+            return {"logits": call(m, {k: v[:, None] for k, v in batch.items()}).logits[:, 0]}
+
+        outs = engine.run(model, flat, forward, desc=desc, token_keys=[])
+        return [float(np.asarray(o["logits"]).reshape(-1)[0]) for o in outs], owner, dict(feats.stats)
+
+    def predict(self, spec, examples, model, tokenizer, engine, settings, labels=None, call=call_model, lang="",
+                **context):
+        scores, owner, stats = self.scores(examples, model, tokenizer, engine, settings, call, f"{spec.task}/{lang}")
+        return Predictions(spec.task, lang, examples, decode(scores, owner, len(examples)), stats)
+
+    def train_features(self, spec, examples, tokenizer, settings, labels=None):
+        return featurize(examples, tokenizer, max_length=settings["max_length"])
+
+    def collate(self, features, pad_id):
+        import torch
+
+        from . import pad_rows
+
+        flat = [c for f in features for c in f["choices"]]
+        width = max(len(c["input_ids"]) for c in flat)
+        n, c = len(features), len(features[0]["choices"])
+        batch = {"input_ids": pad_rows([x["input_ids"] for x in flat], pad_id, width).view(n, c, width),
+                 "attention_mask": pad_rows([[1] * len(x["input_ids"]) for x in flat], 0, width).view(n, c, width)}
+        if "token_type_ids" in flat[0]:
+            batch["token_type_ids"] = pad_rows([x["token_type_ids"] for x in flat], 0, width).view(n, c, width)
+        batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
+        return batch
+
+    def records(self, spec, predictions, gold):
+        exs, preds = predictions.examples, predictions.output
+        if gold is None:
+            return [{"id": ex.id, "pred": p} for ex, p in zip(exs, preds)]
+        return [{"id": ex.id, "pred": p, "gold": g, "correct": int(p == g)} for ex, p, g in zip(exs, preds, gold)]
+
+
+    def record_kind(self, spec):
+        return "accuracy"
+
+    def write_output(self, spec, path, output):
+        from ..data.io import atomic_write_text
+
+        atomic_write_text(path, "".join(json.dumps({"label": int(p)}) + "\n" for p in output))
+
+    def write_gold(self, spec, path, gold, examples):
+        self.write_output(spec, path, gold)
+
+    def read_pair(self, spec, pred_path, label_path):
+        labels = submission.not_empty(read_label_jsonl(label_path, "labels file"), label_path,
+                                      'one {"label": <int>} per line')
+        preds = read_label_jsonl(pred_path, "prediction file")
+        submission.same_length(pred_path, label_path, len(preds), len(labels), "lines")
+        return labels, preds
+
+    def read_output(self, spec, path):
+        return len(read_label_jsonl(path, "prediction file"))
