@@ -38,3 +38,29 @@ def hf_cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("HF_DATASETS_CACHE", str(cache))
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
     return cache
+
+
+ME5_DIR = Path(os.environ.get("XTREME_ME5_SMALL", Path.home() / ".cache" / "xtreme-shared" / "me5-small"))
+
+
+def me5_small() -> Path:
+    """multilingual-e5-small in Hugging Face format, built once by ../shared/tools/build-me5-small (else skip)."""
+    import subprocess
+
+    if (ME5_DIR / "model.safetensors").is_file() and (ME5_DIR / "tokenizer.json").is_file():
+        return ME5_DIR
+    tool = SHARED / "tools" / "build-me5-small"
+    if not tool.is_file():
+        pytest.skip(f"{tool} is not available")
+    try:
+        built = subprocess.run(["bash", str(tool), str(ME5_DIR)], capture_output=True, text=True, timeout=1200)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"cannot build me5-small: {exc}")
+    if built.returncode != 0 or not (ME5_DIR / "model.safetensors").is_file():
+        pytest.skip(f"cannot build me5-small: {built.stderr[-300:]}")
+    return ME5_DIR
+
+
+@pytest.fixture(scope="session")
+def me5() -> Path:
+    return me5_small()

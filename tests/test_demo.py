@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -56,6 +55,17 @@ def test_demo_builds_a_suite_and_evaluates_it(tmp_path, capsys):
     assert set(results["tasks"]) == {"xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018",
                                      "tatoeba"}
     assert "panx" in capsys.readouterr().out
+    # XTREME-R: the same suite plus its XCOPA head, and a board
+    xcopa = json.loads((suite / "xcopa" / "config.json").read_text())
+    assert xcopa["architectures"] == ["XLMRobertaForMultipleChoice"]
+    results_r = json.loads((out / "results-xtreme-r" / "results.json").read_text())
+    assert results_r["version"] == "xtreme-r"
+    assert set(results_r["tasks"]) == {"xnli", "panx", "udpos", "tatoeba", "lareqa", "mewslix", "xquad", "mlqa",
+                                       "tydiqa", "xcopa"}
+    assert len(results_r["coverage"]["xcopa"]["missing_data"]) == 11  # the demo's en and de are no XCOPA languages
+    assert set(results_r["tasks"]["lareqa"]["map@20"]) == {"en", "de"}
+    board = (out / "leaderboard-xtreme-r.md").read_text()
+    assert "| Model | XTREME-R |" in board and "Mewsli-X" in board and "LAReQA" in board
 
     # A second run reuses every finished step.
     done = suite / "train" / "xnli" / "done.json"

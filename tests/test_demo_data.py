@@ -55,6 +55,14 @@ def expected_files(langs) -> set[str]:
             out |= {f"bucc2018/{lang}-en.{s}.{x}" for s in ("dev", "test") for x in (lang, "en", "gold")}
         if lang != "en":
             out |= {f"tatoeba/{lang}-en.{lang}", f"tatoeba/{lang}-en.en", f"tatoeba/labels/test-{lang}.tsv"}
+        if lang in TASK_LANGS["xcopa"]:
+            out |= {f"xcopa/val-{lang}.jsonl", f"xcopa/test-{lang}.jsonl"}
+        if lang in TASK_LANGS["lareqa"]:
+            out.add(f"lareqa/xquad-r/{lang}.json")
+        if lang in TASK_LANGS["mewslix"]:
+            out |= {f"mewslix/wikinews_{kind}/{s}-{lang}.{ext}" for s in ("dev", "test")
+                    for kind, ext in (("mentions", "jsonl"), ("labels", "json"))}
+    out |= {"xcopa/train-en.jsonl", "xcopa/val-en.jsonl", "mewslix/candidate_set_entities.jsonl"}
     return out
 
 
@@ -185,7 +193,8 @@ def test_entities_align_across_languages():
 
 
 def qa_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*.json"))
+    """The SQuAD-format files: XQuAD, MLQA, TyDiQA, SQuAD and LAReQA's XQuAD-R (not Mewsli-X's JSON)."""
+    return sorted(p for p in root.rglob("*.json") if "mewslix" not in p.parts)
 
 
 def qa_split(path: Path) -> str:
@@ -350,6 +359,11 @@ def test_project_readers_accept_demo_data(demo_all):
                     assert len(got.source) == len(got.gold) == size and got.target == sorted(got.target)
                 elif task == "bucc2018":
                     assert len(got.gold_pairs) == size
+                elif task in ("lareqa", "mewslix"):
+                    assert got.n == size and all(got.relevant) and set(got.candidate_ids) >= {
+                        c for rel in got.relevant for c in rel}
+                elif task == "xcopa":
+                    assert len(got) == size and all(ex.label in (0, 1) and len(ex.choices) == 2 for ex in got)
                 elif spec.family == "classification":
                     assert len(got) == size and all(ex.label in spec.labels for ex in got)
                 elif spec.family == "tagging":
@@ -357,4 +371,35 @@ def test_project_readers_accept_demo_data(demo_all):
                 else:
                     assert len(got) == size and all(
                         ex.context[a.start:a.start + len(a.text)] == a.text for ex in got for a in ex.answers)
-    assert n > 60
+    assert n > 70
+
+
+def test_xtreme_r_tasks(demo):
+    # XCOPA: COPA's JSON lines, balanced labels, the same items in every language
+    en = [json.loads(x) for x in (demo / "xcopa/val-en.jsonl").read_text(encoding="utf-8").splitlines()]
+    zh = [json.loads(x) for x in (demo / "xcopa/val-zh.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["label"] for r in en] == [r["label"] for r in zh] and {r["label"] for r in en} == {0, 1}
+    assert all(r["question"] in ("cause", "effect") and r["choice1"] != r["choice2"] for r in en + zh)
+    # LAReQA: XQuAD-R paragraphs whose sentence breaks cut the context into its sentences
+    ids = None
+    for lang in ("en", "de", "zh"):
+        doc = json.loads((demo / f"lareqa/xquad-r/{lang}.json").read_text(encoding="utf-8"))
+        paras = [p for a in doc["data"] for p in a["paragraphs"]]
+        for p in paras:
+            assert p["sentences"] == [p["context"][s:e] for s, e in p["sentence_breaks"]]
+            for qa in p["qas"]:
+                start = qa["answers"][0]["answer_start"]
+                assert any(s <= start < e for s, e in p["sentence_breaks"])
+        qids = [qa["id"] for p in paras for qa in p["qas"]]
+        ids = ids or qids
+        assert qids == ids
+    # Mewsli-X: mention spans point at their text; every gold entity is a candidate
+    cands = {json.loads(x)["entity_id"] for x in (demo / "mewslix/candidate_set_entities.jsonl").read_text(
+        encoding="utf-8").splitlines()}
+    labels = json.loads((demo / "mewslix/wikinews_labels/test-de.json").read_text(encoding="utf-8"))
+    for line in (demo / "mewslix/wikinews_mentions/test-de.jsonl").read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        for m in rec["mentions"]:
+            span = m["mention_span"]
+            assert rec["context"]["text"][span["start"]:span["end"]] == span["text"]
+            assert labels[m["example_id"]] == [m["entity_id"]] and m["entity_id"] in cands

@@ -8,19 +8,16 @@ in the manner of BERT (lowercased) and mBERT (cased, CJK characters split).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import SHARED, SHARED_DATA
+from conftest import SHARED_DATA, me5_small
 from xtreme_harness.data.examples import Answer, PairExample, QAExample, TaggingExample
 from xtreme_harness.families import FAMILIES, FeatureList, classification, qa, tagging
 from xtreme_harness.metrics.qa import squad_em_f1, squad_example
 
-ME5_DIR = Path(os.environ.get("XTREME_ME5_SMALL", Path.home() / ".cache" / "xtreme-shared" / "me5-small"))
 
 # (lang, sentence holding the answer, question, answer, neutral filler sentence)
 QA_CASES = [
@@ -72,14 +69,7 @@ def _wordpiece(lowercase: bool):
 def _xlmr():
     from transformers import AutoTokenizer
 
-    if not (ME5_DIR / "tokenizer.json").exists():
-        tool = SHARED / "tools" / "build-me5-small"
-        if not tool.exists():
-            pytest.skip(f"{tool} is not available")
-        run = subprocess.run([str(tool), str(ME5_DIR)], capture_output=True, text=True, timeout=1200)
-        if run.returncode or not (ME5_DIR / "tokenizer.json").exists():
-            pytest.skip(f"could not build the XLM-R tokenizer: {run.stderr.strip()[-300:]}")
-    return AutoTokenizer.from_pretrained(str(ME5_DIR))
+    return AutoTokenizer.from_pretrained(str(me5_small()))
 
 
 _CACHE: dict = {}

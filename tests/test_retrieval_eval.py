@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from tiny import build_suite
@@ -53,19 +48,6 @@ def test_tiny_encoder_on_real_tatoeba_and_bucc(encoder_suite, shared_data, tmp_p
     assert list(cache.glob("*.npy"))  # the embedding cache was filled (and is plain .npy)
 
 
-def _me5(tmp_path_factory) -> Path:
-    tool = Path(__file__).resolve().parents[2] / "shared/tools/build-me5-small"
-    cached = Path.home() / ".cache/xtreme-shared/me5-small"
-    if (cached / "model.safetensors").is_file():
-        return cached
-    if not tool.is_file():
-        pytest.skip("../shared/tools/build-me5-small is not available")
-    proc = subprocess.run(["bash", str(tool), str(cached)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"could not build the real encoder: {proc.stderr[-300:]}")
-    return cached
-
-
 def _nearest(queries, pool):
     import numpy as np
 
@@ -75,13 +57,12 @@ def _nearest(queries, pool):
 
 
 @pytest.mark.slow
-def test_real_encoder_tatoeba_en2xx(shared_data, tmp_path, tmp_path_factory):
+def test_real_encoder_tatoeba_en2xx(shared_data, tmp_path, me5):
     """me5-small: the official figure is English queries against the whole non-English side, checked by hand."""
     import numpy as np
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    me5 = _me5(tmp_path_factory)
     out = tmp_path / "out"
     res = evaluate(str(me5), tasks="tatoeba", languages="de,fr,es", data_dir=str(shared_data), output=str(out),
                    limit=150, retrieval_layer=12, progress=False)

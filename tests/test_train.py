@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SHARED, SHARED_DATA
+from conftest import ROOT, SHARED_DATA, me5_small
 
 from xtreme_harness.errors import UserError
 
@@ -633,16 +633,9 @@ def test_intermediate_spec_errors_name_the_line(tmp_path):
 @pytest.mark.shared
 def test_me5_small_panx_english_transfers_to_german(tmp_path):
     """multilingual-e5-small fine-tuned on PAN-X English for a few hundred steps tags German far above chance."""
-    tool = SHARED / "tools" / "build-me5-small"
-    if not tool.is_file() or not (SHARED_DATA / "panx" / "train-en.tsv").is_file():
-        pytest.skip("../shared (me5 builder or PAN-X data) is not available")
-    cache = Path(os.environ.get("XTREME_ME5_DIR", Path.home() / ".cache" / "xtreme-shared" / "me5-small"))
-    try:
-        built = subprocess.run([str(tool), str(cache)], capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"cannot build me5-small: {exc}")
-    if built.returncode != 0 or not (cache / "model.safetensors").is_file():
-        pytest.skip(f"cannot build me5-small: {built.stderr[-500:]}")
+    if not (SHARED_DATA / "panx" / "train-en.tsv").is_file():
+        pytest.skip("../shared PAN-X data is not available")
+    cache = me5_small()
 
     from xtreme_harness import evaluate
     from xtreme_harness.data.readers import read_split

@@ -4,14 +4,17 @@
 pipeline end to end on a laptop CPU in a minute or two, with nothing
 downloaded:
 
-1. demo data in XTREME's layout for all nine tasks (``demo_data``; en, de, es, zh);
+1. demo data in XTREME's layout for the nine XTREME and three XTREME-R tasks (``demo_data``; en, de, es, zh);
 2. a WordPiece tokenizer trained on that corpus and a tiny random XLM-R-shaped
    encoder (hidden 64, 2 layers), saved as a normal checkpoint;
 3. a short MLM pre-training on the multilingual corpus, so that the languages
    share some representation (the model's "pretraining");
 4. the STILTs recipe: a demo NLI intermediate task, then English fine-tuning on
-   the seven trainable tasks into ``OUT/suite/`` (+ ``OUT/suite/encoder/``);
-5. ``xtreme_harness.evaluate`` on the suite into ``OUT/results/``.
+   the seven trainable XTREME tasks and XCOPA (on demo COPA) into ``OUT/suite/``
+   (+ ``OUT/suite/encoder/``);
+5. ``xtreme_harness.evaluate`` on the suite into ``OUT/results/`` (XTREME) and
+   ``OUT/results-xtreme-r/`` (XTREME-R), and a leaderboard of each
+   (``OUT/leaderboard.md``, ``OUT/leaderboard-xtreme-r.md``).
 
 Finished steps are reused on a rerun (``--rebuild`` starts over). The numbers
 are those of a toy model on toy data: they show that the machinery works, not
@@ -88,14 +91,19 @@ def build_encoder(out_dir: str | Path, tokenizer, hidden: int = 64, layers: int 
 
 
 def demo_corpus(data_dir: str | Path, languages: Sequence[str] = LANGUAGES) -> list[str]:
-    """Every sentence of the demo data (all tasks, splits and languages), read through the task readers."""
+    """Every sentence of the nine XTREME tasks' demo data (all splits and languages), read through the readers.
+
+    The XTREME-R tasks render the same world in the same words, so their text adds nothing the tokenizer
+    and the MLM pretraining need.
+    """
     from .data.examples import PairExample, QAExample, RetrievalSet, TaggingExample
     from .data.readers import available, read_split
-    from .spec import registry
+    from .spec import benchmark_tasks, registry
 
     texts: list[str] = []
     seen_ctx: set[str] = set()
-    for spec in registry().values():
+    specs = registry()
+    for spec in (specs[t] for t in benchmark_tasks("xtreme")):
         for lang in languages:
             for split in spec.splits:
                 if not available(spec, data_dir, lang, split):
@@ -146,7 +154,8 @@ def run_demo(out: str | Path = "demo", languages: Sequence[str] = LANGUAGES, see
 
         torch.set_num_threads(1)  # hidden-64 models gain nothing from threads; busy machines lose a lot
     if rebuild and out.exists():
-        for name in ("data", "base", "pretrained", "suite", "specs", "results", "corpus.txt"):
+        for name in ("data", "base", "pretrained", "suite", "specs", "results", "results-xtreme-r", "corpus.txt",
+                     "leaderboard.md", "leaderboard-xtreme-r.md"):
             p = out / name
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -180,27 +189,32 @@ def run_demo(out: str | Path = "demo", languages: Sequence[str] = LANGUAGES, see
         dev=(data / "xnli" / "dev-en.tsv").resolve().as_posix()), encoding="utf-8")
     suite = out / "suite"
     recipe = Recipe(base_model=str(pretrained / "encoder"), seed=seed, precision="no", data_dir=str(data),
-                    intermediate=["demo_nli"], task_dirs=[str(specs)], targets=list(XTREME_TARGETS),
+                    intermediate=["demo_nli"], task_dirs=[str(specs)], targets=[*XTREME_TARGETS, "xcopa"],
                     intermediate_hyperparameters={**common, "epochs": 3, "batch_size": 32, "max_length": 128},
                     hyperparameters={**common, "epochs": 4, "max_length": 128},
                     target_hyperparameters={"pawsx": {"epochs": 8},
                                             "squad": {"max_length": 192, "batch_size": 16, "epochs": 6},
-                                            "tydiqa": {"max_length": 192, "batch_size": 16, "epochs": 6}})
+                                            "tydiqa": {"max_length": 192, "batch_size": 16, "epochs": 6},
+                                            "xcopa": {"epochs": 8, "batch_size": 16}})
     run(recipe, suite, RunOptions(device="cpu", progress=progress, command=["xtreme_harness.demo", "run"]))
     _say(f"suite ready in {suite} ({time.perf_counter() - t0:.0f} s)")
     if not evaluate:
         return None
-    try:
-        from .evaluation import evaluate as xtreme_evaluate
-    except ImportError:
-        _say("xtreme_harness.evaluation is not available; stopping after building the suite")
-        return None
-    results = xtreme_evaluate(model=str(suite), tasks="all", data_dir=str(data), output=str(out / "results"),
-                              device="cpu", progress=progress)
+    from .evaluation import evaluate as xtreme_evaluate
+    from .leaderboard.boards import make_board
     from .reporting import format_scores
 
-    print(format_scores(results))
-    _say(f"results in {out / 'results' / 'results.json'} ({time.perf_counter() - t0:.0f} s in all)")
+    results = None
+    for version, folder in (("xtreme", "results"), ("xtreme-r", "results-xtreme-r")):
+        scored = xtreme_evaluate(model=str(suite), tasks="all", data_dir=str(data), output=str(out / folder),
+                                 device="cpu", progress=progress, version=version)
+        board = out / ("leaderboard.md" if version == "xtreme" else f"leaderboard-{version}.md")
+        make_board([str(out / folder)], out=str(board), reference="none", title=f"Demo {version.upper()} board",
+                   say=lambda msg: None)
+        print(f"\n# {version.upper()}\n{format_scores(scored)}")
+        _say(f"{version}: results in {out / folder / 'results.json'}, board in {board}")
+        results = results or scored
+    _say(f"done in {time.perf_counter() - t0:.0f} s")
     return results
 
 

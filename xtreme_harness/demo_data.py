@@ -959,6 +959,105 @@ def _write_tatoeba(root: Path, languages: Sequence[str], seed: int, sizes: dict[
         _write(root / "tatoeba" / "labels" / f"test-{lang}.tsv", _lines(line_of[s] for s in en_sorted))
 
 
+# --- XTREME-R: XCOPA, LAReQA, Mewsli-X ----------------------------------------------------------
+
+def copa_item(rng: random.Random) -> tuple[Fact, str, Fact, Fact]:
+    """(premise, 'cause' or 'effect', right choice, wrong choice) about a move between two cities.
+
+    effect: "P moves from A to B." -> "P now lives in B." (not A); cause: "P now lives in B." ->
+    "P moves from A to B." (not from B to A).
+    """
+    s = _sample_slots(rng)
+    move = Fact(rng.choice(("move", "move_alt")), s)
+    if rng.random() < 0.5:
+        return move, "effect", Fact("live_now", {**s, "c": s["c2"]}), Fact("live_now", s)
+    back = Fact(move.kind, {**s, "c": s["c2"], "c2": s["c"]})
+    return Fact("live_now", {**s, "c": s["c2"]}), "cause", move, back
+
+
+def _write_xcopa(root: Path, languages: Sequence[str], seed: int, sizes: dict[str, int]) -> None:
+    """COPA-style JSON lines: English train/val (what XTREME-R trains on) and val/test per XCOPA language."""
+    langs = _task_langs("xcopa", languages)
+    for split, name in (("train", "train"), ("dev", "val"), ("test", "test")):
+        rng = _rng(seed, "xcopa", split)
+        items = []
+        for i, label in enumerate(_balanced(rng, (0, 1), sizes[split])):
+            premise, q, right, wrong = copa_item(rng)
+            items.append((i, premise, q, (right, wrong) if label == 0 else (wrong, right), label))
+        for lang in (["en"] if split == "train" else (["en"] if split == "dev" else []) + langs):
+            lines = [json.dumps({"premise": render(lang, p).text, "choice1": render(lang, c[0]).text,
+                                 "choice2": render(lang, c[1]).text, "question": q, "label": lab, "idx": i,
+                                 "changed": False}, ensure_ascii=False) for i, p, q, c, lab in items]
+            _write(root / "xcopa" / f"{name}-{lang}.jsonl", _lines(lines))
+
+
+def _write_lareqa(root: Path, languages: Sequence[str], seed: int, sizes: dict[str, int]) -> None:
+    """XQuAD-R: XQuAD-shaped JSON whose paragraphs also carry ``sentences`` and ``sentence_breaks``."""
+    paras = _qa_paragraphs(_rng(seed, "lareqa", "test"), sizes["test"])
+    for lang in _task_langs("lareqa", languages):
+        ids = (_qid(seed, "lareqa", i) for i in range(sizes["test"]))
+        doc = _squad(lang, paras, ids, "1.1")
+        sep = "" if lang in _NO_SPACE_LANGS else " "
+        flat = [p for a in doc["data"] for p in a["paragraphs"]]
+        for para, src in zip(flat, paras):
+            breaks, pos = [], 0
+            for fact in src.facts:
+                n = len(render(lang, fact).text)
+                breaks.append([pos, pos + n])
+                pos += n + len(sep)
+            para["sentence_breaks"] = breaks
+            para["sentences"] = [para["context"][s:e] for s, e in breaks]
+        _write(root / "lareqa" / "xquad-r" / f"{lang}.json", _json(doc))
+
+
+def _entity(slot: str, value: Any) -> tuple[str, str, str]:
+    """(entity id, English name, English description) of a city, organisation or person."""
+    fact = Fact("live", {**_sample_slots(random.Random(0)), slot: value})
+    name = _detok("en", _slot_tokens("en", slot, None, fact))[0]
+    if slot == "c":
+        return f"Q{1000 + value}", name, f"{name} is a city."
+    if slot == "o":
+        return f"Q{2000 + value[0] * len(_ORG_TYPES) + value[1]}", name, f"{name} is an organisation."
+    return f"Q{3000 + value[0] * len(_LAST) + value[1]}", name, f"{name} is a person."
+
+
+def _write_mewslix(root: Path, languages: Sequence[str], seed: int, sizes: dict[str, int]) -> None:
+    """Mewsli-X in the layout XTREME-R's utils_preprocess.py leaves: candidates, mentions, labels."""
+    values = [("c", i) for i in range(len(_CITIES))]
+    values += [("o", (b, t)) for b in range(len(_BRANDS)) for t in range(len(_ORG_TYPES))]
+    values += [("p", (f, last)) for f in range(len(_FIRST)) for last in range(len(_LAST))]
+    lines = []
+    for slot, value in values:
+        eid, name, desc = _entity(slot, value)
+        lines.append(json.dumps({"entity_id": eid, "title": name, "description": desc, "sentence_spans": [{"start": 0, "end": len(desc)}],
+                                 "description_language": "en", "description_url": ""}, ensure_ascii=False))
+    _write(root / "mewslix" / "candidate_set_entities.jsonl", _lines(lines))
+    for split in ("dev", "test"):
+        rng = _rng(seed, "mewslix", split)
+        facts = [random_fact(rng, ("live", "work", "based", "act", "move")) for _ in range(sizes[split])]
+        slots = [rng.choice(_QSLOTS[f.kind]) for f in facts]
+        for lang in _task_langs("mewslix", languages):
+            lines, labels = [], {}
+            for k, (fact, slot) in enumerate(zip(facts, slots)):
+                r = render(lang, fact)
+                s, e = r.spans[slot]
+                eid = _entity(slot, fact.slots[slot])[0]
+                example_id = _qid(seed, "mewslix", split, k)
+                labels[example_id] = [eid]
+                lines.append(json.dumps({
+                    "context": {"document_title": f"demo-{split}-{k}", "document_url": "", "document_id": str(k),
+                                "language": lang, "text": r.text,
+                                "sentence_spans": [{"start": 0, "end": len(r.text)}]},
+                    "mentions": [{"example_id": example_id, "mention_span": {"start": s, "end": e, "text": r.text[s:e]},
+                                  "entity_id": eid}]}, ensure_ascii=False))
+            _write(root / "mewslix" / "wikinews_mentions" / f"{split}-{lang}.jsonl", _lines(lines))
+            _write(root / "mewslix" / "wikinews_labels" / f"{split}-{lang}.json", _json(labels))
+
+
+# Which entity slots a sentence kind renders.
+_QSLOTS = {"live": ("p", "c"), "work": ("p", "o"), "based": ("o", "c"), "act": ("p", "c"), "move": ("p", "c")}
+
+
 def _languages(languages: str | Sequence[str]) -> list[str]:
     if isinstance(languages, str):
         languages = SUPPORTED_LANGUAGES if languages.strip() == "all" else languages.split(",")
@@ -978,7 +1077,7 @@ def _languages(languages: str | Sequence[str]) -> list[str]:
 
 def write_demo_data(out_dir: str | Path, languages: str | Sequence[str] = DEFAULT_LANGUAGES, seed: int = 0,
                     size: str = "small") -> Path:
-    """Write demo data for all nine XTREME tasks under ``out_dir`` in XTREME's layout.
+    """Write demo data for the nine XTREME tasks and the three of XTREME-R under ``out_dir`` in XTREME's layout.
 
     English training files (``xnli/train-en.tsv``, ``squad/train-v1.1.json``, ...)
     are always written; dev/test files for each requested language that the task
@@ -997,6 +1096,9 @@ def write_demo_data(out_dir: str | Path, languages: str | Sequence[str] = DEFAUL
     _write_qa(root, langs, seed, sizes)
     _write_bucc(root, langs, seed, sizes)
     _write_tatoeba(root, langs, seed, sizes)
+    _write_xcopa(root, langs, seed, sizes)
+    _write_lareqa(root, langs, seed, sizes)
+    _write_mewslix(root, langs, seed, sizes)
     return root
 
 

@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .data.io import file_stat
 from .families import MODEL_INPUTS
 
 
@@ -28,14 +29,6 @@ def default_layer(num_layers: int | None) -> int:
     if not num_layers:
         return 8
     return {12: 8, 24: 14}.get(num_layers, max(1, round(num_layers * 2 / 3)))
-
-
-def _file_sig(p: Path) -> list:
-    try:
-        st = p.stat()
-        return [str(p), st.st_size, int(st.st_mtime)]
-    except OSError:
-        return [str(p), None, None]
 
 
 class Embedder:
@@ -59,7 +52,7 @@ class Embedder:
         if max_length != 512:
             h.update(f"max_length={max_length}".encode())
         if path and Path(path).is_dir():
-            h.update(json.dumps([_file_sig(p) for p in sorted(Path(path).glob("*.safetensors"))]).encode())
+            h.update(json.dumps([file_stat(p) for p in sorted(Path(path).glob("*.safetensors"))]).encode())
         for s in texts:
             h.update(hashlib.sha256(s.encode("utf-8")).digest())
         return h.hexdigest()

@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .data.io import safe_join
+from .data.io import file_stat, safe_join
 from .data.readers import read_split, required_files
 from .distributed import is_main, local_device
 from .embedding import Embedder, default_layer
 from .errors import UserError
 from .families import family_of
 from .models import Checkpoint, load_model, load_tokenizer, resolve
-from .results import STATE_VERSION, Results, file_signature, plan_languages, read_state, score_and_write
+from .results import STATE_VERSION, Results, plan_languages, read_state, score_and_write
 from .spec import TaskSpec, resolve_tasks
 
 SPLITS = ("test", "dev")
@@ -147,12 +147,12 @@ def fingerprint(cfg: EvalConfig, spec: TaskSpec, ck: Checkpoint, lang: str) -> s
         "model": ck.path, "config": hashlib.sha256(json.dumps(ck.config, sort_keys=True).encode()).hexdigest(),
     }
     if ck.local:
-        parts["weights"] = [file_signature(p) for p in sorted(Path(ck.path).glob("*.safetensors"))] + \
-                           [file_signature(p) for p in sorted(Path(ck.path).glob("*.bin"))]
+        parts["weights"] = [file_stat(p) for p in sorted(Path(ck.path).glob("*.safetensors"))] + \
+                           [file_stat(p) for p in sorted(Path(ck.path).glob("*.bin"))]
     if family_of(spec).head is None:
         parts.update(layer=cfg.retrieval_layer, pooling=cfg.pooling)
     if not str(cfg.data_dir).startswith("hf"):
-        parts["data"] = [file_signature(p) for p in required_files(spec, cfg.data_dir, lang, cfg.split)]
+        parts["data"] = [file_stat(p) for p in required_files(spec, cfg.data_dir, lang, cfg.split)]
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -28,8 +28,12 @@ def format_scores(result: dict[str, Any]) -> str:
         lines.append("")
         for k, v in overall.items():
             lines.append(f"{k:<15} {v:.2f}")
+    secondary = result.get("overall_secondary") or {}
+    for k, v in secondary.items():
+        lines.append(f"{k:<15} {v:.2f}  (secondary: evaluate.py reports no {k} for this version)")
     if result.get("partial"):
+        name = str(result.get("version") or "xtreme").upper()
         lines.append("")
-        lines.append("partial coverage: the XTREME score needs every task in every language; "
+        lines.append(f"partial coverage: the {name} score needs every task in every language; "
                      "scores above cover what was present")
     return "\n".join(lines)

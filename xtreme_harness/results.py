@@ -185,14 +185,5 @@ class Results:
         return doc
 
 
-def file_signature(p: Path) -> list:
-    """Path, size and mtime (seconds) of a file, for fingerprints."""
-    try:
-        st = p.stat()
-        return [str(p), st.st_size, int(st.st_mtime)]
-    except OSError:
-        return [str(p), None, None]
-
-
-__all__ = ["Results", "SCHEMA", "STATE_VERSION", "file_signature", "plan_languages", "read_state", "score",
+__all__ = ["Results", "SCHEMA", "STATE_VERSION", "plan_languages", "read_state", "score",
            "score_and_write", "write_outputs"]

@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import UserError
 from .metrics import METRICS
-from .spec import TaskSpec, benchmark, registry
+from .spec import TaskSpec, benchmark, benchmarks, registry
 
 
 def load_pair(spec: TaskSpec, pred_path: str, label_path: str) -> tuple[Any, Any]:
@@ -126,7 +126,9 @@ def score_folders(predictions: str | os.PathLike, labels: str | os.PathLike, tas
         names = list(tasks)
     else:
         bench_tasks = [t for t in benchmark(version)["tasks"] if t in specs]
-        extra = sorted(t for t in specs if t not in bench_tasks)
+        # user tasks of no benchmark are scored too; another version's tasks only with that --version
+        other = {t for v in benchmarks() if v != version for t in benchmark(v)["tasks"]}
+        extra = sorted(t for t in specs if t not in bench_tasks and t not in other)
         names = [t for t in bench_tasks + extra
                  if (pred_root / t).is_dir() and (label_root / t).is_dir()]
         ignored = sorted(p.name for p in pred_root.iterdir() if p.is_dir() and p.name not in names)

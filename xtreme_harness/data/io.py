@@ -90,6 +90,15 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2)
     atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=indent, sort_keys=False) + "\n")
 
 
+def file_stat(p: Path) -> list:
+    """Path, size and mtime (whole seconds) of a file, for fingerprints; None for a missing file."""
+    try:
+        st = Path(p).stat()
+        return [str(p), st.st_size, int(st.st_mtime)]
+    except OSError:
+        return [str(p), None, None]
+
+
 def safe_join(root: str | os.PathLike, *parts: str) -> Path:
     """Join under ``root`` and refuse any result outside it (ids or specs with ``../``)."""
     root_p = Path(root).resolve()

@@ -56,6 +56,13 @@ def pad_rows(rows: Sequence[Sequence[int]], fill: int, width: int | None = None)
     return torch.from_numpy(arr)
 
 
+def correctness_records(examples, predictions, gold) -> list[dict]:
+    """Records of tasks scored by accuracy: prediction, gold and whether they agree."""
+    if gold is None:
+        return [{"id": ex.id, "pred": p} for ex, p in zip(examples, predictions)]
+    return [{"id": ex.id, "pred": p, "gold": g, "correct": int(p == g)} for ex, p, g in zip(examples, predictions, gold)]
+
+
 def call_model(model, batch):
     """How a Hugging Face head model is called; the trainer passes its own (``model(task=..., **batch)``)."""
     return model(**batch)
@@ -216,4 +223,4 @@ def head_family(architectures: Sequence[str]) -> str | None:
 from . import classification, multiple_choice, qa, retrieval, tagging  # noqa: E402,F401  (register the families)
 
 __all__ = ["FAMILIES", "MODEL_INPUTS", "Family", "FeatureList", "Predictions", "Settings", "call_model",
-           "family_of", "head_family", "pad_rows", "register", "require_fast"]
+           "correctness_records", "family_of", "head_family", "pad_rows", "register", "require_fast"]

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..data import readers, submission
 from ..data.examples import PairExample
-from . import Family, FeatureList, MODEL_INPUTS, Predictions, call_model, register, require_fast
+from . import Family, FeatureList, MODEL_INPUTS, Predictions, call_model, correctness_records, register, require_fast
 
 
 def featurize(examples: Sequence[PairExample], tokenizer: Any, max_length: int = 128,
@@ -124,10 +124,7 @@ class Classification(Family):
         return batch
 
     def records(self, spec, predictions, gold):
-        exs, preds = predictions.examples, predictions.output
-        if gold is None:
-            return [{"id": ex.id, "pred": p} for ex, p in zip(exs, preds)]
-        return [{"id": ex.id, "pred": p, "gold": g, "correct": int(p == g)} for ex, p, g in zip(exs, preds, gold)]
+        return correctness_records(predictions.examples, predictions.output, gold)
 
 
     def record_kind(self, spec):

@@ -26,7 +26,7 @@ from ..data import submission
 from ..data.examples import ChoiceExample
 from ..data.io import read_lines
 from ..errors import UserError
-from . import Family, FeatureList, MODEL_INPUTS, Predictions, call_model, register
+from . import Family, FeatureList, MODEL_INPUTS, Predictions, call_model, correctness_records, register
 
 
 def pair_texts(ex: ChoiceExample) -> list[tuple[str, str]]:
@@ -198,10 +198,7 @@ class MultipleChoice(Family):
         return batch
 
     def records(self, spec, predictions, gold):
-        exs, preds = predictions.examples, predictions.output
-        if gold is None:
-            return [{"id": ex.id, "pred": p} for ex, p in zip(exs, preds)]
-        return [{"id": ex.id, "pred": p, "gold": g, "correct": int(p == g)} for ex, p, g in zip(exs, preds, gold)]
+        return correctness_records(predictions.examples, predictions.output, gold)
 
 
     def record_kind(self, spec):

@@ -26,8 +26,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .. import mining
 from ..data import submission
 from ..data.examples import RankingSet, RetrievalSet

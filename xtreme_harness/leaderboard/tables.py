@@ -14,6 +14,7 @@ import html
 import io
 from dataclasses import dataclass, field
 
+from ..scoring import task_languages
 from ..spec import benchmark
 from .compare import BootstrapResult, TransferMatrix, delta, transfer_gap
 from .entries import Entry, spec_for
@@ -144,10 +145,10 @@ def build_board(runs: list[Entry], references: list[Entry] = (), *, per_language
             board.sections.append(bootstrap_section(a, b, boot))
     if matrix is not None:
         board.sections.append(matrix_section(matrix))
-    board.notes.append(f"Figures are percentages on the {version.upper()} test sets unless noted. The XTREME "
-                       "score is the mean of the task averages (avg_metric), with QA counted as (EM+F1)/2, "
-                       "exactly as the official evaluate.py computes it; it is shown only when every task "
-                       "covers every language.")
+    board.notes.append(f"Figures are percentages on the {version.upper()} test sets unless noted. The "
+                       f"{version.upper()} score is the mean of the task averages (avg_metric), with QA counted as "
+                       "(EM+F1)/2, exactly as the official evaluate.py computes it; it is shown only when every "
+                       "task covers every language.")
     return board
 
 
@@ -209,7 +210,7 @@ def coverage_text(e: Entry, tasks: list[str]) -> str:
             parts.append(f"{t}: not evaluated")
         elif not ts.complete:
             spec = spec_for(t)
-            total = len(spec.languages(e.version)) if spec else len(ts.languages)
+            total = len(task_languages(spec, e.version)) if spec else len(ts.languages)
             miss = ", ".join(ts.missing[:8]) + (f" and {len(ts.missing) - 8} more" if len(ts.missing) > 8 else "")
             parts.append(f"{t}: {len(ts.languages)}/{total} languages, averaged over those present"
                          + (f" (missing {miss})" if miss else ""))
