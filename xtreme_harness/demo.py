@@ -102,8 +102,8 @@ def demo_corpus(data_dir: str | Path, languages: Sequence[str] = LANGUAGES) -> l
 
     texts: list[str] = []
     seen_ctx: set[str] = set()
-    specs = registry()
-    for spec in (specs[t] for t in benchmark_tasks("xtreme")):
+    xtreme = set(benchmark_tasks("xtreme"))
+    for spec in (s for s in registry().values() if s.task in xtreme):
         for lang in languages:
             for split in spec.splits:
                 if not available(spec, data_dir, lang, split):

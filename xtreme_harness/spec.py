@@ -154,10 +154,6 @@ FEATURES = {
     "unanswerable": (bool, None),
     "k": (int, 1),
 }
-_RETRIEVAL = {"method": (str, True), "queries": (str, False), "threshold_split": (str, False),
-              "pool": (str, False), "query_max_length": (int, False), "candidate_max_length": (int, False)}
-_RETRIEVAL_VALUES = {"method": ("nearest", "margin", "ranking"), "queries": ("en", "xx"),
-                     "threshold_split": SPLITS, "pool": ("languages", "file")}
 _SOURCE = {"name": (str, True), "hf": (dict, False), "local": (dict, False), "columns": (dict, False),
            "label_values": (dict, False), "skip_labels": (list, False), "note": (str, False)}
 _SOURCE_HF = {"path": (str, True), "config": (str, False), "revision": (str, False), "splits": (dict, True),
@@ -165,16 +161,6 @@ _SOURCE_HF = {"path": (str, True), "config": (str, False), "revision": (str, Fal
 _SOURCE_LOCAL = {"train": (str, False), "dev": (str, False), "format": (str, False), "columns": (dict, False)}
 # Local file formats an intermediate source can be read from.
 SOURCE_FORMATS = ("jsonl", "json", "csv", "tsv", "tsv_pair", "conll", "squad_json")
-# Column roles each family reads from an intermediate source (required, optional).
-SOURCE_ROLES = {
-    "classification": ({"text_a", "text_b", "label"}, {"id"}),
-    "qa": ({"context", "question"}, {"id", "title", "answers", "answer_text", "answer_start"}),
-    "multiple_choice": ({"choices", "label"}, {"id", "context", "question", "choice_labels"}),
-    "tagging": ({"tokens", "tags"}, {"id"}),
-}
-# The metric a task is scored and selected on when its spec names none.
-DEFAULT_METRIC = {"classification": "accuracy", "multiple_choice": "accuracy", "tagging": "token_accuracy",
-                  "qa": "squad"}
 # Words of the earlier intermediate-spec vocabulary, for a message that says what they are now.
 _RENAMED = {"format": "'family' (classification, tagging, qa, multiple_choice)",
             "metric": "'metrics: {official: NAME}'", "max_length": "'features: {max_length: N}'",
@@ -225,7 +211,9 @@ def _metrics(data: Any, family: str, features: dict, path: str, loc: Locator) ->
     from .metrics import METRICS  # local import: metrics never import spec
 
     if data is None:
-        official = "squad_v2" if family == "qa" and features.get("unanswerable") else DEFAULT_METRIC[family]
+        from .families import FAMILIES
+
+        official = FAMILIES[family].default_metric(features)
         return MetricSpec(official, (METRICS[official].headline,))
     check_mapping(data, _METRICS, ("metrics",), path, loc)
     _one_of(data["official"], sorted(METRICS), "metric", ("metrics", "official"), path, loc)
@@ -250,7 +238,7 @@ def _labels(data: dict, family: str, path: str, loc: Locator, intermediate: bool
     from .families import FAMILIES
 
     labels = data.get("labels")
-    from_data_ok = intermediate and family == "tagging"
+    from_data_ok = intermediate and FAMILIES[family].labels_from_data
     if labels == "from_data" and from_data_ok:
         return None, True
     if isinstance(labels, str):
@@ -288,8 +276,8 @@ def parse_spec(text: str, path: str = "<spec>") -> TaskSpec:
     if not task or any(c in task for c in bad) or task.startswith("-"):
         raise UserError(f"task id '{task}' must be a plain name (no {', '.join(repr(c) for c in bad.strip())} or "
                         "spaces)", path, loc.line(("task",)))
-    family = _one_of(data["family"], [f for f in FAMILIES if not intermediate or f in SOURCE_ROLES], "family",
-                     ("family",), path, loc)
+    family = _one_of(data["family"], [f for f, fam in FAMILIES.items() if not intermediate or fam.source_roles],
+                     "family", ("family",), path, loc)
     fam = FAMILIES[family]
     features = _features(data.get("features"), path, loc)
     metrics = _metrics(data.get("metrics"), family, features, path, loc)
@@ -298,8 +286,9 @@ def parse_spec(text: str, path: str = "<spec>") -> TaskSpec:
                   metrics=metrics, labels=labels, labels_from_data=from_data, features=features,
                   citation=data.get("citation", ""), source_file=path)
     if intermediate:
-        if family == "multiple_choice" and not features.get("num_choices"):
-            raise UserError("a multiple_choice task needs 'features: {num_choices: N}'", path, loc.line(("family",)))
+        for key in fam.intermediate_features:
+            if not features.get(key):
+                raise UserError(f"a {family} task needs 'features: {{{key}: ...}}'", path, loc.line(("family",)))
         return TaskSpec(**common, sources=_sources(data["sources"], family, path, loc))
 
     fmt = _one_of(data["format"], fam.formats, f"format for family '{family}'", ("format",), path, loc)
@@ -340,12 +329,13 @@ def parse_spec(text: str, path: str = "<spec>") -> TaskSpec:
     if "train_source" in data:
         check_mapping(data["train_source"], _TRAIN_SOURCE, ("train_source",), path, loc)
     retrieval = dict(data.get("retrieval") or {})
-    if family == "retrieval":
+    if fam.protocol_schema is not None:
+        schema, values = fam.protocol_schema
         if not retrieval:
-            raise UserError("a retrieval task needs a 'retrieval' block (method: nearest, margin or ranking)", path,
-                            loc.line(("family",)))
-        check_mapping(retrieval, _RETRIEVAL, ("retrieval",), path, loc)
-        for key, allowed in _RETRIEVAL_VALUES.items():
+            required = ", ".join(f"{k}: {'|'.join(v)}" for k, v in values.items() if schema[k][1])
+            raise UserError(f"a {family} task needs a 'retrieval' block ({required})", path, loc.line(("family",)))
+        check_mapping(retrieval, schema, ("retrieval",), path, loc)
+        for key, allowed in values.items():
             if key in retrieval:
                 _one_of(retrieval[key], allowed, f"retrieval {key}", ("retrieval", key), path, loc)
     elif retrieval:
@@ -357,8 +347,10 @@ def parse_spec(text: str, path: str = "<spec>") -> TaskSpec:
 
 
 def _sources(items: list, family: str, path: str, loc: Locator) -> tuple[Source, ...]:
+    from .families import FAMILIES
+
     sources = []
-    required, optional = SOURCE_ROLES[family]
+    required, optional = FAMILIES[family].source_roles
     for i, s in enumerate(items):
         where = ("sources", i)
         check_mapping(s, _SOURCE, where, path, loc)

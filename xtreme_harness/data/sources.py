@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..spec import SOURCE_FORMATS, SOURCE_ROLES, Source, TaskSpec
-from .examples import Answer, ChoiceExample, PairExample, QAExample, TaggingExample
+from ..families import family_of
+from ..spec import SOURCE_FORMATS, Source, TaskSpec
+from .examples import Answer
 from .io import read_json, read_text
 from .readers import read_conll, read_squad
 
@@ -66,10 +67,11 @@ def _local_format(spec: TaskSpec, local: dict, path: str) -> str:
         return "jsonl"
     if suffix == ".csv":
         return "csv"
+    fam = family_of(spec)
     if suffix == ".json":
-        return "squad_json" if spec.family == "qa" else "json"
+        return fam.source_json
     if suffix in (".tsv", ".txt", ".conll", ".conllu"):
-        return "conll" if spec.family == "tagging" else "tsv"
+        return fam.source_text
     raise UserError(f"cannot tell the format of {path}; set 'format' in the spec's local block "
                     f"({', '.join(SOURCE_FORMATS)})", spec.source_file)
 
@@ -173,8 +175,8 @@ def read_source(spec: TaskSpec, source: Source, split: str, data_dir: str | os.P
             exs = read_conll(local_path, spec.labels, None, limit, lang=f"{source.name}-{split}")
             return LoadedSplit(exs, [prov])
         records = _records_local(local_path, fmt)
-        if fmt == "tsv_pair" and not columns and spec.family == "classification":
-            columns = {"text_a": "0", "text_b": "1", "label": "2"}
+        if fmt == "tsv_pair" and not columns:
+            columns = dict(family_of(spec).tsv_pair_columns)
         loaded = convert(spec, source, records, columns, None, split, limit, str(local_path))
         loaded.provenance = [prov]
         return loaded
@@ -192,79 +194,53 @@ def read_source(spec: TaskSpec, source: Source, split: str, data_dir: str | os.P
     return loaded
 
 
-def convert(spec: TaskSpec, source: Source, records, columns: dict, names: dict | None, split: str,
-            limit: int | None, where: str) -> LoadedSplit:
-    """Records (dicts) to typed examples by the spec's column roles."""
-    required, _ = SOURCE_ROLES[spec.family]
-    if spec.family == "qa" and not ({"answers"} & set(columns) or {"answer_text", "answer_start"} <= set(columns)):
-        raise UserError(f"source {source.name} of {spec.task} needs an 'answers' column (or answer_text and "
-                        "answer_start)", spec.source_file)
-    missing = sorted(required - set(columns))
-    if missing:
-        raise UserError(f"source {source.name} of {spec.task} does not name column(s) {', '.join(missing)}",
-                        spec.source_file)
-    names = names or {}
-    out: list = []
-    skipped = 0
+class Record:
+    """One source record as a family reads it: its column roles, label mapping and where it came from."""
 
-    def col(rec, role, default=None):
-        path = columns.get(role)
+    def __init__(self, spec: TaskSpec, source: Source, rec: Any, index: int, columns: dict, names: dict, where: str):
+        self.spec, self.source, self.rec, self.index = spec, source, rec, index
+        self.columns, self.names, self.where = columns, names, where
+
+    def col(self, role: str, default=None):
+        path = self.columns.get(role)
         if path is None:
             return default
         try:
             if isinstance(path, list):
-                return [get_path(rec, p) for p in path]
-            return get_path(rec, str(path))
+                return [get_path(self.rec, p) for p in path]
+            return get_path(self.rec, str(path))
         except KeyError:
-            raise UserError(f"{where}: record {i} has no field '{path}' (column '{role}' of source "
-                            f"{source.name})", spec.source_file) from None
+            raise UserError(f"{self.where}: record {self.index} has no field '{path}' (column '{role}' of source "
+                            f"{self.source.name})", self.spec.source_file) from None
 
+    def label(self, value, role: str, skip: bool = True) -> str | None:
+        """A label in the task's names (through ``label_values`` and ClassLabel names); None: skip the record."""
+        return _label(value, self.names.get(role), self.source, self.spec, self.where, skip)
+
+    def fail(self, message: str):
+        raise UserError(f"{self.where}: record {self.index} {message}", self.spec.source_file)
+
+
+def convert(spec: TaskSpec, source: Source, records, columns: dict, names: dict | None, split: str,
+            limit: int | None, where: str) -> LoadedSplit:
+    """Records (dicts) to the family's examples by the spec's column roles; records it refuses are skipped."""
+    fam = family_of(spec)
+    fam.check_source_columns(spec, source, columns)
+    out: list = []
+    skipped = 0
     for i, rec in enumerate(records):
         if limit is not None and len(out) >= limit:
             break
-        ex_id = str(col(rec, "id", f"{source.name}-{split}-{i}"))
-        if spec.family == "classification":
-            label = _label(col(rec, "label"), names.get("label"), source, spec, where)
-            if label is None:
-                skipped += 1
-                continue
-            out.append(PairExample(id=ex_id, text_a=str(col(rec, "text_a")), text_b=str(col(rec, "text_b")),
-                                   label=label))
-        elif spec.family == "tagging":
-            tokens = [str(t) for t in col(rec, "tokens")]
-            tags = [_label(t, names.get("tags"), source, spec, where, skip=False) for t in col(rec, "tags")]
-            if len(tags) != len(tokens):
-                raise UserError(f"{where}: record {i} has {len(tokens)} tokens but {len(tags)} tags",
-                                spec.source_file)
-            if tokens:
-                out.append(TaggingExample(id=ex_id, tokens=tokens, tags=tags))
-        elif spec.family == "multiple_choice":
-            choices = [str(c) for c in _flat(col(rec, "choices"))]
-            if spec.features.get("num_choices") and len(choices) != spec.features["num_choices"]:
-                skipped += 1
-                continue
-            label = _choice_label(col(rec, "label"), col(rec, "choice_labels"), len(choices), source)
-            if label is None:
-                skipped += 1
-                continue
-            out.append(ChoiceExample(id=ex_id, context=str(col(rec, "context", "") or ""),
-                                     question=str(col(rec, "question", "") or ""), choices=choices, label=label))
-        else:  # span_qa
-            context = str(col(rec, "context"))
-            answers = _answers(col(rec, "answers"), col(rec, "answer_text"), col(rec, "answer_start"))
-            good = [a for a in answers if a.start >= 0 and context[a.start:a.start + len(a.text)] == a.text and a.text]
-            if answers and not good:
-                skipped += 1
-                continue
-            if not good and not spec.features.get("unanswerable"):
-                skipped += 1
-                continue
-            out.append(QAExample(id=ex_id, question=str(col(rec, "question")), context=context, answers=good,
-                                 title=str(col(rec, "title", "") or "")))
+        r = Record(spec, source, rec, i, columns, names or {}, where)
+        ex = fam.from_record(spec, r, str(r.col("id", f"{source.name}-{split}-{i}")))
+        if ex is None:
+            skipped += 1
+        else:
+            out.append(ex)
     return LoadedSplit(out, [], skipped)
 
 
-def _flat(value) -> list:
+def flat_list(value) -> list:
     if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
         return value[0]
     return list(value) if isinstance(value, (list, tuple)) else [value]
@@ -288,12 +264,12 @@ def _label(value, classnames, source: Source, spec: TaskSpec, where: str, skip: 
     return name
 
 
-def _choice_label(value, choice_labels, n: int, source: Source) -> int | None:
+def choice_index(value, choice_labels, n: int, source: Source) -> int | None:
     key = str(value).strip() if value is not None else ""
     if key in source.label_values:
         key = source.label_values[key]
     if choice_labels is not None:
-        labels = [str(c).strip() for c in _flat(choice_labels)]
+        labels = [str(c).strip() for c in flat_list(choice_labels)]
         if key in labels:
             return labels.index(key)
     if key.lstrip("-").isdigit() and 0 <= int(key) < n:
@@ -303,7 +279,7 @@ def _choice_label(value, choice_labels, n: int, source: Source) -> int | None:
     return None
 
 
-def _answers(answers, texts, starts) -> list[Answer]:
+def answer_list(answers, texts, starts) -> list[Answer]:
     out = []
     if answers is not None:
         if isinstance(answers, dict):

@@ -151,6 +151,32 @@ class Family:
         """featurize -> engine -> decode for one language."""
         raise NotImplementedError
 
+    # --- intermediate-task sources (read by xtreme_harness.data.sources) ----------------------
+    source_roles: ClassVar[tuple[frozenset, frozenset] | None] = None  # (required, optional); None: no sources
+    source_json: ClassVar[str] = "json"  # the local format a .json source file is read as
+    source_text: ClassVar[str] = "tsv"  # ... a .tsv/.txt/.conll one
+    tsv_pair_columns: ClassVar[dict[str, str]] = {}  # column roles of a headerless two-text TSV
+    labels_from_data: ClassVar[bool] = False  # an intermediate task may take its label set from its data
+    intermediate_features: ClassVar[tuple[str, ...]] = ()  # features an intermediate spec must set
+    # The spec's 'retrieval' block: (schema {key: (type, required)}, allowed values {key: (...)}); None: no block.
+    protocol_schema: ClassVar[tuple[dict, dict] | None] = None
+
+    def default_metric(self, features: Mapping[str, Any]) -> str:
+        """The metric a task is scored and selected on when its spec names none."""
+        return "accuracy"
+
+    def check_source_columns(self, spec: TaskSpec, source, columns: Mapping[str, Any]) -> None:
+        from ..errors import UserError
+
+        missing = sorted(self.source_roles[0] - set(columns))
+        if missing:
+            raise UserError(f"source {source.name} of {spec.task} does not name column(s) {', '.join(missing)}",
+                            spec.source_file)
+
+    def from_record(self, spec: TaskSpec, record, ex_id: str) -> Any | None:
+        """One example from a source record (:class:`xtreme_harness.data.sources.Record`); None skips it."""
+        raise NotImplementedError
+
     # --- training -----------------------------------------------------------------------
     def train_features(self, spec: TaskSpec, examples: Any, tokenizer, settings: Settings,
                        labels: Sequence[str] | None = None) -> FeatureList:
@@ -199,6 +225,16 @@ class Family:
         raise NotImplementedError
 
 
+class AccuracyScored(Family):
+    """A family scored per example by accuracy: its records say whether each prediction is right."""
+
+    def records(self, spec: TaskSpec, predictions: Predictions, gold: Any | None) -> list[dict]:
+        return correctness_records(predictions.examples, predictions.output, gold)
+
+    def record_kind(self, spec: TaskSpec) -> str | None:
+        return "accuracy"
+
+
 FAMILIES: dict[str, Family] = {}
 
 
@@ -222,5 +258,5 @@ def head_family(architectures: Sequence[str]) -> str | None:
 
 from . import classification, multiple_choice, qa, retrieval, tagging  # noqa: E402,F401  (register the families)
 
-__all__ = ["FAMILIES", "MODEL_INPUTS", "Family", "FeatureList", "Predictions", "Settings", "call_model",
+__all__ = ["AccuracyScored", "FAMILIES", "MODEL_INPUTS", "Family", "FeatureList", "Predictions", "Settings", "call_model",
            "correctness_records", "family_of", "head_family", "pad_rows", "register", "require_fast"]

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..data import readers, submission
 from ..data.examples import PairExample
-from . import Family, FeatureList, MODEL_INPUTS, Predictions, call_model, correctness_records, register, require_fast
+from . import AccuracyScored, FeatureList, MODEL_INPUTS, Predictions, call_model, register, require_fast
 
 
 def featurize(examples: Sequence[PairExample], tokenizer: Any, max_length: int = 128,
@@ -70,7 +70,7 @@ def decode(logits: np.ndarray, labels: Mapping[int, str]) -> list[str]:
 
 
 @register
-class Classification(Family):
+class Classification(AccuracyScored):
     name = "classification"
     head = "ForSequenceClassification"
     auto_class = "AutoModelForSequenceClassification"
@@ -99,6 +99,15 @@ class Classification(Family):
     def gold(self, spec, examples):
         return [ex.label for ex in examples] if examples and all(ex.label is not None for ex in examples) else None
 
+    source_roles = (frozenset({"text_a", "text_b", "label"}), frozenset({"id"}))
+    tsv_pair_columns = {"text_a": "0", "text_b": "1", "label": "2"}
+
+    def from_record(self, spec, record, ex_id):
+        label = record.label(record.col("label"), "label")
+        if label is None:
+            return None
+        return PairExample(id=ex_id, text_a=str(record.col("text_a")), text_b=str(record.col("text_b")), label=label)
+
     def logits(self, examples, model, tokenizer, engine, settings, call=call_model, desc: str = ""):
         """The head's logits, one row per example, and the featurisation counts."""
         feats = featurize(examples, tokenizer, max_length=settings["max_length"])
@@ -122,13 +131,6 @@ class Classification(Family):
         batch = super().collate(features, pad_id)
         batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
         return batch
-
-    def records(self, spec, predictions, gold):
-        return correctness_records(predictions.examples, predictions.output, gold)
-
-
-    def record_kind(self, spec):
-        return "accuracy"
 
     def read_pair(self, spec, pred_path, label_path):
         labels = submission.not_empty(submission.read_label_lines(label_path, spec.labels, "labels file"),

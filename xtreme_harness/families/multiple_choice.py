@@ -26,7 +26,7 @@ from ..data import submission
 from ..data.examples import ChoiceExample
 from ..data.io import read_lines
 from ..errors import UserError
-from . import Family, FeatureList, MODEL_INPUTS, Predictions, call_model, correctness_records, register
+from . import AccuracyScored, FeatureList, MODEL_INPUTS, Predictions, call_model, register
 
 
 def pair_texts(ex: ChoiceExample) -> list[tuple[str, str]]:
@@ -140,7 +140,7 @@ def read_label_jsonl(path: str, what: str) -> list[int]:
 
 
 @register
-class MultipleChoice(Family):
+class MultipleChoice(AccuracyScored):
     name = "multiple_choice"
     head = "ForMultipleChoice"
     auto_class = "AutoModelForMultipleChoice"
@@ -162,6 +162,21 @@ class MultipleChoice(Family):
 
     def gold(self, spec, examples):
         return [ex.label for ex in examples] if examples and all(ex.label is not None for ex in examples) else None
+
+    source_roles = (frozenset({"choices", "label"}), frozenset({"id", "context", "question", "choice_labels"}))
+    intermediate_features = ("num_choices",)
+
+    def from_record(self, spec, record, ex_id):
+        from ..data.sources import choice_index, flat_list
+
+        choices = [str(c) for c in flat_list(record.col("choices"))]
+        if spec.features.get("num_choices") and len(choices) != spec.features["num_choices"]:
+            return None
+        label = choice_index(record.col("label"), record.col("choice_labels"), len(choices), record.source)
+        if label is None:
+            return None
+        return ChoiceExample(id=ex_id, context=str(record.col("context", "") or ""),
+                             question=str(record.col("question", "") or ""), choices=choices, label=label)
 
     def scores(self, examples, model, tokenizer, engine, settings, call=call_model, desc: str = ""):
         """One score per choice of every item (flat, in item order) and the item of each."""
@@ -196,13 +211,6 @@ class MultipleChoice(Family):
             batch["token_type_ids"] = pad_rows([x["token_type_ids"] for x in flat], 0, width).view(n, c, width)
         batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
         return batch
-
-    def records(self, spec, predictions, gold):
-        return correctness_records(predictions.examples, predictions.output, gold)
-
-
-    def record_kind(self, spec):
-        return "accuracy"
 
     def write_output(self, spec, path, output):
         from ..data.io import atomic_write_text

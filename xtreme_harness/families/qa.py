@@ -327,6 +327,30 @@ class QA(Family):
                                  answers=answers, title=str(row.get(cols.get("title", ""), "") or "")))
         return out
 
+    source_roles = (frozenset({"context", "question"}),
+                    frozenset({"id", "title", "answers", "answer_text", "answer_start"}))
+    source_json = "squad_json"
+
+    def default_metric(self, features):
+        return "squad_v2" if features.get("unanswerable") else "squad"
+
+    def check_source_columns(self, spec, source, columns):
+        super().check_source_columns(spec, source, columns)
+        if not ({"answers"} & set(columns) or {"answer_text", "answer_start"} <= set(columns)):
+            raise UserError(f"source {source.name} of {spec.task} needs an 'answers' column (or answer_text and "
+                            "answer_start)", spec.source_file)
+
+    def from_record(self, spec, record, ex_id):
+        from ..data.sources import answer_list
+
+        context = str(record.col("context"))
+        answers = answer_list(record.col("answers"), record.col("answer_text"), record.col("answer_start"))
+        good = [a for a in answers if a.start >= 0 and context[a.start:a.start + len(a.text)] == a.text and a.text]
+        if (answers and not good) or (not good and not spec.features.get("unanswerable")):
+            return None
+        return QAExample(id=ex_id, question=str(record.col("question")), context=context, answers=good,
+                         title=str(record.col("title", "") or ""))
+
     def gold(self, spec, examples):
         """Answer texts per question; an unanswerable question ([] ) counts only where the task allows them."""
         if not examples or not (spec.features.get("unanswerable") or all(ex.answers for ex in examples)):
@@ -404,7 +428,6 @@ class QA(Family):
                 rec.update(gold=golds, em=int(em), f1=float(f1))
             out.append(rec)
         return out
-
 
     def record_kind(self, spec):
         return "qa"

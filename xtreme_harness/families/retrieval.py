@@ -349,6 +349,11 @@ class Retrieval(Family):
     formats = ("tatoeba", "bucc", "lareqa", "mewslix")
     submissions = ("indices", "pairs", "ranking_json")
     defaults = {"max_length": 512, "pooling": "mean", "k": 20}
+    protocol_schema = (
+        {"method": (str, True), "queries": (str, False), "threshold_split": (str, False), "pool": (str, False),
+         "query_max_length": (int, False), "candidate_max_length": (int, False)},
+        {"method": ("nearest", "margin", "ranking"), "queries": ("en", "xx"), "threshold_split": ("dev", "test"),
+         "pool": ("languages", "file")})
 
     def files(self, spec, root, lang, split):
         return split_files(spec, root, lang, split)

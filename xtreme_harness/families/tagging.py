@@ -252,6 +252,20 @@ class Tagging(Family):
     def gold(self, spec, examples):
         return [ex.tags for ex in examples] if examples and all(ex.tags is not None for ex in examples) else None
 
+    source_roles = (frozenset({"tokens", "tags"}), frozenset({"id"}))
+    source_text = "conll"
+    labels_from_data = True
+
+    def default_metric(self, features):
+        return "token_accuracy"
+
+    def from_record(self, spec, record, ex_id):
+        tokens = [str(t) for t in record.col("tokens")]
+        tags = [record.label(t, "tags", skip=False) for t in record.col("tags")]
+        if len(tags) != len(tokens):
+            record.fail(f"has {len(tokens)} tokens but {len(tags)} tags")
+        return TaggingExample(id=ex_id, tokens=tokens, tags=tags) if tokens else None
+
     def predict(self, spec, examples, model, tokenizer, engine, settings, labels=None, call=call_model, lang="",
                 **context):
         feats = featurize(examples, tokenizer, max_length=settings["max_length"])
@@ -285,7 +299,6 @@ class Tagging(Family):
                            correct_tokens=sum(int(a == b) for a, b in zip(ex.tags, p)))
             out.append(rec)
         return out
-
 
     def record_kind(self, spec):
         return "chunks"

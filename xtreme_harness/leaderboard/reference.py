@@ -13,12 +13,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from ..data.io import read_json, read_text
 from ..errors import UserError
 from ..scoring import overall_scores
 from ..spec import benchmark, registry
+from ..yamlfile import load_yaml
 from .entries import PROTOCOLS, Entry, TaskScore
 
 SCHEMA = "xtreme-harness/reference/v1"
@@ -62,13 +62,7 @@ def load_reference(path: str | os.PathLike) -> list[Entry]:
     if path.endswith(".json"):
         data = read_json(path, "reference file")
     else:
-        text = read_text(path, "reference file")
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise UserError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path,
-                            mark.line + 1 if mark else None) from None
+        data, _ = load_yaml(read_text(path, "reference file"), path)
     return parse_reference(data, path)
 
 

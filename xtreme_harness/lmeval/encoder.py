@@ -32,7 +32,7 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import model_registry, register_model
 
 from ..errors import UserError
-from .generate import VERBALIZERS
+from .forms import VERBALIZERS
 
 MODEL_NAME = "xtreme-encoder"
 PAIR_FIELDS = (("text_a", "text_b"), ("premise", "hypothesis"), ("sentence1", "sentence2"))

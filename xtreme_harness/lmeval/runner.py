@@ -28,7 +28,7 @@ from ..families import Predictions, family_of
 from ..results import Results, plan_languages, score_and_write
 from ..spec import TaskSpec, builtin_task_dir, resolve_tasks
 from . import LMEVAL_TASKS, task_name, tasks_path
-from .utils import answer_text, predicted_index
+from .forms import FORMS, form_of
 
 ENCODER = "xtreme-encoder"
 # The options an lm-eval run records in results.json's config (the engine's own ones do not apply).
@@ -97,12 +97,14 @@ def _plan(cfg: LMEvalConfig, specs: list[TaskSpec]):
     missing: dict[str, list[str]] = {}
     plan = []
     for spec in specs:
-        if spec.family not in ("classification", "qa"):
-            skipped_tasks[spec.task] = (f"the lm-eval backend runs classification and QA tasks only; "
-                                        f"{spec.task} is a {spec.family} task")
+        form = form_of(spec)
+        if form is None:
+            skipped_tasks[spec.task] = (f"the lm-eval backend has no form for {spec.family} tasks such as "
+                                        f"{spec.task} (it runs: {', '.join(FORMS)})")
             continue
-        if cfg.model == ENCODER and spec.family == "qa":
-            skipped_tasks[spec.task] = f"{ENCODER} has no generation; QA needs a generative model (e.g. --model hf)"
+        if cfg.model == ENCODER and form.generative:
+            skipped_tasks[spec.task] = (f"{ENCODER} has no generation; {spec.task} needs a generative model "
+                                        "(e.g. --model hf)")
             continue
         langs = plan_languages(spec, cfg.languages, cfg.split, cfg.data_dir, cfg.version, skipped_langs, missing)
         plan.append((spec, langs))
@@ -171,14 +173,7 @@ def predictions_of(spec: TaskSpec, lang: str, examples: list, samples: list[dict
     samples = sorted(samples, key=lambda s: s["doc_id"])
     if len(samples) != len(examples) or any(s["doc"]["id"] != ex.id for s, ex in zip(samples, examples)):
         raise RuntimeError(f"{spec.task}/{lang}: lm-eval logged {len(samples)} samples for {len(examples)} examples")
-    if spec.family == "classification":
-        output = [s["doc"]["labels"][predicted_index(s["filtered_resps"])] for s in samples]
-        extra = [{"loglikelihoods": [float(r[0]) for r in s["filtered_resps"]]} for s in samples]
-        return Predictions(spec.task, lang, examples, output, stats, extra=extra)
-    raw = [s["filtered_resps"][0] for s in samples]
-    output = {ex.id: answer_text(r) for ex, r in zip(examples, raw)}
-    extra = [{"generation": r if isinstance(r, str) else str(r)} for r in raw]
-    return Predictions(spec.task, lang, examples, output, stats, extra=extra)
+    return form_of(spec).predictions(spec, lang, examples, samples, stats)
 
 
 def run(cfg: LMEvalConfig, lm: Any = None, verbose: bool = False) -> dict[str, Any]:

@@ -31,25 +31,6 @@ def data_location(xtreme_data_dir: str | None = None, xtreme_split: str | None =
     return str(data_dir), split
 
 
-def _rows(spec, examples, lang: str) -> list[dict[str, Any]]:
-    where = f"{spec.task}/{lang}"
-    if spec.family == "classification":
-        labels = list(spec.labels or ())
-        missing = [ex.id for ex in examples if ex.label is None]
-        if missing:
-            raise UserError(f"{where}: no gold labels (lm-eval needs them to score); expected them in the data "
-                            "file or in the labels file the task spec names")
-        return [{"id": ex.id, "lang": lang, "text_a": ex.text_a, "text_b": ex.text_b, "label": ex.label,
-                 "label_index": labels.index(ex.label), "labels": labels} for ex in examples]
-    if spec.family == "qa":
-        if any(not ex.answers for ex in examples):
-            raise UserError(f"{where}: some questions have no gold answer (lm-eval needs them to score)")
-        return [{"id": ex.id, "lang": lang, "title": ex.title, "context": ex.context, "question": ex.question,
-                 "answers": [a.text for a in ex.answers], "answer_starts": [a.start for a in ex.answers]}
-                for ex in examples]
-    raise UserError(f"task {spec.task} ({spec.family}) has no lm-eval form; only classification and QA tasks do")
-
-
 def load_xtreme_dataset(xtreme_task: str, xtreme_lang: str, xtreme_data_dir: str | None = None,
                         xtreme_split: str | None = None, xtreme_limit: int | None = None,
                         xtreme_task_dir: str | list[str] | None = None, **_metadata: Any):
@@ -71,7 +52,12 @@ def load_xtreme_dataset(xtreme_task: str, xtreme_lang: str, xtreme_data_dir: str
     examples = read_split(spec, data_dir, xtreme_lang, split, limit)
     if not examples:
         raise UserError(f"{xtreme_task}/{xtreme_lang}: the {split} split has no examples", data_dir)
-    return datasets.DatasetDict({"test": datasets.Dataset.from_list(_rows(spec, examples, xtreme_lang))})
+    from .forms import form_of
+
+    form = form_of(spec)
+    if form is None:
+        raise UserError(f"task {spec.task} ({spec.family}) has no lm-eval form")
+    return datasets.DatasetDict({"test": datasets.Dataset.from_list(form.rows(spec, examples, xtreme_lang))})
 
 
 # --- classification -----------------------------------------------------------------------
