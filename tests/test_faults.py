@@ -33,7 +33,8 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the warm runner
 
 QA_TASKS = {"xquad", "mlqa", "tydiqa"}
 MODEL = {"xnli": "xnli", "pawsx": "pawsx", "udpos": "udpos", "panx": "panx", "xquad": "xquad", "mlqa": "xquad",
-         "tydiqa": "xquad", "tatoeba": "encoder", "bucc2018": "encoder"}
+         "tydiqa": "xquad", "tatoeba": "encoder", "bucc2018": "encoder", "lareqa": "encoder", "mewslix": "encoder",
+         "xcopa": "xcopa"}
 DATA = {"mlqa": "mlqa/MLQA_V1/test/test-context-{lang}-question-{lang}.json",
         "tydiqa": "tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.{lang}.dev.json",
         "xquad": "xquad/xquad.{lang}.json"}
@@ -110,9 +111,13 @@ class Case:
 
 
 def score(name, task, lang, pred, gold, at, line, says, **kw) -> Case:
-    rel = f"{task}/test-{lang}.{'json' if task in QA_TASKS else 'tsv'}"
+    from xtreme_harness.spec import registry
+
+    spec = registry()[task]
+    rel = f"{task}/test-{lang}.{spec.submission_ext}"
+    version = ["--version", "xtreme-r"] if "xtreme" not in spec.benchmarks else []
     return Case(name, "score", {f"pred/{rel}": pred, f"gold/{rel}": gold},
-                ["--predictions", "{tmp}/pred", "--labels", "{tmp}/gold"], f"{at}/{rel}", line, says, **kw)
+                ["--predictions", "{tmp}/pred", "--labels", "{tmp}/gold", *version], f"{at}/{rel}", line, says, **kw)
 
 
 def evaluate(name, task, lang, split, files, at, line, says, model=None, **kw) -> Case:
@@ -169,6 +174,18 @@ def _as_file(ck: Path) -> None:
 
 
 GOLD_QA = squad(Q1, Q2)
+XCOPA = "".join(json.dumps({"premise": p, "choice1": "a", "choice2": "b", "question": q, "label": y}) + "\n"
+                for p, q, y in (("Es regnet.", "cause", 0), ("Der Hund läuft.", "effect", 1)))
+MEWSLIX_ENTITY = json.dumps({"entity_id": "Q1", "description": "Paris is a city.",
+                             "sentence_spans": [{"start": 0, "end": 16}]}) + "\n"
+MEWSLIX = {"mewslix/candidate_set_entities.jsonl": MEWSLIX_ENTITY,
+           "mewslix/wikinews_labels/test-en.json": json.dumps({"m1": ["Q1"]}),
+           "mewslix/wikinews_mentions/test-en.jsonl": json.dumps({
+               "context": {"text": CTX, "sentence_spans": [{"start": 0, "end": len(CTX)}]},
+               "mentions": [{"example_id": "m1", "mention_span": {"start": 0, "end": 5, "text": "Paris"}}]}) + "\n"}
+MEWSLIX_CROSSING = json.dumps({
+    "context": {"text": CTX, "sentence_spans": [{"start": 0, "end": 10}, {"start": 11, "end": len(CTX)}]},
+    "mentions": [{"example_id": "m1", "mention_span": {"start": 6, "end": 14, "text": CTX[6:14]}}]}) + "\n"
 TRUNC_QA = GOLD_QA[:GOLD_QA.index("Wo liegt")]
 DUP_QA = squad(Q1, dict(Q2, id="q1"))
 MIXED_QA = squad(Q1, dict(Q2, answers=[]))
@@ -288,6 +305,21 @@ CASES = [
              {"tatoeba/de-en.de": SRC + "Noch einmal.\n", "tatoeba/de-en.en": TGT,
               "tatoeba/labels/test-de.tsv": "1\n0\n"},
              "tatoeba/labels/test-de.tsv", None, "gold alignment needs one translation per line on both sides"),
+    # --- XTREME-R ------------------------------------------------------------------------------------
+    evaluate("xcopa-label-not-0-or-1", "xcopa", "et", "test", {"xcopa/test-et.jsonl": XCOPA.replace('"label": 1',
+                                                                                                      '"label": 2')},
+             "xcopa/test-et.jsonl", 2, "label 2 must be the integer 0 or 1"),
+    evaluate("xcopa-question-not-cause-or-effect", "xcopa", "et", "test",
+             {"xcopa/test-et.jsonl": XCOPA.replace('"effect"', '"reason"')}, "xcopa/test-et.jsonl", 2,
+             "question 'reason' must be 'cause' or 'effect'"),
+    evaluate("lareqa-no-sentence-breaks", "lareqa", "en", "test", {"lareqa/xquad-r/en.json": GOLD_QA},
+             "lareqa/xquad-r/en.json", None, "lacks 'sentence_breaks' (a list of [start, end] pairs)"),
+    evaluate("mewslix-mention-across-sentences", "mewslix", "en", "test",
+             {**MEWSLIX, "mewslix/wikinews_mentions/test-en.jsonl": MEWSLIX_CROSSING},
+             "mewslix/wikinews_mentions/test-en.jsonl", 1, "lies in no sentence span (or crosses one)"),
+    evaluate("mewslix-duplicate-entity", "mewslix", "en", "test",
+             {**MEWSLIX, "mewslix/candidate_set_entities.jsonl": MEWSLIX_ENTITY * 2},
+             "mewslix/candidate_set_entities.jsonl", 2, "duplicate entity_id 'Q1'"),
     # --- BUCC ---------------------------------------------------------------------------------------
     evaluate("bucc-duplicate-sentence-id", "bucc2018", "de", "test",
              {"bucc2018/de-en.test.de": BUCC_DE + "de-1\tNoch einmal.\n", "bucc2018/de-en.test.en": BUCC_EN},
@@ -373,6 +405,10 @@ CASES = [
           "expected one non-negative integer per line"),
     score("score-indices-labels-empty", "tatoeba", "de", "", "", "gold", None,
           "has no gold labels; expected one 0-based line index per line"),
+    score("score-xcopa-label-a-string", "xcopa", "et", '{"label": "1"}\n', '{"label": 1}\n', "pred", 1,
+          "is not an integer (evaluate.py compares with =="),
+    score("score-ranking-entry-not-a-list", "mewslix", "en", '{"q1": "Q1"}', '{"q1": ["Q1"]}', "pred", 1,
+          "the entry of 'q1' must be a list of candidate id strings"),
     score("score-pairs-wrong-column-count", "bucc2018", "de", "de-1\ten-2\tx\n", "de-1\ten-2\n", "pred", 1,
           "expected '<xx-id><TAB><en-id>'"),
     score("score-pairs-labels-empty", "bucc2018", "de", "de-1\ten-2\n", "", "gold", None,
@@ -499,7 +535,7 @@ def warm(tmp_path_factory):
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
     return build_suite(tmp_path_factory.mktemp("faults") / "suite",
-                       tasks={"xnli", "pawsx", "udpos", "panx", "xquad", "encoder"})
+                       tasks={"xnli", "pawsx", "udpos", "panx", "xquad", "encoder", "xcopa"})
 
 
 def cold(argv: list[str]) -> tuple[int, str, str]:

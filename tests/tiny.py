@@ -15,6 +15,7 @@ HEADS = {
     "mlqa": ("XLMRobertaForQuestionAnswering", None),
     "tydiqa": ("XLMRobertaForQuestionAnswering", None),
     "encoder": ("XLMRobertaModel", None),
+    "xcopa": ("XLMRobertaForMultipleChoice", None),
 }
 
 CORPUS = [

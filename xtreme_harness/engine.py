@@ -22,12 +22,13 @@ import numpy as np
 import torch
 
 from .errors import UserError
+from .families import MODEL_INPUTS
 
 log = logging.getLogger(__name__)
 
 #: Feature keys that are padded, batched and handed to ``forward``; any other
 #: key is per-feature metadata, copied untouched into that feature's result.
-INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
+INPUT_KEYS = MODEL_INPUTS + ("position_ids",)
 
 #: ``batch_size='auto'`` per device: (sequences per batch, padded tokens per batch).
 #: The token budget is what memory and time scale with, so long inputs get
