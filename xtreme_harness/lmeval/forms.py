@@ -32,13 +32,13 @@ VERBALIZERS: dict[str, dict[str, str]] = {"pawsx": {"0": "No", "1": "Yes"}}
 MAX_GEN_TOKS = 64
 
 
-def _q(value: str) -> str:
+def yaml_quote(value: str) -> str:
     """A YAML double-quoted scalar (JSON strings are valid YAML)."""
     return json.dumps(value, ensure_ascii=False)
 
 
 def _flow(values: Sequence[str]) -> str:
-    return "[" + ", ".join(_q(v) for v in values) + "]"
+    return "[" + ", ".join(yaml_quote(v) for v in values) + "]"
 
 
 def choices(spec) -> list[str]:
@@ -76,7 +76,7 @@ class PairChoice(Form):
     def template(self, spec):
         prompt = PROMPTS.get(spec.task) or GENERIC_PAIR_PROMPT.replace("{labels}", ", ".join(choices(spec)))
         return ["output_type: multiple_choice",
-                f"doc_to_text: {_q(prompt)}",
+                f"doc_to_text: {yaml_quote(prompt)}",
                 "doc_to_target: label_index",
                 f"doc_to_choice: {_flow(choices(spec))}",
                 f"process_results: !function {HOOKS}.process_classification",
@@ -112,7 +112,7 @@ class SpanGeneration(Form):
     def template(self, spec):
         hook = "process_mlqa" if spec.metrics.official == "mlqa" else "process_squad"
         lines = ["output_type: generate_until",
-                 f"doc_to_text: {_q(QA_PROMPT)}",
+                 f"doc_to_text: {yaml_quote(QA_PROMPT)}",
                  f"doc_to_target: !function {HOOKS}.qa_target",
                  "generation_kwargs:",
                  "  until: " + _flow(["\n"]),
