@@ -79,8 +79,12 @@ BACKENDS = ("native", "lm-eval")
 def eval_parser(prog: str = "xtreme-eval") -> argparse.ArgumentParser:
     """Every option of ``xtreme-eval``, native and lm-eval backends alike."""
     p = _Parser(prog=prog, description="Score a checkpoint or a suite of per-task checkpoints on XTREME.")
-    p.add_argument("--model", help="checkpoint folder, hub id, or suite folder (<task>/ checkpoints [+ encoder/]); "
-                                   "with --backend lm-eval, an lm-eval model type (hf, vllm, xtreme-encoder, ...)")
+    p.add_argument("--model", help="checkpoint folder, hub id, suite folder (<task>/ checkpoints [+ encoder/]) or "
+                                   "suite manifest (.yaml); with --backend lm-eval, an lm-eval model type (hf, vllm, "
+                                   "xtreme-encoder, ...)")
+    p.add_argument("--label-map", default=None, metavar="CKPT_LABEL=TASK_LABEL,...",
+                   help="rename a single checkpoint's labels to the task's (LABEL_0=entailment,...); several may map "
+                        "to one (B-MISC=O,I-MISC=O)")
     p.add_argument("--tasks", default="all", help="'all' (the benchmark's tasks) or a comma-separated list")
     p.add_argument("--languages", default="all", help="'all' or a comma-separated list of ISO 639-1 codes")
     p.add_argument("--data-dir", default=os.environ.get("XTREME_DATA_DIR", "download"),
@@ -127,7 +131,7 @@ def _eval_options(args: argparse.Namespace) -> dict:
                 dtype=args.dtype, limit=args.limit, version=args.version, task_dirs=list(args.task_dir),
                 trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle,
                 max_length=args.max_length, retrieval_layer=args.retrieval_layer, pooling=args.pooling,
-                progress=not args.no_progress, embedding_cache=args.embedding_cache)
+                progress=not args.no_progress, embedding_cache=args.embedding_cache, label_map=args.label_map)
 
 
 def eval_command(argv: Sequence[str] | None, prog: str = "xtreme-eval", backend: str | None = None) -> int:

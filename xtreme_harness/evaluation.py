@@ -58,12 +58,17 @@ class EvalConfig:
     max_length: int | None = None
     progress: bool = True
     embedding_cache: str | None = None
+    label_map: dict[str, str] | None = None  # checkpoint label -> task label, for a single checkpoint
 
     def validate(self) -> "EvalConfig":
         for name, allowed in (("split", SPLITS), ("pooling", POOLINGS), ("dtype", DTYPES), ("version", VERSIONS)):
             if getattr(self, name) not in allowed:
                 raise UserError(f"--{name} must be {' or '.join(allowed)}, not '{getattr(self, name)}'")
         self.batch_size = parse_batch_size(self.batch_size)
+        if isinstance(self.label_map, str):
+            from .manifest import parse_label_map
+
+            self.label_map = parse_label_map(self.label_map)
         if self.limit is not None and self.limit <= 0:
             raise UserError("--limit must be a positive number of examples")
         if self.retrieval_layer is not None and self.retrieval_layer < 0:
@@ -163,6 +168,7 @@ def _spec_hash(spec: TaskSpec) -> str:
 # --- the run -------------------------------------------------------------------------------
 
 def _model_info(model: str, res) -> dict[str, Any]:
+    """What was scored: the checkpoint(s), each task's model id, commit and label map, and its STILTs lineage."""
     cks = list(res.checkpoints.values())
     intermediate = None
     base = None
@@ -171,12 +177,12 @@ def _model_info(model: str, res) -> dict[str, Any]:
             intermediate = list(ck.config.get("xtreme_intermediate") or [])
             base = ck.config.get("xtreme_base_model")
             break
-    revision = None
-    for ck in cks:
-        revision = ck.config.get("_commit_hash") or revision
-    return {"name": Path(model.rstrip("/")).name or model, "path": model, "revision": revision,
+    commits = {ck.commit for ck in cks}
+    revision = next(iter(commits)) if len(commits) == 1 else None
+    return {"name": res.name or Path(model.rstrip("/")).name or model, "path": model, "revision": revision,
             "kind": res.kind, "protocol": "fine-tuned transfer", "intermediate": intermediate, "base_model": base,
-            "checkpoints": {t: ck.path for t, ck in res.checkpoints.items()}}
+            "checkpoints": {t: ck.path for t, ck in res.checkpoints.items()},
+            "tasks": {t: ck.identity() for t, ck in res.checkpoints.items()}}
 
 
 def evaluate(model: str, tasks: str = "all", languages: str = "all", data_dir: str = "download",
@@ -186,7 +192,8 @@ def evaluate(model: str, tasks: str = "all", languages: str = "all", data_dir: s
                      output=str(output), **kwargs).validate()
     cfg.device = local_device(cfg.device)
     specs = resolve_tasks(cfg.tasks, cfg.version, cfg.task_dirs)
-    res = resolve(cfg.model, specs, cfg.trust_remote_code, cfg.allow_pickle)
+    res = resolve(cfg.model, specs, cfg.trust_remote_code, cfg.allow_pickle, cfg.label_map)
+    _apply_defaults(cfg, res.defaults)
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
     skipped_langs: dict[str, dict[str, str]] = {}
@@ -227,6 +234,16 @@ def evaluate(model: str, tasks: str = "all", languages: str = "all", data_dir: s
         if is_main():
             results.write(out, timings)
     return results.write(out, timings) if is_main() else results.document()
+
+
+def _apply_defaults(cfg: EvalConfig, defaults: dict[str, Any]) -> None:
+    """A manifest's ``defaults`` fill the options left at their own defaults (flags given explicitly win)."""
+    if defaults.get("pooling") and cfg.pooling == "mean":
+        cfg.pooling = defaults["pooling"]
+    if defaults.get("layer") is not None and cfg.retrieval_layer is None:
+        cfg.retrieval_layer = defaults["layer"]
+    if defaults.get("max_length") is not None and cfg.max_length is None:
+        cfg.max_length = defaults["max_length"]
 
 
 def _run_one(spec: TaskSpec, ck: Checkpoint, lang: str, cfg: EvalConfig, loaded: _Loaded, engine, out: Path,

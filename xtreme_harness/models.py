@@ -1,17 +1,22 @@
-"""Resolving ``--model``: a checkpoint, a hub id, or a suite of per-task checkpoints; loading safely.
+"""Resolving ``--model``: a checkpoint, a hub id, a suite folder or a suite manifest; loading safely.
 
 A suite is a folder with one checkpoint per task (``ckpt/xnli/``,
-``ckpt/panx/``, ...) and optionally ``ckpt/encoder/`` for the retrieval tasks.
-The head a checkpoint carries is read from its config (``architectures``,
-``id2label``), and its label names are matched to the task's label set by
-name, never by position. Remote code runs only when asked for; pickled
-``.bin`` weights load only with ``allow_pickle``.
+``ckpt/panx/``, ...) and optionally ``ckpt/encoder/`` for the retrieval tasks,
+or a manifest (:mod:`xtreme_harness.manifest`) naming a hub id or folder per
+task. A hub id is resolved through the real hub code (``snapshot_download``:
+the local hub cache, or a download) to a snapshot folder, whose name is the
+commit that was scored. The head a checkpoint carries is read from its config
+(``architectures``, ``id2label``), and its label names are matched to the
+task's label set by name, never by position, after an optional label map.
+Remote code runs only when asked for; pickled ``.bin`` weights load only with
+``allow_pickle``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +31,29 @@ TOKENIZER_FILES = ("tokenizer.json", "sentencepiece.bpe.model", "spm.model", "vo
 
 @dataclass
 class Checkpoint:
-    """One checkpoint that serves one task: where it is and how its labels map to the task's."""
+    """One checkpoint that serves one task: where it is, which commit, and how its labels map to the task's."""
 
-    path: str  # local folder or hub id
+    path: str  # a local folder (a hub id is resolved to its snapshot folder)
     config: dict[str, Any]
     local: bool
-    task_labels: dict[int, str] = field(default_factory=dict)  # model label id -> task label (matched by name)
+    task_labels: dict[int, str] = field(default_factory=dict)  # model label id -> task label
+    model_id: str = ""  # what the user named: a hub id or a folder
+    revision: str | None = None  # the hub revision asked for
+    commit: str | None = None  # the commit scored (hub snapshots)
+    label_map: dict[str, str] | None = None  # checkpoint label -> task label, as the user gave it
+
+    def identity(self) -> dict[str, Any]:
+        """What results.json records of the checkpoint that served a task."""
+        return {"model": self.model_id or self.path, "path": self.path, "revision": self.revision,
+                "commit": self.commit,
+                "label_map": {self.config_labels()[i]: t for i, t in sorted(self.task_labels.items())}
+                if self.task_labels else None}
+
+    def config_labels(self) -> dict[int, str]:
+        try:
+            return {int(k): str(v) for k, v in dict(self.config.get("id2label") or {}).items()}
+        except (TypeError, ValueError):
+            return {}
 
     @property
     def architectures(self) -> list[str]:
@@ -55,7 +77,9 @@ class Resolution:
 
     checkpoints: dict[str, Checkpoint]
     skipped: dict[str, str]
-    kind: str  # "checkpoint", "suite" or "hub"
+    kind: str  # "checkpoint", "hub", "suite" or "manifest"
+    name: str | None = None  # a manifest's name
+    defaults: dict[str, Any] = field(default_factory=dict)  # a manifest's defaults (pooling, layer, max_length)
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -102,7 +126,11 @@ def needs_remote_code(config: dict[str, Any]) -> bool:
 
 
 def match_labels(ckpt: Checkpoint, spec: TaskSpec) -> dict[int, str]:
-    """Map the checkpoint's label ids to the task's labels by name (case-insensitive)."""
+    """Map the checkpoint's label ids to the task's labels: through ``ckpt.label_map``, else by name (any case).
+
+    Every checkpoint label must land on a task label (a map can send several to
+    one, e.g. ``B-MISC=O``), and every task label must be reachable.
+    """
     id2label = ckpt.config.get("id2label") or {}
     try:
         model_labels = {int(k): str(v) for k, v in dict(id2label).items()}
@@ -112,16 +140,43 @@ def match_labels(ckpt: Checkpoint, spec: TaskSpec) -> dict[int, str]:
                         "expected e.g. {\"0\": \"entailment\", \"1\": \"neutral\"}", *where) from None
     task_labels = list(spec.labels or ())
     by_lower = {t.lower(): t for t in task_labels}
+    user_map = {k.lower(): v for k, v in (ckpt.label_map or {}).items()}
+    names_lower = {name.lower() for name in model_labels.values()}
+    for key, value in (ckpt.label_map or {}).items():
+        if key.lower() not in names_lower:
+            raise UserError(f"label map entry {key}={value}: '{key}' is not a label of {ckpt.model_id or ckpt.path} "
+                            f"(it has: {', '.join(model_labels[i] for i in sorted(model_labels))})")
+        if value.lower() not in by_lower:
+            raise UserError(f"label map entry {key}={value}: '{value}' is not a label of task {spec.task} "
+                            f"(it has: {', '.join(task_labels)})")
     mapping = {}
     for idx, name in model_labels.items():
-        if name.lower() in by_lower:
-            mapping[idx] = by_lower[name.lower()]
-    if set(mapping.values()) != set(task_labels) or len(mapping) != len(model_labels):
+        target = user_map.get(name.lower(), name)
+        if target.lower() in by_lower:
+            mapping[idx] = by_lower[target.lower()]
+    unmapped = [model_labels[i] for i in sorted(model_labels) if i not in mapping]
+    uncovered = [t for t in task_labels if t not in set(mapping.values())]
+    if unmapped or uncovered or not model_labels:
         raise UserError(
-            f"the labels of {ckpt.path} do not match task {spec.task}: checkpoint has "
-            f"[{', '.join(model_labels[i] for i in sorted(model_labels))}], task expects "
-            f"[{', '.join(task_labels)}]; set id2label in its config.json to the task's label names")
+            f"the labels of {ckpt.model_id or ckpt.path} do not match task {spec.task}: checkpoint has "
+            f"[{', '.join(model_labels[i] for i in sorted(model_labels))}], task expects [{', '.join(task_labels)}]"
+            f"{_suggest(unmapped, uncovered, task_labels, len(mapping))}")
     return mapping
+
+
+def _suggest(unmapped: list[str], uncovered: list[str], task_labels: list[str], matched: int) -> str:
+    """A label map that would fit, where one can be guessed: generic names (LABEL_0...) or a few renamed labels
+    paired in order with the task's unmatched ones, or extra labels (B-MISC) sent to 'O'."""
+    generic = all(re.fullmatch(r"(LABEL_)?\d+", name, re.IGNORECASE) for name in unmapped)
+    pairs = None
+    if unmapped and len(unmapped) == len(uncovered) and (generic or matched):
+        pairs = list(zip(unmapped, uncovered))
+    elif unmapped and not uncovered and "O" in task_labels:
+        pairs = [(name, "O") for name in unmapped]
+    if not pairs:
+        return "; set id2label in its config.json to the task's label names, or give a label map"
+    hint = ",".join(f"{a}={b}" for a, b in pairs)
+    return f"; a label map such as --label-map {hint} (label_map in a manifest) would fit, if the model card agrees"
 
 
 def _config_line(ck_path: str, key: str) -> tuple[str | None, int | None]:
@@ -135,45 +190,104 @@ def _config_line(ck_path: str, key: str) -> tuple[str | None, int | None]:
         return None, None
 
 
-def _checkpoint(path: str, trust_remote_code: bool, allow_pickle: bool, need_tokenizer: bool = True) -> Checkpoint:
-    p = Path(path)
-    if p.exists():
-        if not p.is_dir():
-            raise UserError("expected a checkpoint folder, found a file", p)
-        config = _read_config(p)
-        check_local_checkpoint(p, allow_pickle, need_tokenizer)
-        local = True
-    else:
-        if path.startswith((".", "/", "~")) or os.sep + os.sep in path or path.count("/") > 1:
-            raise UserError("checkpoint folder not found", path)
-        config = _hub_config(path)
-        local = False
+def _checkpoint(path: str, trust_remote_code: bool, allow_pickle: bool, need_tokenizer: bool = True,
+                revision: str | None = None, label_map: dict[str, str] | None = None) -> Checkpoint:
+    from .manifest import looks_local
+
+    p = Path(path).expanduser()
+    model_id, commit = path, None
+    if not looks_local(path):
+        p = Path(hub_snapshot(path, revision, allow_pickle))
+        commit = p.name
+    elif revision is not None:
+        raise UserError(f"a revision ({revision}) applies to hub ids, not to the local folder", path)
+    if not p.exists():
+        raise UserError("checkpoint folder not found", path)
+    if not p.is_dir():
+        raise UserError("expected a checkpoint folder, found a file", p)
+    if commit is None and p.resolve().parent.name == "snapshots" and p.resolve().parent.parent.name.startswith(
+            "models--"):  # a folder inside a hub cache: its name is the commit
+        commit = p.resolve().name
+    config = _read_config(p)
+    check_local_checkpoint(p, allow_pickle, need_tokenizer)
     if needs_remote_code(config) and not trust_remote_code:
         raise UserError(f"checkpoint {path} needs custom code from its repository (auto_map in config.json); "
-                        "pass --trust-remote-code only if you trust it",
-                        *(_config_line(path, "auto_map") if local else (None, None)))
-    return Checkpoint(path=str(p) if local else path, config=config, local=local)
+                        "pass --trust-remote-code only if you trust it", *_config_line(str(p), "auto_map"))
+    return Checkpoint(path=str(p), config=config, local=True, model_id=model_id, revision=revision, commit=commit,
+                      label_map=label_map)
 
 
-def _hub_config(model_id: str) -> dict[str, Any]:
+# The files a checkpoint needs: its config, safetensors weights and tokenizer (never ONNX, TF or Flax copies).
+HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken"]
+
+
+def hub_snapshot(model_id: str, revision: str | None, allow_pickle: bool = False) -> str:
+    """The local snapshot folder of a hub model at ``revision`` (default: main), from the cache or downloaded."""
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub import errors as hub_errors
+
+    where = f"'{model_id}'" + (f" at revision {revision}" if revision else "")
     try:
-        from transformers import AutoConfig
+        return snapshot_download(model_id, revision=revision,
+                                 allow_patterns=HUB_FILES + (["*.bin"] if allow_pickle else []))
+    except hub_errors.GatedRepoError:
+        raise UserError(f"{where} is gated on the Hugging Face hub: accept its terms on the model page and log in "
+                        "(huggingface-cli login, or set HF_TOKEN)") from None
+    except hub_errors.RepositoryNotFoundError:
+        raise UserError(f"{where} is not a model on the Hugging Face hub (or it is private; log in to reach it), "
+                        "and no such local folder exists") from None
+    except hub_errors.RevisionNotFoundError:
+        raise UserError(f"{where}: the hub has no such revision (expected a branch, tag or commit of "
+                        f"{model_id})") from None
+    except hub_errors.LocalEntryNotFoundError:
+        folder = Path(constants.HF_HUB_CACHE) / ("models--" + model_id.replace("/", "--"))
+        cached = sorted(p.name for p in (folder / "snapshots").iterdir()) if (folder / "snapshots").is_dir() else []
+        if cached:
+            raise UserError(f"{where} is not in the local hub cache and the hub cannot be reached "
+                            f"(cached commits: {', '.join(c[:12] for c in cached)})") from None
+        raise UserError(f"{where} is not in the local hub cache ({constants.HF_HUB_CACHE}) and the hub cannot be "
+                        "reached (offline); download it first, or name a local folder") from None
+    except hub_errors.HFValidationError as exc:
+        raise UserError(f"'{model_id}' is neither a local folder nor a valid hub id: {str(exc).splitlines()[0]}") \
+            from None
+    except (OSError, hub_errors.HfHubHTTPError) as exc:
+        raise UserError(f"cannot fetch {where} from the Hugging Face hub: {_first_line(exc)}") from None
 
-        return AutoConfig.from_pretrained(model_id).to_dict()
-    except OSError as exc:
-        raise UserError(f"cannot fetch '{model_id}' from the Hugging Face hub, and no such local folder exists "
-                        f"({str(exc).splitlines()[0][:160]})") from None
 
+def resolve(model: str, specs: list[TaskSpec], trust_remote_code: bool = False, allow_pickle: bool = False,
+            label_map: dict[str, str] | None = None) -> Resolution:
+    """Decide which checkpoint serves each task; a task nothing can serve is skipped with a reason.
 
-def resolve(model: str, specs: list[TaskSpec], trust_remote_code: bool = False,
-            allow_pickle: bool = False) -> Resolution:
-    """Decide which checkpoint serves each task; a task nothing can serve is skipped with a reason."""
-    path = Path(model).expanduser()
+    ``label_map`` (``--label-map``) applies to a single checkpoint; a manifest gives one per entry.
+    """
     from .families import family_of
+    from .manifest import is_manifest, load_manifest
 
+    path = Path(model).expanduser()
     names = [s.task for s in specs]
     checkpoints: dict[str, Checkpoint] = {}
     skipped: dict[str, str] = {}
+    if label_map and (is_manifest(model) or is_suite(path, names)):
+        raise UserError("--label-map applies to a single checkpoint; give a suite's label maps in a manifest "
+                        "(label_map under each task)")
+    if is_manifest(model):
+        manifest = load_manifest(model)
+        loaded: dict[tuple, Checkpoint] = {}
+        for spec in specs:
+            found = manifest.entry_for(spec.task, family_of(spec).head is None)
+            if found is None:
+                skipped[spec.task] = f"the manifest {manifest.path} names no checkpoint for {spec.task}"
+                continue
+            key, entry = found
+            try:
+                ident = (entry.model, entry.revision, tuple(sorted((entry.label_map or {}).items())))
+                if ident not in loaded:
+                    loaded[ident] = _checkpoint(entry.model, trust_remote_code, allow_pickle,
+                                                revision=entry.revision, label_map=entry.label_map)
+                _assign(loaded[ident], spec, checkpoints, skipped)
+            except UserError as exc:
+                raise UserError(f"{key}: {exc}", manifest.path, entry.line) from None
+        return Resolution(checkpoints, skipped, "manifest", manifest.name, manifest.defaults)
     if is_suite(path, names):
         encoder = None
         if (path / "encoder" / "config.json").is_file():
@@ -189,30 +303,30 @@ def resolve(model: str, specs: list[TaskSpec], trust_remote_code: bool = False,
             if not (sub / "config.json").is_file():
                 skipped[spec.task] = f"the suite has no checkpoint {sub}"
                 continue
-            ck = _checkpoint(str(sub), trust_remote_code, allow_pickle)
-            _assign(ck, spec, checkpoints, skipped)
+            _assign(_checkpoint(str(sub), trust_remote_code, allow_pickle), spec, checkpoints, skipped)
         return Resolution(checkpoints, skipped, "suite")
-    ck = _checkpoint(model, trust_remote_code, allow_pickle)
+    ck = _checkpoint(model, trust_remote_code, allow_pickle, label_map=label_map)
     for spec in specs:
-        if family_of(spec).head is None:
-            checkpoints[spec.task] = ck  # the encoder inside any head checkpoint serves retrieval
-        else:
-            _assign(ck, spec, checkpoints, skipped)
-    return Resolution(checkpoints, skipped, "checkpoint" if ck.local else "hub")
+        _assign(ck, spec, checkpoints, skipped)
+    return Resolution(checkpoints, skipped, "hub" if ck.commit and not Path(model).exists() else "checkpoint")
 
 
 def _assign(ck: Checkpoint, spec: TaskSpec, checkpoints: dict, skipped: dict) -> None:
+    """``ck`` serves ``spec`` when it carries the family's head (any checkpoint's encoder serves retrieval)."""
     from .families import family_of
 
     fam = family_of(spec)
+    if fam.head is None:
+        checkpoints[spec.task] = ck
+        return
     head = ck.head()
     if head != spec.family:
         have = f"a {head} head" if head else "no task head"
-        skipped[spec.task] = (f"{ck.path} has {have} ({', '.join(ck.architectures) or 'no architectures'}); "
+        skipped[spec.task] = (f"{ck.model_id or ck.path} has {have} ({', '.join(ck.architectures) or 'no architectures'}); "
                               f"{spec.task} needs a {spec.family} head (*{fam.head})")
         return
     if fam.needs_labels:
-        ck = Checkpoint(ck.path, ck.config, ck.local, match_labels(ck, spec))
+        ck = dataclasses.replace(ck, task_labels=match_labels(ck, spec))
     checkpoints[spec.task] = ck
 
 
