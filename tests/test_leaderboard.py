@@ -20,7 +20,7 @@ from xtreme_harness.leaderboard import (build_board, entry_from_dict, export_sub
                                         load_results, paired_bootstrap, render, transfer_gap, transfer_matrix)
 from xtreme_harness.leaderboard.reference import available, reference_dir
 from xtreme_harness.scoring import aggregate_task, overall_scores, score_folders
-from xtreme_harness.spec import registry
+from xtreme_harness.spec import benchmark, registry
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("XTREME_SHARED", REPO.parent / "shared"))
@@ -261,28 +261,24 @@ def test_partial_results_show_as_partial(tmp_path):
         load_results(write_json(tmp_path / "claims.json", doc))
 
 
-def test_reference_rows_are_partial_with_their_source():
+def test_default_reference_rows_are_the_zero_shot_test_rows():
     refs = load_references("all")
-    names = [r.name for r in refs]
-    assert "mBERT (Hu et al., 2020)" in names and "XLM-R Large + X-STILTs (Phang et al., 2020)" in names
+    assert [r.ref.row_id for r in refs] == ["hu2020_xtreme_v3_t2_mbert_zeroshot", "hu2020_xtreme_v3_t2_xlm_zeroshot",
+                                            "hu2020_xtreme_v3_t2_xlmr_large_zeroshot",
+                                            "hu2020_xtreme_v3_t2_mmte_zeroshot"]
+    assert [r.name for r in load_references(None)] == [r.name for r in refs]
     for r in refs:
-        assert r.partial and "all_task" not in r.overall
-        assert r.source and r.table
-    by = {r.name: r for r in refs}
-    expect = {"mBERT (Hu et al., 2020)": (65.4, 81.9, 62.2, 64.5, 61.4, 59.7),
-              "XLM (Hu et al., 2020)": (69.1, 80.9, 61.2, 59.8, 48.5, 43.6),
-              "XLM-R Large (Hu et al., 2020)": (79.2, 86.4, 65.4, 76.6, 71.6, 65.1),
-              "XLM-R Large + X-STILTs (Phang et al., 2020)": (80.4, 87.7, 64.7, 77.2, 72.3, 76.0)}
-    for name, (xnli, pawsx, panx, xquad, mlqa, tydiqa) in expect.items():
-        t = by[name].tasks
-        assert t["xnli"].avgs["accuracy"] == xnli and t["pawsx"].avgs["accuracy"] == pawsx
-        assert t["panx"].avgs["f1"] == panx
-        assert (t["xquad"].avgs["f1"], t["mlqa"].avgs["f1"], t["tydiqa"].avgs["f1"]) == (xquad, mlqa, tydiqa)
-        assert t["xquad"].avgs["exact_match"] is None and t["udpos"].avg_metric is None
-    assert "2003.11080" in by["mBERT (Hu et al., 2020)"].source
-    assert "2005.13013" in by["XLM-R Large + X-STILTs (Phang et al., 2020)"].source
+        p = r.ref
+        assert p.split == "test" and not p.split_exceptions and not p.is_delta and not p.second_hand
+        assert p.transfer == "zero-shot" and "2003.11080" in r.source and r.table.startswith("Table 2")
+        assert "arXiv v3" in p.version_read and p.url_read and p.caveat
+        # Every task figure is printed, so the score is recomputed, never the printed Avg column.
+        complete = {t for t, ts in r.tasks.items() if ts.avg_metric is not None}
+        assert complete == set(benchmark("xtreme")["tasks"])
+        official, _ = overall_scores({t: {"avg_metric": r.tasks[t].avg_metric} for t in complete}, complete, "xtreme")
+        assert r.score == official["all_task"] and "Avg" in p.printed_avg
     assert load_references("none") == []
-    with pytest.raises(UserError, match="unknown reference"):
+    with pytest.raises(UserError, match="unknown reference 'no-such-paper'"):
         load_references("no-such-paper")
 
 
@@ -291,11 +287,12 @@ def test_shipped_references_match_the_repository_folder():
     if not repo_dir.is_dir():
         pytest.skip("not a source checkout")
     shipped = available()
-    assert set(shipped) >= {"xtreme-paper", "x-stilts"}
+    assert set(shipped) == {"xtreme-paper", "x-stilts", "rembert-paper", "mt5-readme"}
     for ref_id, path in shipped.items():
         twin = repo_dir / path.name
         assert twin.is_file(), f"{twin} missing"
         assert twin.read_bytes() == path.read_bytes(), f"{twin} differs from {path}"
+    assert {p.name for p in repo_dir.glob("*.y*ml")} == {p.name for p in shipped.values()}
     assert reference_dir().is_dir()
 
 
@@ -574,9 +571,12 @@ def test_usage_errors(tmp_path, capsys):
 
 
 def test_references_only_board_renders():
-    md = render(build_board([], load_references("all")), "md")
-    assert "| mBERT (Hu et al., 2020) | – |" in md
+    refs = load_references("all")
+    md = render(build_board([], refs), "md")
+    mbert = next(r for r in refs if r.ref.model == "mBERT")
+    assert f"| mBERT (Hu et al., 2020) | {mbert.score:.1f} |" in md
     assert "arXiv:2003.11080" in md and "Table 2" in md
+    assert f"printed Avg {mbert.ref.printed_avg['Avg']} (the source's column, not our score)" in md
 
 
 def test_bootstrap_skips_records_without_gold(tmp_path):

@@ -371,7 +371,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 # --- xtreme-leaderboard --------------------------------------------------------------
 
 LEADERBOARD_USAGE = """xtreme-leaderboard RESULTS... [--format md|csv|latex|html] [--out FILE]
-         [--reference all|none|xtreme-paper,x-stilts,FILE] [--per-language]
+         [--reference all|none|ID,MODEL,FILE] [--per-language]
          [--compare A B] [--bootstrap N] [--seed S] [--plots DIR] [--decimals N]
        xtreme-leaderboard export RESULTS_DIR --out SUBMISSION_DIR [--version xtreme|xtreme-r]
          [--allow-partial] [--force]"""
@@ -391,10 +391,12 @@ def _board(argv: list[str]) -> int:
     p.add_argument("--format", choices=FORMATS, help="output format (default: from --out's extension, else md)")
     p.add_argument("--out", help="write here instead of standard output")
     p.add_argument("--reference", default="all",
-                   help="reference rows: all (default), none, or a comma list of shipped ids and/or files")
+                   help="reference rows: all (default: the zero-shot test rows), none, or a comma list of shipped "
+                        "file ids, row ids, model names and/or files")
     p.add_argument("--per-language", action="store_true", help="add a per-language table for each task")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"),
-                   help="compare two runs: delta table and paired bootstrap of B − A over examples")
+                   help="compare two runs (delta table and paired bootstrap of B − A over examples), or a run with a "
+                        "reference row (id or model name; deltas only)")
     p.add_argument("--bootstrap", type=int, default=cmp.DEFAULT_RESAMPLES, metavar="N",
                    help=f"bootstrap resamples (default {cmp.DEFAULT_RESAMPLES}; 0 = delta table only)")
     p.add_argument("--seed", type=int, default=cmp.DEFAULT_SEED, help=f"bootstrap seed (default {cmp.DEFAULT_SEED})")

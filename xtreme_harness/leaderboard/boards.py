@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
 from ..data.io import atomic_write_text
 from ..errors import UserError
+
+if TYPE_CHECKING:
+    from .entries import Entry
 
 FORMAT_OF_SUFFIX = {".md": "md", ".markdown": "md", ".csv": "csv", ".tex": "latex", ".latex": "latex",
                     ".html": "html", ".htm": "html"}
@@ -19,17 +25,21 @@ def make_board(results: list[str], fmt: str = "md", out: str | None = None, refe
     from . import compare as cmp
     from .entries import dedupe_names, load_results
     from .plots import make_plots
-    from .reference import resolve
+    from .reference import find_row, resolve, shipped
     from .tables import build_board, render, sort_runs
 
     say = say or (lambda msg: print(f"xtreme-leaderboard: {msg}", file=sys.stderr))
     paths = list(results)
+    compared_rows: dict[str, Entry] = {}  # --compare names that are published rows, not results files
     for extra in compare or []:
-        if extra not in paths:
-            paths.append(extra)
+        if _is_results(extra):
+            if extra not in paths:
+                paths.append(extra)
+        else:
+            compared_rows[extra] = find_row(extra)
     runs = [load_results(path) for path in _unique(paths)]
     refs = resolve(reference)
-    if not runs and not refs:
+    if not runs and not refs and not compared_rows:
         raise UserError("nothing to show: give at least one results file (or --reference)")
     versions = {e.version for e in runs}
     if len(versions) > 1:
@@ -37,20 +47,35 @@ def make_board(results: list[str], fmt: str = "md", out: str | None = None, refe
                         "a leaderboard compares one version")
     version = next(iter(versions)) if versions else "xtreme"
     refs = [r for r in refs if r.version == version]
+    for arg, row in compared_rows.items():
+        if row.version != version:
+            raise UserError(f"--compare: reference row '{row.ref.row_id}' is {row.version}, the runs are {version}",
+                            row.ref.path)
+        same = next((r for r in refs if r.ref is not None and r.ref.row_id == row.ref.row_id), None)
+        if same is None:
+            refs.append(row)  # what is compared is on the board too
+        else:
+            compared_rows[arg] = same
+    try:
+        matrix, matrix_note = cmp.transfer_matrix(runs), None
+    except UserError as exc:  # a board without the matrix is still worth showing
+        matrix, matrix_note = None, f"No intermediate-task transfer matrix: {exc}"
+    if matrix is not None and (reference or "all").strip() in ("", "all"):
+        # Beside the runs' own matrix, the published one: delta rows are never in the summary.
+        have = {r.ref.row_id for r in refs if r.ref is not None}
+        refs += [r for r in shipped() if r.ref.is_delta and r.version == version and r.ref.row_id not in have]
     dedupe_names(runs + refs)
 
     pair = None
     if compare:
         by_path = {str(_key(path)): e for path, e in zip(_unique(paths), runs)}
-        ea, eb = by_path[str(_key(compare[0]))], by_path[str(_key(compare[1]))]
+        ea, eb = (compared_rows.get(x) or by_path[str(_key(x))] for x in compare)
         if ea is eb:
-            raise UserError("--compare needs two different results files")
-        boot = cmp.paired_bootstrap(ea, eb, bootstrap, seed) if bootstrap else None
+            raise UserError("--compare needs two different results files (or a results file and a reference row)")
+        boot = None
+        if ea.kind == "run" and eb.kind == "run" and bootstrap:
+            boot = cmp.paired_bootstrap(ea, eb, bootstrap, seed)
         pair = (ea, eb, boot)
-    try:
-        matrix, matrix_note = cmp.transfer_matrix(runs), None
-    except UserError as exc:  # a board without the matrix is still worth showing
-        matrix, matrix_note = None, f"No intermediate-task transfer matrix: {exc}"
     board = build_board(runs, refs, per_language=per_language, compare=pair, matrix=matrix, title=title,
                         decimals=decimals)
     if matrix_note:
@@ -58,7 +83,7 @@ def make_board(results: list[str], fmt: str = "md", out: str | None = None, refe
         say(matrix_note)
 
     if plots or (fmt == "html" and not no_plots):
-        made = make_plots(sort_runs(runs), refs, version)
+        made = make_plots(sort_runs(runs), [r for r in refs if r.ref is None or not r.ref.is_delta], version)
         if plots:
             _write_plots(made, Path(plots), Path(out).resolve().parent if out else Path.cwd())
         board.plots = [] if fmt == "html" and no_plots else made
@@ -79,6 +104,11 @@ def _write_plots(plots, folder: Path, base: Path) -> None:
             plot.file = dest.relative_to(base).as_posix()
         except ValueError:
             plot.file = str(dest)
+
+
+def _is_results(arg: str) -> bool:
+    """A --compare name is a results file or folder when it exists (or looks like one); else a reference row."""
+    return os.path.exists(arg) or arg.endswith(".json")
 
 
 def _key(path: str) -> Path:

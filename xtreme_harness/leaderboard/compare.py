@@ -385,3 +385,134 @@ def transfer_matrix(entries: list[Entry]) -> TransferMatrix | None:
     seen = {t for r, b in rows for t in list(r.values) + list(b.values)}
     order = [t for t in bench_tasks if t in seen] + sorted(seen - set(bench_tasks))
     return TransferMatrix(order, used, rows)
+
+
+# --- a run against a published row ----------------------------------------------------
+
+@dataclass
+class PublishedComparison:
+    """B − A where one side (or both) is a published row: figures only, no per-example records.
+
+    Tasks whose splits differ (a dev-set row against a test-set run) are not
+    compared; tasks where a split is unstated or not a test measurement are
+    compared but flagged, and so are a run's partial task averages.
+    """
+
+    a: Entry
+    b: Entry
+    rows: list[tuple[str, float | None, float | None, float | None]]  # headline key, A, B, B − A
+    languages: list[tuple[str, str, str, float, float, float]]  # task, lang, figure, A, B, B − A
+    not_compared: dict[str, str]  # task -> why its delta is left blank
+    flagged: dict[str, str]  # task -> why its delta needs care
+    partial: set[str]  # tasks a run averages over only some languages
+
+    def key_status(self, key: str) -> str:
+        """``skip``, ``flag``, ``partial`` or ``ok`` for a headline figure, from the tasks it is made of."""
+        tasks = key_tasks(key, self.a.version)
+        if any(t in self.not_compared for t in tasks):
+            return "skip"
+        if any(t in self.flagged for t in tasks):
+            return "flag"
+        if any(t in self.partial for t in tasks):
+            return "partial"
+        return "ok"
+
+
+def key_tasks(key: str, version: str) -> list[str]:
+    """The tasks a headline figure (``all_task``, a category or ``task.figure``) is computed from."""
+    bench = benchmark(version)
+    if key == "all_task":
+        return list(bench["tasks"])
+    if key in bench["categories"]:
+        return list(bench["categories"][key])
+    return [key.split(".", 1)[0]]
+
+
+def task_split(e: Entry, task: str) -> str:
+    """The split a task figure is on: a row's printed split, a run's ``tasks.<t>.split`` (absent: test)."""
+    if e.ref is not None:
+        return e.ref.split_of(task)
+    ts = e.tasks.get(task)
+    return ts.split if ts is not None and ts.split else "test"
+
+
+def _where(e: Entry) -> str:
+    return e.ref.path if e.ref is not None else e.source
+
+
+def compare_published(a: Entry, b: Entry) -> PublishedComparison:
+    for e in (a, b):
+        if e.ref is not None and e.ref.is_delta:
+            raise UserError(f"--compare: '{e.ref.row_id}' is printed as differences from '{e.ref.delta_vs}', "
+                            "not as scores; compare with that row (the published transfer matrix shows the "
+                            "differences)", e.ref.path)
+    if a.version != b.version:
+        raise UserError(f"--compare: {a.name} is {a.version} and {b.name} is {b.version}")
+    order = list(benchmark(a.version)["tasks"])
+    common = [t for t in order if t in a.tasks and t in b.tasks]
+    if not common:
+        raise UserError(f"--compare: {a.name} and {b.name} have no task in common", _where(b))
+    not_compared: dict[str, str] = {}
+    flagged: dict[str, str] = {}
+    partial: set[str] = set()
+    for t in common:
+        sa, sb = task_split(a, t), task_split(b, t)
+        if {sa, sb} & {"unstated", "n/a"}:
+            flagged[t] = f"A on {sa}, B on {sb}"
+        elif sa != sb:
+            not_compared[t] = f"A on {sa}, B on {sb}"
+        for e in (a, b):
+            if e.kind == "run" and not e.tasks[t].complete:
+                partial.add(t)
+    if len(not_compared) == len(common):
+        t = common[0]
+        run = next((e for e in (a, b) if e.kind == "run"), b)
+        raise UserError(f"--compare: {a.name} is on {task_split(a, t)} and {b.name} on {task_split(b, t)} "
+                        f"(tasks.{t}.split) for every task they share; compare like with like: a dev-split row "
+                        "with a dev-split run, a test-split row with a test-split run", _where(run))
+    languages = []
+    for t in common:
+        if t in not_compared:
+            continue
+        ta, tb = a.tasks[t], b.tasks[t]
+        order = list(task_languages(spec_for(t), a.version))
+        for k in sorted(ta.primary, key=lambda k: 1 if k == "exact_match" else 0):
+            fa, fb = ta.per_lang.get(k, {}), tb.per_lang.get(k, {})
+            langs = [lang for lang in order if lang in fa and lang in fb]
+            langs += sorted(lang for lang in fa if lang in fb and lang not in langs)
+            languages += [(t, lang, k, fa[lang], fb[lang], fb[lang] - fa[lang]) for lang in langs]
+    return PublishedComparison(a, b, delta(a, b), languages, not_compared, flagged, partial)
+
+
+# --- published intermediate-task deltas -----------------------------------------------
+
+@dataclass
+class PublishedMatrix:
+    """A paper's intermediate-task rows, printed as differences from one baseline row."""
+
+    baseline: Entry
+    rows: list[Entry]
+    columns: list[tuple[str, str]]  # (task, figure) in board order, QA as F1 then EM
+
+
+def published_matrices(refs: list[Entry], task_order: list[str]) -> list[PublishedMatrix]:
+    """The selected delta rows grouped by the row they are printed against, in file order."""
+    groups: dict[int, PublishedMatrix] = {}
+    for e in refs:
+        if e.ref is None or not e.ref.is_delta or e.ref.baseline is None:
+            continue
+        base = e.ref.baseline
+        m = groups.get(id(base))
+        if m is None:
+            m = groups[id(base)] = PublishedMatrix(base, [], [])
+        if all(r.ref.row_id != e.ref.row_id for r in m.rows):
+            m.rows.append(e)
+    for m in groups.values():
+        m.rows.sort(key=lambda r: bool(r.ref.mlm))  # the paper's order: without MLM, then with
+        seen = {t for r in m.rows for t in r.ref.delta_figures} | set(m.baseline.tasks)
+        for t in [t for t in task_order if t in seen]:
+            figs = {k for r in m.rows for k in r.ref.delta_figures.get(t, {})}
+            if t in m.baseline.tasks:
+                figs |= {k for k, v in m.baseline.tasks[t].avgs.items() if v is not None}
+            m.columns += [(t, k) for k in sorted(figs, key=lambda k: 1 if k == "exact_match" else 0)]
+    return list(groups.values())

@@ -41,6 +41,7 @@ class TaskScore:
     complete: bool = True
     missing: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
+    split: str | None = None  # a run's ``tasks.<t>.split`` (None: not recorded)
 
     def lang_score(self, lang: str) -> float | None:
         """Mean of the primary figures in one language: the quantity ``avg_metric`` averages."""
@@ -48,6 +49,64 @@ class TaskScore:
         if not vals or any(v is None for v in vals):
             return None
         return sum(vals) / len(vals)
+
+
+@dataclass
+class Published:
+    """Where a reference row was printed and how to read it: split, version read, second-hand, deltas.
+
+    A published figure is only comparable with a run's when the splits agree and
+    the figure is absolute, so these marks travel with every reference row.
+    """
+
+    row_id: str
+    file_id: str
+    path: str
+    model: str
+    short: str
+    citation: str
+    table: str
+    split: str  # test | dev | unstated | n/a, read off the source's own split text
+    split_text: str
+    split_exceptions: dict[str, str] = field(default_factory=dict)  # task -> the source's text
+    figures_are: str = "absolute"  # or "delta"
+    delta_vs: str | None = None
+    delta_figures: dict[str, dict[str, float]] = field(default_factory=dict)
+    intermediate: str | None = None  # the intermediate task as printed (delta rows)
+    mlm: bool | None = None
+    transfer: str | None = None
+    setting: str | None = None
+    label_printed: str | None = None
+    url: str | None = None
+    url_read: str | None = None
+    version_read: str | None = None
+    page: str | None = None
+    caveat: str | None = None
+    second_hand: str | None = None
+    printed_avg: dict[str, float] = field(default_factory=dict)  # printed label -> value, never our score
+    per_language_tables: dict[str, str] = field(default_factory=dict)
+    per_language_printed_avg: dict[str, dict[str, float]] = field(default_factory=dict)
+    printed_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # task -> {our figure: label printed}
+    notes: list[str] = field(default_factory=list)  # the row's own notes, as the source gives them
+    file_notes: list[str] = field(default_factory=list)  # notes the source gives for every row of the file
+    baseline: Entry | None = field(default=None, repr=False)  # the row delta_vs names (delta rows)
+
+    def split_of(self, task: str) -> str:
+        exc = self.split_exceptions.get(task)
+        return split_kind(exc) if exc else self.split
+
+    @property
+    def is_delta(self) -> bool:
+        return self.figures_are == "delta"
+
+
+SPLIT_KINDS = ("test", "dev", "unstated", "n/a")
+
+
+def split_kind(text: str) -> str:
+    """The split a source's split text names: its first word ("dev (no held-out test data)" is dev)."""
+    word = text.strip().split()[0].rstrip(",;:").lower() if text and text.strip() else ""
+    return word if word in SPLIT_KINDS else ""
 
 
 @dataclass
@@ -59,8 +118,8 @@ class Entry:
     version: str
     tasks: dict[str, TaskScore]
     overall: dict[str, float]  # recomputed, only figures whose tasks are complete
-    source: str = ""
-    overall_secondary: dict[str, float] = field(default_factory=dict)  # XTREME-R's all-task mean (see scoring)  # the results file, or the reference's citation
+    source: str = ""  # the results file, or the reference's citation
+    overall_secondary: dict[str, float] = field(default_factory=dict)  # XTREME-R's all-task mean (see scoring)
     table: str = ""  # the reference's table
     reference_id: str = ""
     protocol: str | None = None
@@ -69,6 +128,7 @@ class Entry:
     model_path: str | None = None
     records_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
+    ref: Published | None = None  # reference rows only
 
     @property
     def partial(self) -> bool:
@@ -255,9 +315,10 @@ def _task_score(task: str, score: dict[str, Any], cov: Any, version: str, path: 
         elif not close(float(avg_metric), recomputed_metric):
             _fail(f"tasks.{task}.avg_metric = {avg_metric!r} but the mean of its primary averages "
                   f"({', '.join(primary)}) is {recomputed_metric!r}", path, f'"{task}"')
+    split = score.get("split") if isinstance(score.get("split"), str) else None
     return TaskScore(task=task, primary=primary, avgs=avgs,
                      avg_metric=float(avg_metric) if avg_metric is not None else None,
-                     per_lang=per_lang, complete=complete, missing=missing, languages=present_all)
+                     per_lang=per_lang, complete=complete, missing=missing, languages=present_all, split=split)
 
 
 def dedupe_names(entries: list[Entry]) -> None:

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 
 from ..scoring import task_languages
 from ..spec import benchmark
-from .compare import BootstrapResult, TransferMatrix, delta, transfer_gap
+from .compare import (BootstrapResult, PublishedComparison, PublishedMatrix, TransferMatrix, compare_published,
+                      delta, published_matrices, transfer_gap)
 from .entries import Entry, spec_for
 
 PARTIAL = "†"
 SECONDARY = "‡"  # a figure evaluate.py does not report, shown beside the official ones
 SIG = "*"
+SPLIT_FLAG = "§"  # a published figure whose split is unstated or not a test-set measurement
 FORMATS = ("md", "csv", "latex", "html")
 _FIGURE_NAMES = {"f1": "F1", "exact_match": "EM", "accuracy": "Acc"}
 _CATEGORY_NAMES = {"classification": "Classification", "tagging": "Structured prediction", "qa": "QA",
@@ -129,22 +131,33 @@ def build_board(runs: list[Entry], references: list[Entry] = (), *, per_language
                 compare: tuple[Entry, Entry, BootstrapResult | None] | None = None,
                 matrix: TransferMatrix | None = None, title: str = "XTREME leaderboard",
                 decimals: int = 1) -> Board:
+    """``references`` may hold delta rows: they go to a published transfer matrix, never to the summary."""
     version = runs[0].version if runs else (references[0].version if references else "xtreme")
     runs = sort_runs(list(runs))
+    refs = [r for r in references if r.ref is None or not r.ref.is_delta]
     board = Board(title=title, version=version, sections=[], decimals=decimals)
-    board.sections.append(summary_section(runs, list(references), version))
+    board.sections.append(summary_section(runs, refs, version))
     if per_language:
-        board.sections += per_language_sections(runs, version)
+        board.sections += per_language_sections(runs, version, refs)
     gap = gap_section(runs, version)
     if gap is not None:
         board.sections.append(gap)
     if compare is not None:
         a, b, boot = compare
-        board.sections.append(delta_section(a, b, boot))
-        if boot is not None:
-            board.sections.append(bootstrap_section(a, b, boot))
+        if a.kind == "reference" or b.kind == "reference":
+            pc = compare_published(a, b)
+            board.sections.append(published_delta_section(pc, decimals))
+            lang = published_language_section(pc)
+            if lang is not None:
+                board.sections.append(lang)
+        else:
+            board.sections.append(delta_section(a, b, boot))
+            if boot is not None:
+                board.sections.append(bootstrap_section(a, b, boot))
     if matrix is not None:
         board.sections.append(matrix_section(matrix))
+    for pm in published_matrices(list(references), board_tasks(version)):
+        board.sections.append(published_matrix_section(pm, runs if matrix is not None else []))
     board.notes.append(f"Figures are percentages on the {version.upper()} test sets unless noted. The "
                        f"{version.upper()} score is the mean of the task averages (avg_metric), with QA counted as "
                        "(EM+F1)/2, exactly as the official evaluate.py computes it; it is shown only when every "
@@ -190,16 +203,46 @@ def summary_section(runs: list[Entry], refs: list[Entry], version: str) -> Secti
                              + coverage_text(e, tasks))
         for n in e.notes:
             sec.notes.append(f"{e.name}: {n}")
-    seen = set()
-    for e in refs:
-        if e.reference_id not in seen:
-            seen.add(e.reference_id)
-            names = ", ".join(r.name for r in refs if r.reference_id == e.reference_id)
-            sec.notes.append(f"Reference ({names}): {e.source}, {e.table}. Only the figures printed there; "
-                             "blank cells were not reported or not checked, so reference rows have no XTREME score.")
+    sec.notes += reference_notes(refs, version)
     if any(len(_display_primary(t, everyone)) > 1 for t in tasks):
         sec.notes.append("QA columns are averages of F1 and exact match (EM) over the task's languages.")
     return sec
+
+
+def reference_notes(refs: list[Entry], version: str) -> list[str]:
+    """Where each reference row comes from and what sets it apart; the printed Avg is never our score."""
+    if not refs:
+        return []
+    v = version.upper()
+    notes = [f"Reference rows: figures exactly as the source prints them; a blank cell was not printed there (or "
+             f"could not be read). A row has an {v} score only when every task figure is printed, recomputed from "
+             "those figures as evaluate.py would (QA (EM+F1)/2); a printed Avg column is quoted below, never used "
+             "as the score."]
+    files: dict[str, list[Entry]] = {}
+    for e in refs:
+        files.setdefault(e.ref.path if e.ref is not None else e.reference_id, []).append(e)
+    for group in files.values():
+        p = group[0].ref
+        if p is None:
+            continue
+        read = f" Read from {p.url_read}" + (f" ({p.version_read})" if p.version_read else "") + "." \
+            if p.url_read else ""
+        notes.append(f"{p.short} ({', '.join(e.ref.row_id for e in group)}): {p.citation}; {p.table}.{read}"
+                     + (f" Caveat: {p.caveat}" if p.caveat else "")
+                     + (f" Second-hand: {p.second_hand}" if p.second_hand else ""))
+        for e in group:
+            parts = []
+            if e.ref.split != "test" or e.ref.split_exceptions:
+                parts.append(f"split {e.ref.split_text}" + "".join(f"; {t}: {text}" for t, text in
+                                                                    e.ref.split_exceptions.items()))
+            if e.ref.printed_avg:
+                printed = ", ".join(f"{label} {value}" for label, value in e.ref.printed_avg.items())
+                parts.append(f"printed {printed} (the source's column, not our score)")
+            if parts:
+                score = (f"{v} recomputed from the printed task figures" if e.score is not None else
+                         f"no {v} score: not every task figure is printed")
+                notes.append(f"{e.name}: " + "; ".join(parts) + f"; {score}.")
+    return notes
 
 
 def coverage_text(e: Entry, tasks: list[str]) -> str:
@@ -224,15 +267,17 @@ def _task_languages(task: str, runs: list[Entry], version: str) -> list[str]:
     return order + extra
 
 
-def per_language_sections(runs: list[Entry], version: str) -> list[Section]:
+def per_language_sections(runs: list[Entry], version: str, refs: list[Entry] = ()) -> list[Section]:
+    """Each task by language: the runs' figures, then the published figures of the selected reference rows."""
     out = []
     tasks = board_tasks(version) + sorted({t for e in runs for t in e.tasks} - set(board_tasks(version)))
     for t in tasks:
         with_langs = [e for e in runs if t in e.tasks and e.tasks[t].per_lang]
-        if not with_langs:
+        published = [e for e in refs if t in e.tasks and e.tasks[t].per_lang]
+        if not with_langs and (runs or not published):
             continue
-        langs = _task_languages(t, with_langs, version)
-        keys = _display_primary(t, with_langs)
+        langs = _task_languages(t, with_langs + published, version)
+        keys = _display_primary(t, with_langs + published)
         cols = [("model", "Model"), ("figure", "Figure")] + [(lang, lang) for lang in langs] + [("avg", "Avg")]
         sec = Section(f"per_language.{t}", f"{task_name(t)} by language", cols, [])
         for e in with_langs:
@@ -246,8 +291,54 @@ def per_language_sections(runs: list[Entry], version: str) -> list[Section]:
             if not ts.complete:
                 sec.notes.append(f"{PARTIAL} {e.name}: averaged over the {len(ts.languages)} languages present"
                                  + (f"; missing {', '.join(ts.missing)}" if ts.missing else "") + ".")
+        for e in published:
+            ts, p = e.tasks[t], e.ref
+            for k in keys:
+                if k not in ts.per_lang and ts.avgs.get(k) is None:
+                    continue
+                figs = ts.per_lang.get(k, {})
+                printed = p.printed_labels.get(t, {}).get(k)
+                label = figure_name(k) + (f" (printed {figure_name(printed)})" if printed else "")
+                cells = [text(e.name), text(label)] + [Cell(figs.get(lang), heat=True) for lang in langs]
+                cells.append(Cell(ts.avgs.get(k)))
+                sec.rows.append(Row(f"{e.name}|{k}", cells))
+        if published:
+            sec.notes += _published_language_notes(published, t)
         out.append(sec)
     return out
+
+
+def _published_language_notes(published: list[Entry], task: str) -> list[str]:
+    """One note per source table, naming the rows it gives, rather than one per row."""
+    import re
+
+    notes = []
+    tables: dict[str, list[str]] = {}
+    for e in published:
+        where = e.ref.per_language_tables.get(task) or "no per-language table"
+        m = re.match(r"(.*?)\s*\(row label printed: \"([^\"]*)\"\)\s*$", where)
+        title, label = (m.group(1), m.group(2)) if m else (where, None)
+        tables.setdefault(f"{e.ref.short}, {title.rstrip('. ')}", []).append(
+            e.name + (f" printed as \"{label}\"" if label and label != e.ref.model else ""))
+    for where, names in tables.items():
+        notes.append(f"Published rows ({'; '.join(names)}): per-language figures from {where}; "
+                     "Avg is each row's task figure in its main table.")
+    aliased = [e for e in published if e.ref.printed_labels.get(task)]
+    for k, printed in {k: v for e in aliased for k, v in e.ref.printed_labels[task].items()}.items():
+        notes.append(f"The per-language {figure_name(k)} figures of {', '.join(e.name for e in aliased)} are printed "
+                     f"as {figure_name(printed)} and read as {figure_name(k)}: the table's avg column equals the "
+                     f"main table's {figure_name(k)} figure.")
+    for e in published:
+        ts = e.tasks[task]
+        for k, value in e.ref.per_language_printed_avg.get(task, {}).items():
+            mine = ts.avgs.get(k)
+            if mine is not None and abs(mine - value) > 1e-9:
+                notes.append(f"{e.name}: the per-language table's avg column prints {figure_name(k)} {value}, the "
+                             f"main table {mine} (a printed inconsistency; the main table's figure is shown).")
+        missing = [figure_name(k) for k in ts.primary if k not in ts.per_lang]
+        if missing:
+            notes.append(f"{e.name}: no per-language {', '.join(missing)} printed (blank).")
+    return notes
 
 
 def gap_section(runs: list[Entry], version: str) -> Section | None:
@@ -292,6 +383,105 @@ def delta_section(a: Entry, b: Entry, boot: BootstrapResult | None) -> Section:
                          f"95% percentile interval; {SIG} = the interval excludes 0. Only task averages whose "
                          "records cover every language the results average over get an interval.")
     return sec
+
+
+def published_delta_section(pc: PublishedComparison, decimals: int = 1) -> Section:
+    """B − A against a published row: figures only, flagged where the two are not like with like."""
+    a, b = pc.a, pc.b
+    cols = [("figure", "Figure"), ("a", "A"), ("b", "B"), ("diff", "B − A")]
+    sec = Section("delta", "Difference B − A", cols, [], intro=f"A = {a.name}; B = {b.name}.")
+    marks = {"flag": SPLIT_FLAG, "partial": PARTIAL}
+    for key, va, vb, d in pc.rows:
+        status = pc.key_status(key)
+        cells = [text(_figure_label(key)), Cell(va), Cell(vb),
+                 Cell(None if status == "skip" else d, kind="delta", mark=marks.get(status, "") if d is not None
+                      and status != "skip" else "")]
+        sec.rows.append(Row(key, cells))
+    sec.notes.append("No paired bootstrap: a published row has no per-example records, so these differences have "
+                     "no confidence interval and no significance mark.")
+    if pc.not_compared:
+        sec.notes.append("Not compared (splits differ; blank B − A): "
+                         + "; ".join(f"{t}: {why}" for t, why in pc.not_compared.items())
+                         + ". Compare a dev-split row with a dev-split run and a test-split row with a test-split run.")
+    if pc.flagged:
+        sec.notes.append(f"{SPLIT_FLAG} split unstated or not a test-set measurement, compared as printed: "
+                         + "; ".join(f"{t}: {why}" for t, why in pc.flagged.items()) + ".")
+    if pc.partial:
+        sec.notes.append(f"{PARTIAL} the run averages {', '.join(sorted(pc.partial))} over only some languages; "
+                         "the published figure covers the task.")
+    for e in (a, b):
+        if e.ref is not None:
+            if e.ref.caveat:
+                sec.notes.append(f"{e.name}: {e.ref.caveat}")
+            if e.ref.second_hand:
+                sec.notes.append(f"{e.name}: second-hand: {e.ref.second_hand}")
+            sec.notes.append(f"{e.name} is printed in {e.ref.short}, {e.table}; its task figures are used as printed "
+                             "(QA avg_metric = (EM+F1)/2 of the printed F1 and EM).")
+    return sec
+
+
+def published_language_section(pc: PublishedComparison) -> Section | None:
+    if not pc.languages:
+        return None
+    cols = [("task", "Task"), ("lang", "Language"), ("figure", "Figure"), ("a", "A"), ("b", "B"),
+            ("diff", "B − A")]
+    sec = Section("delta_by_language", "Difference B − A by language", cols, [],
+                  intro=f"A = {pc.a.name}; B = {pc.b.name}. Each figure in each language both give.")
+    for task, lang, k, va, vb, d in pc.languages:
+        mark = SPLIT_FLAG if task in pc.flagged else ""
+        sec.rows.append(Row(f"{task}|{lang}|{k}", [text(task_name(task)), text(lang), text(figure_name(k)),
+                                                    Cell(va), Cell(vb), Cell(d, kind="delta", mark=mark)]))
+    sec.notes.append("No paired bootstrap: without per-example records for the published row there is no interval.")
+    for e in (pc.a, pc.b):
+        for task, labels in (e.ref.printed_labels.items() if e.ref is not None else ()):
+            for k, printed in labels.items():
+                sec.notes.append(f"{e.name}: {task_name(task)} per-language {figure_name(k)} is printed as "
+                                 f"{figure_name(printed)} (see leaderboard/README.md).")
+    return sec
+
+
+def published_matrix_section(pm: PublishedMatrix, runs: list[Entry] = ()) -> Section:
+    """A paper's intermediate-task deltas as printed, beside the runs' own transfer matrix."""
+    base = pm.baseline
+    p = base.ref
+    cols = [("intermediate", "Intermediate task")]
+    for t, k in pm.columns:
+        single = sum(1 for t2, _ in pm.columns if t2 == t) == 1
+        cols.append((t if single else f"{t}.{k}", task_name(t) if single else f"{task_name(t)} {figure_name(k)}"))
+    cols.append(("printed_avg", "Avg (printed)"))
+    splits = sorted({r.ref.split for r in pm.rows} | {base.ref.split})
+    intro = (f"{'/'.join(splits).capitalize()}-set figures. First row: {base.ref.model}, absolute; the other rows "
+             "are the signed differences from it that the paper prints.")
+    sec = Section(f"published_transfer_matrix.{p.file_id}", f"Published intermediate-task transfer ({p.short})",
+                  cols, [], intro=intro)
+    cells = [text(f"{base.ref.label_printed or base.ref.model} (baseline)")]
+    cells += [Cell(base.tasks[t].avgs.get(k) if t in base.tasks else None) for t, k in pm.columns]
+    cells.append(Cell(base.ref.printed_avg.get("Avg")))
+    sec.rows.append(Row(base.ref.row_id, cells))
+    for r in pm.rows:
+        label = r.ref.intermediate or r.ref.label_printed or r.ref.model
+        if r.ref.mlm is not None:
+            label += " (with MLM)" if r.ref.mlm else " (no MLM)"
+        cells = [text(label)] + [Cell(r.ref.delta_figures.get(t, {}).get(k), kind="delta") for t, k in pm.columns]
+        cells.append(Cell(r.ref.printed_avg.get("Avg"), kind="delta"))
+        sec.rows.append(Row(r.ref.row_id, cells))
+    sec.notes.append(f"These are {'/'.join(splits)}-set figures ({base.ref.split_text} split), not test-set figures: "
+                     "read them beside a test-set matrix with that in mind. Each cell is printed, not recomputed; "
+                     "QA columns give the F1 and EM differences separately; Avg is the paper's printed Avg column.")
+    sec.notes += _row_only_notes(base)
+    sec.notes.append(f"{p.short}: {p.citation}; {p.table}." + (f" Read from {p.url_read}." if p.url_read else "")
+                     + (f" Caveat: {p.caveat}" if p.caveat else ""))
+    if runs:
+        run_splits = sorted({r.tasks[t].split or "test" for r in runs if r.intermediate is not None for t in r.tasks})
+        sec.notes.append("The runs' matrix above (Intermediate-task transfer) gives gains of avg_metric (QA "
+                         f"(EM+F1)/2) on the runs' {'/'.join(run_splits) or 'test'} split; the deltas here are "
+                         f"the paper's {'/'.join(splits)}-set figures.")
+    return sec
+
+
+def _row_only_notes(e: Entry) -> list[str]:
+    """A row's own notes (the file's shared notes left out), as the source gives them."""
+    return [f"{e.ref.label_printed or e.ref.model}: {n}" for n in e.ref.notes]
 
 
 def _figure_label(key: str) -> str:
@@ -417,7 +607,7 @@ def render_csv(board: Board) -> str:
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
         "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "†": r"\textsuperscript{\dag}",
-        "–": "--", "−": "$-$"}
+        "–": "--", "−": "$-$", "§": r"\S{}"}
 
 
 def tex(s: str) -> str:
