@@ -422,3 +422,16 @@ def test_reference_sections_render_in_every_format(fmt, tmp_path):
         assert text.count("\\begin{tabular}") == text.count("\\end{tabular}") >= 4 and "\\S{}" in text
     elif fmt == "csv":
         assert "\ndelta,xnli.avg_metric," in text and "published_transfer_matrix.x-stilts" in text
+
+
+def test_readme_board_excerpt_is_what_the_command_prints(tmp_path, capsys):
+    """The README's "Comparing public checkpoints" shows the published rows as the command prints them."""
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Comparing public checkpoints", 1)[1].split("\n## ", 1)[0]
+    assert "xtreme-leaderboard --reference 'mBERT,XLM-R Large'" in section
+    excerpt = [line for line in section.split("```")[-2].splitlines() if line.startswith("|")]
+    assert leaderboard_main(["--reference", "mBERT,XLM-R Large"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert len(excerpt) == 6 and all(line in printed for line in excerpt)
