@@ -6,6 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # The CPU build of torch; the package itself only asks for a range.
 TORCH_PIN ?= torch==2.13.0
+# The oldest lm-eval the package allows (pyproject.toml), kept beside the venv for the floor test.
+LMEVAL_FLOOR ?= 0.4.12
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test bench clean
@@ -19,7 +21,11 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $@
 
-setup: $(VENV)/.installed
+$(VENV)/lm-eval-floor/.installed: $(BIN)/python
+	$(BIN)/pip install -q --no-deps --target $(VENV)/lm-eval-floor "lm-eval==$(LMEVAL_FLOOR)"
+	touch $@
+
+setup: $(VENV)/.installed $(VENV)/lm-eval-floor/.installed
 
 demo: setup
 	$(BIN)/python -m xtreme_harness.demo run --out demo

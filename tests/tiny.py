@@ -71,3 +71,23 @@ def build_suite(root: Path, tasks=None, seed: int = 0) -> Path:
         if tasks is None or task in tasks:
             build_checkpoint(root / task, cls_name, labels, seed=seed + i, tokenizer=tok)
     return root
+
+
+def build_causal_lm(out: Path, texts, seed: int = 0) -> Path:
+    """A one-layer GPT-2 with a word-level tokenizer trained on ``texts``: a real causal LM for lm-eval's hf model."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    words = [*texts, "Answer : Question : Context : Sentence : entailment neutral contradiction Yes No"]
+    tok.train_from_iterator(words, trainers.WordLevelTrainer(vocab_size=500, special_tokens=["[UNK]", "<eos>"]))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="<eos>", bos_token="<eos>",
+                                   pad_token="<eos>")
+    fast.save_pretrained(str(out))
+    torch.manual_seed(seed)
+    cfg = GPT2Config(vocab_size=len(fast), n_positions=1024, n_embd=32, n_layer=1, n_head=2,
+                     bos_token_id=fast.eos_token_id, eos_token_id=fast.eos_token_id)
+    GPT2LMHeadModel(cfg).save_pretrained(str(out))
+    return out

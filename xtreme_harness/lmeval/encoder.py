@@ -1,52 +1,36 @@
-"""``xtreme-encoder``: a fine-tuned encoder classifier answering lm-eval's multiple-choice tasks through its head.
+"""``xtreme-encoder``: fine-tuned encoders answering the xtreme_* lm-eval tasks through their heads.
 
-A sequence-classification checkpoint cannot score text continuations, but on
-a sentence-pair task whose choices are the label verbalisations it does not
-need to: the log-likelihood of a choice is the head's log-probability of the
-label that choice names. So the same XNLI/PAWS-X checkpoint that
-``xtreme-eval`` scores natively can be compared with prompted LLMs inside one
-lm-eval run, with identical predictions (same featurisation, same engine).
+``pretrained=`` takes what ``xtreme-eval --model`` takes: one checkpoint, a
+suite folder, a manifest or a hub id. Each request is answered with the
+checkpoint that serves its task, by the same family code, settings and engine
+as native ``xtreme-eval``, one (task, language) at a time in document order,
+so lm-eval's figures are the native ones, prediction for prediction:
 
-Limits, by design:
-  * only ``multiple_choice`` tasks whose docs carry the sentence pair
-    (``text_a``/``text_b`` as in the ``xtreme_*`` tasks, or
-    ``premise``/``hypothesis``, ``sentence1``/``sentence2``);
-  * choices map to the checkpoint's labels by name (``id2label``, any case),
-    or through a task's verbaliser (PAWS-X: No → 0, Yes → 1); anything else is
-    an error naming the choice and the labels;
-  * no generation and no rolling log-likelihood: ``generate_until`` and
-    ``loglikelihood_rolling`` raise, so QA tasks need a generative model.
+* multiple choice (XNLI, PAWS-X): a choice's log-likelihood is the head's
+  log-probability of the task label it names (the best of the checkpoint
+  classes a label map sends to it, so the chosen answer is the native one);
+* generation, tagging (UD-POS, PAN-X): the predicted tags, one per word,
+  which the task's filter reads back unchanged;
+* generation, QA (XQuAD, MLQA, TyDiQA): the native span decoder's answer
+  (a line break inside a span becomes a space, which no EM/F1 sees).
 
-lm-eval 0.4 has no plugin discovery: importing this module registers the
-model. ``xtreme-eval --backend lm-eval`` does that before it calls lm-eval, and
-``python -m xtreme_harness.lmeval ...`` runs lm-eval's own command line with
-it registered.
+Only the xtreme_* tasks are answered (lm-eval's own ``xnli_*`` turn each
+choice into a rewritten sentence, which no classification head can score);
+anything else, and rolling log-likelihood, is refused with a message.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
-import lm_eval.models  # noqa: F401  (fills the registry with lm-eval's own models first; see below)
 from lm_eval.api.model import LM
-from lm_eval.api.registry import model_registry, register_model
 
 from ..errors import UserError
-from .forms import VERBALIZERS
+from . import flag
+from .forms import form_of
 
 MODEL_NAME = "xtreme-encoder"
-PAIR_FIELDS = (("text_a", "text_b"), ("premise", "hypothesis"), ("sentence1", "sentence2"))
-_NO_GENERATION = (f"{MODEL_NAME} has no generation: it answers multiple-choice sentence-pair tasks "
-                  "(xtreme_xnli_*, xtreme_pawsx_*) through its classification head; run generative tasks "
-                  "(xtreme_xquad_*, xtreme_mlqa_*, xtreme_tydiqa_*) with a causal LM such as --model hf")
-
-
-def _registered(cls):
-    # lm-eval looks its own models up lazily only while the registry is empty, which is why
-    # lm_eval.models is imported above; a second import of this module must not register twice.
-    if MODEL_NAME not in model_registry:
-        register_model(MODEL_NAME)(cls)
-    return cls
 
 
 def _batch_size(value: Any) -> int | str:
@@ -62,97 +46,170 @@ def _batch_size(value: Any) -> int | str:
     return size
 
 
-def _flag(value: Any) -> bool:
-    return value is True or str(value).strip().lower() in ("1", "true", "yes")
+def _device(device: Any) -> str:
+    """lm-eval's command line asks for cuda:0 whatever the machine; as its hf model does, a CUDA device that is
+    not there means the best one that is."""
+    name = str(device or "auto").strip()
+    if name.startswith("cuda"):
+        import torch
+
+        index = name.partition(":")[2]
+        if not index.isdigit() and index:
+            return name
+        if int(index or 0) >= torch.cuda.device_count():
+            return "auto"
+    return name
 
 
-def pair_of(doc: Any) -> tuple[str, str]:
-    """The sentence pair a doc holds, under any of the usual field names."""
-    if isinstance(doc, dict):
-        for a, b in PAIR_FIELDS:
-            if isinstance(doc.get(a), str) and isinstance(doc.get(b), str):
-                return doc[a], doc[b]
-    keys = ", ".join(sorted(doc)) if isinstance(doc, dict) else type(doc).__name__
-    raise UserError(f"{MODEL_NAME} needs a sentence pair in each doc (fields "
-                    f"{' / '.join('+'.join(p) for p in PAIR_FIELDS)}); this task's docs have: {keys}")
+def _log_softmax(logits):
+    import numpy as np
+
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-@_registered
 class XtremeEncoderLM(LM):
-    """An ``AutoModelForSequenceClassification`` checkpoint as an lm-eval model (see the module docstring)."""
+    """Checkpoints with task heads as one lm-eval model (see the module docstring)."""
 
     def __init__(self, pretrained: str | None = None, batch_size: Any = "auto", device: str | None = "auto",
                  dtype: str = "auto", max_length: int | None = None, trust_remote_code: Any = False,
                  allow_pickle: Any = False, max_batch_size: Any = None, **_ignored: Any) -> None:
         super().__init__()
         if not pretrained:
-            raise UserError(f"{MODEL_NAME} needs pretrained=CHECKPOINT in its model arguments")
+            raise UserError(f"{MODEL_NAME} needs pretrained=CHECKPOINT, SUITE or MANIFEST in its model arguments")
         from ..engine import InferenceEngine
-        from ..models import _checkpoint, load_model, load_tokenizer
+        from ..evaluation import EvalConfig, _Loaded
 
-        ck = _checkpoint(str(pretrained), _flag(trust_remote_code), _flag(allow_pickle))
-        if ck.head() != "classification":
-            raise UserError(f"{MODEL_NAME} needs a sequence-classification checkpoint "
-                            f"(*ForSequenceClassification); {ck.path} has "
-                            f"{', '.join(ck.architectures) or 'no architectures'}")
-        id2label = ck.config.get("id2label") or {}
-        if not id2label:
-            raise UserError(f"{ck.path}: config.json has no id2label, so choices cannot be matched to labels")
-        self.checkpoint = ck
-        self.id2label = {int(k): str(v) for k, v in id2label.items()}
-        self.max_length = int(max_length) if max_length else 128  # XNLI's and PAWS-X's, as xtreme-eval
-        device = device or "auto"
-        self.tok = load_tokenizer(ck, _flag(trust_remote_code))
-        self.model = load_model(ck, "classification", device, dtype, _flag(trust_remote_code), _flag(allow_pickle))
-        self.engine = InferenceEngine(device=device, dtype=dtype, batch_size=_batch_size(batch_size),
-                                      progress=False)
-        by_name = {name.lower(): idx for idx, name in self.id2label.items()}
-        self._choice_ids: dict[str, int] = dict(by_name)
-        for table in VERBALIZERS.values():
-            for label, word in table.items():
-                if label.lower() in by_name:
-                    self._choice_ids.setdefault(word.lower(), by_name[label.lower()])
+        self.pretrained = str(pretrained)
+        self.trust_remote_code, self.allow_pickle = flag(trust_remote_code), flag(allow_pickle)
+        self.max_length = int(max_length) if max_length else None
+        device = _device(device)
+        self.loaded = _Loaded(EvalConfig(model=self.pretrained, device=device, dtype=dtype,
+                                         trust_remote_code=self.trust_remote_code, allow_pickle=self.allow_pickle))
+        self.engine = InferenceEngine(device=device, dtype=dtype, batch_size=_batch_size(batch_size), progress=False)
+        self._resolved: dict[str, Any] = {}
+        self._name: str | None = None
+        self.kind = _kind(self.pretrained)
+
+    # --- which checkpoint serves a task ------------------------------------------------------
+    def resolve(self, specs):
+        from ..models import resolve
+
+        return resolve(self.pretrained, list(specs), self.trust_remote_code, self.allow_pickle)
+
+    def checkpoint(self, spec):
+        """The checkpoint that serves ``spec``, with the run settings (a manifest's defaults apply)."""
+        if spec.task not in self._resolved:
+            res = self.resolve([spec])
+            self._name = res.name
+            if spec.task not in res.checkpoints:
+                raise UserError(f"{MODEL_NAME}: {self.pretrained} cannot answer {spec.task}: {res.skipped[spec.task]}")
+            max_length = self.max_length if self.max_length is not None else res.defaults.get("max_length")
+            from ..families import family_of
+
+            self._resolved[spec.task] = (res.checkpoints[spec.task],
+                                         family_of(spec).settings(spec, {"max_length": max_length}))
+        return self._resolved[spec.task]
 
     def get_model_info(self) -> dict[str, Any]:
-        return {"model_path": self.checkpoint.path, "id2label": dict(self.id2label)}
+        return {"model_path": self.pretrained, "model_kind": self.kind, "model_name": self._name,
+                "model_tasks": {t: ck.identity() for t, (ck, _) in self._resolved.items()}}
 
-    def label_id(self, continuation: str) -> int:
-        """The model label a choice names, by name (then through a task verbaliser)."""
-        key = continuation.strip().lower()
-        if key not in self._choice_ids:
-            raise UserError(f"{MODEL_NAME}: choice {continuation.strip()!r} names none of the labels of "
-                            f"{self.checkpoint.path} ({', '.join(self.id2label[i] for i in sorted(self.id2label))})")
-        return self._choice_ids[key]
+    # --- answers -----------------------------------------------------------------------------
+    def _predict(self, source, docs):
+        """The family's native predictions for one (task, language), docs in document order."""
+        from ..families import family_of
 
-    def label_logprobs(self, pairs: list[tuple[str, str]]):
-        """Log-softmax of the head's logits, one row per pair, in the engine's exact featurisation."""
-        import numpy as np
+        spec = source.spec
+        ck, settings = self.checkpoint(spec)
+        model, tok = self.loaded.get(ck, spec.family)
+        examples = form_of(spec).examples(spec, docs)
+        fam = family_of(spec)
+        if spec.family == "classification":
+            logits, _ = fam.logits(examples, model, tok, self.engine, settings, desc=f"{spec.task}/{source.lang}")
+            return ck, logits
+        return ck, fam.predict(spec, examples, model, tok, self.engine, settings, labels=ck.task_labels,
+                               lang=source.lang)
 
-        from ..data.examples import PairExample
-        from ..families import FAMILIES, Settings
+    @staticmethod
+    def _by_task(requests):
+        from .task import LOADED
 
-        examples = [PairExample(id=str(i), text_a=a, text_b=b) for i, (a, b) in enumerate(pairs)]
-        logits, _ = FAMILIES["classification"].logits(examples, self.model, self.tok, self.engine,
-                                                      Settings({"max_length": self.max_length}), desc=MODEL_NAME)
-        logits = logits.astype(np.float64)
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)), logits
+        groups: dict[str, list] = defaultdict(list)
+        for i, req in enumerate(requests):
+            groups[req.task_name].append(i)
+        return [(LOADED.get(name), name, idxs) for name, idxs in groups.items()]
+
+    @staticmethod
+    def _docs(requests, idxs):
+        docs = {}
+        for i in idxs:
+            docs.setdefault(requests[i].doc_id, requests[i].doc)
+        order = sorted(docs)
+        return order, [docs[d] for d in order]
 
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
-        if not requests:
-            return []
-        keys, labels = [], []
-        for req in requests:
-            keys.append(pair_of(req.doc))
-            labels.append(self.label_id(req.args[1]))
-        unique = list(dict.fromkeys(keys))
-        index = {pair: i for i, pair in enumerate(unique)}
-        logprobs, logits = self.label_logprobs(unique)
-        best = logits.argmax(axis=1)
-        return [(float(logprobs[index[k], lab]), bool(best[index[k]] == lab)) for k, lab in zip(keys, labels)]
+        import numpy as np
+
+        from ..families.classification import decode
+
+        out: list[tuple[float, bool] | None] = [None] * len(requests)
+        for source, name, idxs in self._by_task(requests):
+            if source is None or source.spec.family != "classification":
+                raise UserError(f"{MODEL_NAME} answers log-likelihood requests of the xtreme_* sentence-pair "
+                                f"classification tasks only, not of {name}")
+            order, docs = self._docs(requests, idxs)
+            ck, logits = self._predict(source, docs)
+            logprobs = _log_softmax(logits)
+            chosen = decode(logits, ck.task_labels)
+            row = {doc_id: k for k, doc_id in enumerate(order)}
+            for i in idxs:
+                req = requests[i]
+                k = row[req.doc_id]
+                label = req.doc["labels"][req.idx]
+                ids = [j for j, t in ck.task_labels.items() if t == label]
+                out[i] = (float(np.max(logprobs[k, ids])), chosen[k] == label)
+        return out
+
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        out: list[str | None] = [None] * len(requests)
+        for source, name, idxs in self._by_task(requests):
+            form = form_of(source.spec) if source is not None else None
+            if form is None or not form.generative:
+                raise UserError(f"{MODEL_NAME} generates only for the xtreme_* tagging and QA tasks, not for {name}")
+            order, docs = self._docs(requests, idxs)
+            _, predictions = self._predict(source, docs)
+            answers = dict(zip(order, form.respond(source.spec, predictions)))
+            for i in idxs:
+                out[i] = answers[requests[i].doc_id]
+        return out
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
-        raise UserError(_NO_GENERATION)
+        raise UserError(f"{MODEL_NAME} has no rolling log-likelihood: it answers the xtreme_* tasks through "
+                        "task heads")
 
-    def generate_until(self, requests, disable_tqdm: bool = False):
-        raise UserError(_NO_GENERATION)
+
+def _kind(pretrained: str) -> str:
+    """suite, manifest or checkpoint (a folder or hub id), as ``xtreme-eval --model`` reads it."""
+    from pathlib import Path
+
+    from ..manifest import is_manifest
+    from ..models import is_suite
+    from ..spec import registry
+
+    if is_manifest(pretrained):
+        return "manifest"
+    return "suite" if is_suite(Path(pretrained).expanduser(), list(registry())) else "checkpoint"
+
+
+def register() -> None:
+    """Put the class in lm-eval's registry, unless the plugin's lazy entry (which names it) is there already."""
+    import lm_eval.models  # noqa: F401  (lm-eval's own models first: it only fills an empty registry itself)
+    from lm_eval.api.registry import model_registry, register_model
+
+    if MODEL_NAME not in model_registry:
+        register_model(MODEL_NAME)(XtremeEncoderLM)
+
+
+register()

@@ -1,10 +1,11 @@
 """How a task family is asked of an lm-eval model: the one place where lm-eval's request types meet our families.
 
-A form turns a family's examples into lm-eval docs, writes the task template
-(output type, prompt, hooks, metrics), and turns lm-eval's logged samples back
-into the family's :class:`~xtreme_harness.families.Predictions`, which are then
-scored and written like every other producer's. Families without a form have
-no lm-eval tasks.
+A form turns a family's examples into lm-eval docs (and back), writes the task
+template (output type, prompt, filters, metric hooks), turns lm-eval's logged
+samples into the family's :class:`~xtreme_harness.families.Predictions`, and
+says how a fine-tuned head answers the form's requests (``respond``), so that
+``xtreme-encoder`` goes through the same prompts, filters and aggregations as
+a prompted LLM. Families without a form have no lm-eval tasks.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
+from ..data.examples import Answer, PairExample, QAExample, TaggingExample
 from ..errors import UserError
 from ..families import Predictions
 
@@ -27,9 +29,17 @@ PROMPTS = {
 GENERIC_PAIR_PROMPT = ("Text 1: {{text_a}}\nText 2: {{text_b}}\n"
                        "Question: Which label fits this pair: {labels}?\nAnswer:")
 QA_PROMPT = "Context: {{context}}\nQuestion: {{question}}\nAnswer:"
+TAG_PROMPTS = {
+    "udpos": "its Universal Dependencies part-of-speech tag",
+    "panx": "its named-entity tag in the BIO scheme (B- begins an entity, I- continues it, O is no entity)",
+}
+# The instruction is the task description (said once, before any few-shot examples).
+TAG_INSTRUCTION = ("Tag every word of the sentence with {what}. Tags: {tags}.\n"
+                   "Answer with one word/TAG pair per word, in order, separated by spaces.\n\n")
+TAG_PROMPT = "Sentence: {{tokens | join(' ')}}\nAnswer:"
 # How a label is spoken in a prompt, where its name is not a word (PAWS-X's 0/1).
 VERBALIZERS: dict[str, dict[str, str]] = {"pawsx": {"0": "No", "1": "Yes"}}
-MAX_GEN_TOKS = 64
+MAX_GEN_TOKS = {"qa": 64, "tagging": 512}
 
 
 def yaml_quote(value: str) -> str:
@@ -46,17 +56,46 @@ def choices(spec) -> list[str]:
     return [verbal.get(label, label) for label in spec.labels or ()]
 
 
+def _metric(name: str, aggregation: str, higher: bool = True) -> list[str]:
+    return [f"  - metric: {name}", f"    aggregation: !function {HOOKS}.{aggregation}",
+            f"    higher_is_better: {'true' if higher else 'false'}"]
+
+
+def _generation(max_toks: int) -> list[str]:
+    return ["generation_kwargs:", "  until: " + _flow(["\n"]), "  do_sample: false", "  temperature: 0.0",
+            f"  max_gen_toks: {max_toks}"]
+
+
+def _filter(name: str, cls: str) -> list[str]:
+    """One filter pipeline: our parser, then lm-eval's take_first; logged samples show what it returns."""
+    return ["filter_list:", f"  - name: {name}", "    filter:", f"      - function: !function {HOOKS}.{cls}",
+            "      - function: take_first"]
+
+
 class Form:
-    generative = False  # answered by generation (an encoder's classification head cannot)
-    metrics: tuple[str, ...] = ()
+    generative = False  # answered by generation (requests of type generate_until)
+    metrics: tuple[str, ...] = ()  # the figures lm-eval reports that are official XTREME figures
+    filter_name = "none"  # the filter key of lm-eval's figures ("f1,answer")
 
     def rows(self, spec, examples, lang: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def blank(self, spec) -> Any:
+        """One example of the right shape, for a task whose data is missing (lm-eval renders one doc at load)."""
+        raise NotImplementedError
+
+    def examples(self, spec, docs: Sequence[dict]) -> list:
+        """The docs back as the family's examples (what a fine-tuned head is run on)."""
         raise NotImplementedError
 
     def template(self, spec) -> list[str]:
         raise NotImplementedError
 
     def predictions(self, spec, lang: str, examples: list, samples: list[dict], stats: dict) -> Predictions:
+        raise NotImplementedError
+
+    def respond(self, spec, predictions: Predictions) -> list[str]:
+        """A head's predictions as generations the form's filter reads back unchanged (generative forms)."""
         raise NotImplementedError
 
 
@@ -71,22 +110,26 @@ class PairChoice(Form):
             raise UserError(f"{spec.task}/{lang}: no gold labels (lm-eval needs them to score); expected them in the "
                             "data file or in the labels file the task spec names")
         return [{"id": ex.id, "lang": lang, "text_a": ex.text_a, "text_b": ex.text_b, "label": ex.label,
-                 "label_index": labels.index(ex.label), "labels": labels} for ex in examples]
+                 "label_index": labels.index(ex.label), "labels": labels, "choices": choices(spec)}
+                for ex in examples]
+
+    def blank(self, spec):
+        return PairExample(id="", text_a="", text_b="", label=spec.labels[0])
+
+    def examples(self, spec, docs):
+        return [PairExample(id=d["id"], text_a=d["text_a"], text_b=d["text_b"], label=d["label"]) for d in docs]
 
     def template(self, spec):
         prompt = PROMPTS.get(spec.task) or GENERIC_PAIR_PROMPT.replace("{labels}", ", ".join(choices(spec)))
         return ["output_type: multiple_choice",
                 f"doc_to_text: {yaml_quote(prompt)}",
                 "doc_to_target: label_index",
-                f"doc_to_choice: {_flow(choices(spec))}",
+                "doc_to_choice: choices",
                 f"process_results: !function {HOOKS}.process_classification",
                 "metric_list:",
-                "  - metric: accuracy",
-                f"    aggregation: !function {HOOKS}.accuracy_percent",
-                "    higher_is_better: true",
-                "  - metric: macro_f1",
-                f"    aggregation: !function {HOOKS}.macro_f1_percent",
-                "    higher_is_better: true"]
+                *_metric("accuracy", "percent"),
+                *_metric("acc_norm", "percent"),
+                *_metric("macro_f1", "macro_f1_percent")]
 
     def predictions(self, spec, lang, examples, samples, stats):
         from .utils import predicted_index
@@ -97,10 +140,11 @@ class PairChoice(Form):
 
 
 class SpanGeneration(Form):
-    """Extractive QA as generation; the first line of the answer is the prediction."""
+    """Extractive QA as generation; the filter keeps the first line of the answer, which is scored."""
 
     generative = True
     metrics = ("exact_match", "f1")
+    filter_name = "answer"
 
     def rows(self, spec, examples, lang):
         if any(not ex.answers for ex in examples):
@@ -109,34 +153,95 @@ class SpanGeneration(Form):
                  "answers": [a.text for a in ex.answers], "answer_starts": [a.start for a in ex.answers]}
                 for ex in examples]
 
+    def blank(self, spec):
+        return QAExample(id="", question="", context="", answers=[Answer(text="", start=0)])
+
+    def examples(self, spec, docs):
+        return [QAExample(id=d["id"], question=d["question"], context=d["context"], title=d["title"],
+                          answers=[Answer(text=t, start=s) for t, s in zip(d["answers"], d["answer_starts"])])
+                for d in docs]
+
     def template(self, spec):
         hook = "process_mlqa" if spec.metrics.official == "mlqa" else "process_squad"
-        lines = ["output_type: generate_until",
-                 f"doc_to_text: {yaml_quote(QA_PROMPT)}",
-                 f"doc_to_target: !function {HOOKS}.qa_target",
-                 "generation_kwargs:",
-                 "  until: " + _flow(["\n"]),
-                 "  do_sample: false",
-                 "  temperature: 0.0",
-                 f"  max_gen_toks: {MAX_GEN_TOKS}",
-                 f"process_results: !function {HOOKS}.{hook}",
-                 "metric_list:"]
-        for metric in self.metrics:
-            lines += [f"  - metric: {metric}",
-                      f"    aggregation: !function {HOOKS}.qa_percent",
-                      "    higher_is_better: true"]
-        return lines
+        return ["output_type: generate_until",
+                f"doc_to_text: {yaml_quote(QA_PROMPT)}",
+                f"doc_to_target: !function {HOOKS}.qa_target",
+                *_generation(MAX_GEN_TOKS["qa"]),
+                *_filter(self.filter_name, "AnswerFilter"),
+                f"process_results: !function {HOOKS}.{hook}",
+                "metric_list:",
+                *_metric("exact_match", "qa_percent"),
+                *_metric("f1", "qa_percent")]
 
     def predictions(self, spec, lang, examples, samples, stats):
-        from .utils import answer_text
-
-        raw = [s["filtered_resps"][0] for s in samples]
-        output = {ex.id: answer_text(r) for ex, r in zip(examples, raw)}
-        extra = [{"generation": r if isinstance(r, str) else str(r)} for r in raw]
+        output = {ex.id: s["filtered_resps"][0] for ex, s in zip(examples, samples)}
+        extra = [{"generation": str(s["resps"][0][0])} for s in samples]
         return Predictions(spec.task, lang, examples, output, stats, extra=extra)
 
+    def respond(self, spec, predictions):
+        # A span may hold a line break, which the filter would cut; whitespace never changes EM/F1.
+        return [" ".join(predictions.output[ex.id].split("\n")) for ex in predictions.examples]
 
-FORMS: dict[str, Form] = {"classification": PairChoice(), "qa": SpanGeneration()}
+
+class TagGeneration(Form):
+    """Sequence tagging as generation: one word/TAG pair per word; the filter parses the tags and counts misfits."""
+
+    generative = True
+    filter_name = "tags"
+
+    metrics = ("f1",)
+
+    def rows(self, spec, examples, lang):
+        if any(ex.tags is None for ex in examples):
+            raise UserError(f"{spec.task}/{lang}: no gold tags (lm-eval needs them to score); expected them in the "
+                            "data file or in the labels file the task spec names")
+        tag_set = list(spec.labels)
+        return [{"id": ex.id, "lang": lang, "tokens": list(ex.tokens), "tags": list(ex.tags), "tag_set": tag_set}
+                for ex in examples]
+
+    def blank(self, spec):
+        return TaggingExample(id="", tokens=[""], tags=[fallback_tag(spec.labels)])
+
+    def examples(self, spec, docs):
+        return [TaggingExample(id=d["id"], tokens=list(d["tokens"]), tags=list(d["tags"])) for d in docs]
+
+    def template(self, spec):
+        what = TAG_PROMPTS.get(spec.task, "its tag")
+        instruction = TAG_INSTRUCTION.format(what=what, tags=", ".join(spec.labels))
+        official = "pos_chunk_f1" if spec.metrics.official == "pos_chunk_f1" else "seqeval_f1"
+        return ["output_type: generate_until",
+                f"description: {yaml_quote(instruction)}",
+                f"doc_to_text: {yaml_quote(TAG_PROMPT)}",
+                f"doc_to_target: !function {HOOKS}.tag_target",
+                *_generation(MAX_GEN_TOKS["tagging"]),
+                *_filter(self.filter_name, "TagFilter"),
+                f"process_results: !function {HOOKS}.process_tagging",
+                "metric_list:",
+                *_metric("f1", official),
+                *_metric("token_accuracy", "token_accuracy"),
+                *_metric("length_mismatch", "percent", higher=False),
+                *_metric("invalid_tags", "percent", higher=False)]
+
+    def predictions(self, spec, lang, examples, samples, stats):
+        output = [list(s["filtered_resps"][0]) for s in samples]
+        extra = [{"generation": str(s["resps"][0][0]), "parsed_tags": s["filtered_resps"][0].parsed,
+                  "invalid_tags": s["filtered_resps"][0].invalid} for s in samples]
+        return Predictions(spec.task, lang, examples, output, stats, extra=extra)
+
+    def respond(self, spec, predictions):
+        # Bare tags, one per word: the parser's unambiguous form (words may hold spaces or slashes).
+        return [" ".join(tags) for tags in predictions.output]
+
+
+def fallback_tag(labels: Sequence[str]) -> str:
+    """The tag a word gets when an answer has none for it: O (no entity), else X (UD's 'other')."""
+    for tag in ("O", "X"):
+        if tag in labels:
+            return tag
+    return labels[-1]
+
+
+FORMS: dict[str, Form] = {"classification": PairChoice(), "qa": SpanGeneration(), "tagging": TagGeneration()}
 
 
 def form_of(spec) -> Form | None:

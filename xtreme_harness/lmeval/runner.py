@@ -27,7 +27,7 @@ from ..evaluation import EvalConfig
 from ..families import Predictions, family_of
 from ..results import Results, plan_languages, score_and_write
 from ..spec import TaskSpec, builtin_task_dir, resolve_tasks
-from . import LMEVAL_TASKS, task_name, tasks_path
+from . import LMEVAL_TASKS, flag, task_name, tasks_path
 from .forms import FORMS, form_of
 
 ENCODER = "xtreme-encoder"
@@ -91,7 +91,8 @@ def _custom_specs(specs: list[TaskSpec]) -> list[TaskSpec]:
     return [s for s in specs if s.task not in LMEVAL_TASKS or Path(s.source_file).resolve().parent != builtin]
 
 
-def _plan(cfg: LMEvalConfig, specs: list[TaskSpec]):
+def _plan(cfg: LMEvalConfig, specs: list[TaskSpec], served=None):
+    """(spec, languages) to run, and why tasks and languages are not run; ``served``: the encoder's checkpoints."""
     skipped_tasks: dict[str, str] = {}
     skipped_langs: dict[str, dict[str, str]] = {}
     missing: dict[str, list[str]] = {}
@@ -102,9 +103,8 @@ def _plan(cfg: LMEvalConfig, specs: list[TaskSpec]):
             skipped_tasks[spec.task] = (f"the lm-eval backend has no form for {spec.family} tasks such as "
                                         f"{spec.task} (it runs: {', '.join(FORMS)})")
             continue
-        if cfg.model == ENCODER and form.generative:
-            skipped_tasks[spec.task] = (f"{ENCODER} has no generation; {spec.task} needs a generative model "
-                                        "(e.g. --model hf)")
+        if served is not None and spec.task in served.skipped:
+            skipped_tasks[spec.task] = f"{ENCODER}: {served.skipped[spec.task]}"
             continue
         langs = plan_languages(spec, cfg.languages, cfg.split, cfg.data_dir, cfg.version, skipped_langs, missing)
         plan.append((spec, langs))
@@ -153,19 +153,57 @@ def _make_model(cfg: LMEvalConfig):
     return lm
 
 
-def _model_info(cfg: LMEvalConfig, lm_config: dict[str, Any], lm: Any) -> dict[str, Any]:
+def _model_info(cfg: LMEvalConfig, lm_config: dict[str, Any], lm: Any, served=None) -> dict[str, Any]:
     import lm_eval
 
     args = parse_model_args(cfg.model_args)
     path = args.get("pretrained") or args.get("model") or args.get("path") or (
         cfg.model if lm is None else type(lm).__name__)
     revision = args.get("revision") or lm_config.get("model_sha") or None
-    return {"name": Path(str(path).rstrip("/")).name or str(path), "path": str(path), "revision": revision,
+    info = {"name": Path(str(path).rstrip("/")).name or str(path), "path": str(path), "revision": revision,
             "kind": "lm-eval", "backend": "lm-eval", "lm_eval_model": cfg.model if lm is None else type(lm).__name__,
             "model_args": cfg.model_args, "lm_eval_version": getattr(lm_eval, "__version__", None),
             # An encoder answering through its fine-tuned head is still fine-tuned transfer.
             "protocol": "fine-tuned transfer" if cfg.model == ENCODER else "zero-shot prompted",
             "intermediate": None, "base_model": None}
+    if served is not None:  # what native xtreme-eval records of a suite
+        info.update(name=served.name or info["name"], kind=f"lm-eval ({served.kind})",
+                    tasks={t: ck.identity() for t, ck in served.checkpoints.items()})
+    return info
+
+
+def _served(cfg: LMEvalConfig, specs: list[TaskSpec]):
+    """The checkpoint that serves each task, when xtreme-encoder answers (as xtreme-eval resolves --model)."""
+    if cfg.model != ENCODER:
+        return None
+    from ..models import resolve
+
+    args = parse_model_args(cfg.model_args)
+    return resolve(args["pretrained"], specs, cfg.trust_remote_code or flag(args.get("trust_remote_code")),
+                   cfg.allow_pickle or flag(args.get("allow_pickle")))
+
+
+@contextlib.contextmanager
+def _quiet_git():
+    """lm-eval records ``git describe`` of the working folder and lets git's 'fatal: not a git repository' through."""
+    import subprocess
+
+    import lm_eval.evaluator as evaluator
+
+    def git_hash():
+        try:
+            out = subprocess.run(["git", "describe", "--always"], capture_output=True, text=True, check=True)
+            return out.stdout.strip() or None
+        except (OSError, subprocess.CalledProcessError):
+            return None
+
+    old = getattr(evaluator, "get_git_commit_hash", None)
+    evaluator.get_git_commit_hash = git_hash
+    try:
+        yield
+    finally:
+        if old is not None:
+            evaluator.get_git_commit_hash = old
 
 
 def predictions_of(spec: TaskSpec, lang: str, examples: list, samples: list[dict], stats: dict) -> Predictions:
@@ -187,7 +225,8 @@ def run(cfg: LMEvalConfig, lm: Any = None, verbose: bool = False) -> dict[str, A
     if lm is None and cfg.model == ENCODER and "pretrained" not in parse_model_args(cfg.model_args):
         raise UserError(f"--model {ENCODER} needs --model-args pretrained=CHECKPOINT")
     specs = resolve_tasks(cfg.tasks, cfg.version, cfg.task_dirs)
-    plan, skipped, skipped_langs, missing = _plan(cfg, specs)
+    served = _served(cfg, [s for s in specs if form_of(s) is not None]) if lm is None else None
+    plan, skipped, skipped_langs, missing = _plan(cfg, specs, served)
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -229,7 +268,7 @@ def run(cfg: LMEvalConfig, lm: Any = None, verbose: bool = False) -> dict[str, A
     seconds = time.perf_counter() - t0
 
     config = {k: getattr(cfg, k) for k in RECORDED}
-    results = Results(_model_info(cfg, lm_results.get("config") or {}, lm),
+    results = Results(_model_info(cfg, lm_results.get("config") or {}, lm, served),
                       {**config, "backend": "lm-eval", "lm_eval_tasks": names}, cfg.version, skipped)
     for spec, langs in plan:
         states = {}
@@ -238,8 +277,11 @@ def run(cfg: LMEvalConfig, lm: Any = None, verbose: bool = False) -> dict[str, A
                 continue
             name = task_name(spec.task, lang)
             figures = lm_results["results"].get(name, {})
-            stats = {"lm_eval_task": name, "lm_eval": {k.split(",")[0]: v for k, v in figures.items()
-                                                       if k.endswith(",none") and "_stderr" not in k}}
+            key = f",{form_of(spec).filter_name}"
+            meta = (lm_results.get("configs", {}).get(name) or {}).get("metadata") or {}
+            stats = {"lm_eval_task": name, "lm_eval_fingerprint": meta.get("xtreme_data_fingerprint"),
+                     "lm_eval": {k[:-len(key)]: v for k, v in figures.items()
+                                 if k.endswith(key) and "_stderr" not in k}}
             predictions = predictions_of(spec, lang, examples[(spec.task, lang)], lm_results["samples"][name], stats)
             states[lang] = score_and_write(out, spec, predictions)
             shown = ", ".join(f"{k}={v:.2f}" for k, v in states[lang]["metrics"].items())

@@ -1,17 +1,18 @@
-"""The hooks the generated lm-eval task YAMLs call through ``!function``.
+"""The hooks the generated lm-eval task YAMLs call through ``!function``: filters, per-doc scoring, aggregations.
 
-Data comes from our own readers (so an lm-eval run sees exactly the examples,
-gold labels and limits that ``xtreme-eval`` sees), and every figure comes from
-our official metric functions, so a prompted model's XQuAD F1 or XNLI
-accuracy reported by lm-eval is the figure XTREME's ``evaluate.py`` gives.
-YAMLs name these hooks by their full module path; lm-eval imports them as
-ordinary modules rather than loading a loose copy of this file.
+Every figure comes from our official metric functions, so a prompted model's
+XQuAD F1, PAN-X F1 or XNLI accuracy reported by lm-eval is the figure XTREME's
+``evaluate.py`` gives; lm-eval only averages per-doc items where the official
+metric is itself a mean of them. YAMLs name these hooks by their full module
+path; lm-eval imports them as ordinary modules.
 """
 
 from __future__ import annotations
 
 import os
 from typing import Any, Sequence
+
+from lm_eval.api.filter import Filter
 
 from ..errors import UserError
 from . import DATA_ENV, SPLIT_ENV
@@ -31,33 +32,11 @@ def data_location(xtreme_data_dir: str | None = None, xtreme_split: str | None =
     return str(data_dir), split
 
 
-def load_xtreme_dataset(xtreme_task: str, xtreme_lang: str, xtreme_data_dir: str | None = None,
-                        xtreme_split: str | None = None, xtreme_limit: int | None = None,
-                        xtreme_task_dir: str | list[str] | None = None, **_metadata: Any):
-    """``custom_dataset`` of every xtreme_* task: one (task, language) read by our reader, as split ``test``.
-
-    lm-eval passes the task's metadata (model arguments among it) with the
-    dataset kwargs, hence the catch-all. ``xtreme_split=dev`` reads the dev
-    file into the same ``test`` split, so the YAMLs need no change.
-    """
-    import datasets
-
-    from ..data.readers import read_split
-    from ..spec import get_task
-
-    data_dir, split = data_location(xtreme_data_dir, xtreme_split)
-    task_dirs = [xtreme_task_dir] if isinstance(xtreme_task_dir, str) else list(xtreme_task_dir or [])
-    spec = get_task(xtreme_task, task_dirs or None)
-    limit = int(xtreme_limit) if xtreme_limit not in (None, "") else None
-    examples = read_split(spec, data_dir, xtreme_lang, split, limit)
-    if not examples:
-        raise UserError(f"{xtreme_task}/{xtreme_lang}: the {split} split has no examples", data_dir)
-    from .forms import form_of
-
-    form = form_of(spec)
-    if form is None:
-        raise UserError(f"task {spec.task} ({spec.family}) has no lm-eval form")
-    return datasets.DatasetDict({"test": datasets.Dataset.from_list(form.rows(spec, examples, xtreme_lang))})
+def percent(items: Sequence[float]) -> float:
+    """The mean of 0/1 items as a percentage, in ``metrics.accuracy``'s arithmetic (count, divide, scale)."""
+    if not items:
+        return 0.0
+    return float(sum(items)) / len(items) * 100
 
 
 # --- classification -----------------------------------------------------------------------
@@ -69,17 +48,14 @@ def predicted_index(results: Sequence) -> int:
 
 
 def process_classification(doc: dict, results: Sequence) -> dict[str, Any]:
-    """Per-example correctness, and the (gold, predicted) label names for macro-F1."""
+    """Correctness, lm-eval's acc_norm (log-likelihood per character of the choice), and (gold, pred) for macro-F1."""
     labels = doc["labels"]
     pred = labels[predicted_index(results)]
-    return {"accuracy": int(pred == doc["label"]), "macro_f1": (doc["label"], pred)}
-
-
-def accuracy_percent(items: Sequence[int]) -> float:
-    """Same arithmetic as ``metrics.accuracy``: count correct, divide, then scale (bit-for-bit equal)."""
-    if not items:
-        return 0.0
-    return float(sum(items)) / len(items) * 100
+    lls = [float(r[0]) for r in results]
+    normed = [ll / max(len(c), 1) for ll, c in zip(lls, doc["choices"])]
+    return {"accuracy": int(pred == doc["label"]),
+            "acc_norm": int(labels[predicted_index(normed)] == doc["label"]),
+            "macro_f1": (doc["label"], pred)}
 
 
 def macro_f1_percent(items: Sequence[tuple[str, str]]) -> float:
@@ -91,21 +67,24 @@ def macro_f1_percent(items: Sequence[tuple[str, str]]) -> float:
 # --- QA -----------------------------------------------------------------------------------
 
 def answer_text(response: Any) -> str:
-    """A generation as the answer it stands for: the first line, stripped.
-
-    The same function turns logged generations into submission files, so the
-    figures recomputed from them equal lm-eval's.
-    """
+    """A generation as the answer it stands for: the first line, stripped."""
     text = response[0] if isinstance(response, (list, tuple)) else response
     text = "" if text is None else str(text)
     return text.strip().split("\n", 1)[0].strip()
+
+
+class AnswerFilter(Filter):
+    """Keeps the scored answer of each generation, so logged samples show what was scored."""
+
+    def apply(self, resps, docs):
+        return [[answer_text(r) for r in rs] for rs in resps]
 
 
 def process_squad(doc: dict, results: Sequence) -> dict[str, Any]:
     """SQuAD v1.1 EM/F1 with the English normaliser in every language, as XTREME scores XQuAD and TyDiQA."""
     from ..metrics.qa import squad_example
 
-    em, f1 = squad_example(answer_text(results[0]), doc["answers"])
+    em, f1 = squad_example(results[0], doc["answers"])
     return {"exact_match": em, "f1": f1}
 
 
@@ -113,7 +92,7 @@ def process_mlqa(doc: dict, results: Sequence) -> dict[str, Any]:
     """MLQA EM/F1 with the answer language's normaliser."""
     from ..metrics.qa import mlqa_example
 
-    em, f1 = mlqa_example(answer_text(results[0]), doc["answers"], doc["lang"])
+    em, f1 = mlqa_example(results[0], doc["answers"], doc["lang"])
     return {"exact_match": em, "f1": f1}
 
 
@@ -129,3 +108,82 @@ def qa_percent(items: Sequence[float]) -> float:
 
 def qa_target(doc: dict) -> str:
     return doc["answers"][0] if doc["answers"] else ""
+
+
+# --- tagging ------------------------------------------------------------------------------
+
+_STRIP = "\"'`.,;:()[]{}"
+
+
+class Tags(list):
+    """One tag per word (what is scored and what logged samples show), with how well the answer fitted."""
+
+    def __init__(self, tags, parsed: int, invalid: int):
+        super().__init__(tags)
+        self.parsed = parsed  # tags the answer gave
+        self.invalid = invalid  # of which not in the tag set
+
+
+def parse_tags(text: str, n_words: int, labels: Sequence[str]) -> Tags:
+    """One tag per word from a generation: ``word/TAG`` pairs, or bare tags.
+
+    With pairs the tag is what follows a token's last ``/`` (tokens without
+    one continue a word that holds spaces); otherwise every token is a tag.
+    Tags are matched to the tag set in any case; an unknown one, and any word
+    left without a tag, gets the fallback tag (O, or X for POS); extra tags
+    are dropped.
+    """
+    from .forms import fallback_tag
+
+    tokens = str(text or "").split()
+    if any("/" in t for t in tokens):
+        raw = [t.rsplit("/", 1)[1] for t in tokens if "/" in t]
+    else:
+        raw = tokens
+    by_upper = {label.upper(): label for label in labels}
+    fallback = fallback_tag(labels)
+    tags, invalid = [], 0
+    for tag in raw:
+        label = by_upper.get(tag.strip(_STRIP).upper())
+        if label is None:
+            invalid += 1
+        tags.append(label or fallback)
+    return Tags((tags + [fallback] * n_words)[:n_words], parsed=len(tags), invalid=invalid)
+
+
+class TagFilter(Filter):
+    """Parses each generation into exactly one tag per word of its doc (see :func:`parse_tags`)."""
+
+    def apply(self, resps, docs):
+        return [[parse_tags(r, len(doc["tokens"]), doc["tag_set"]) for r in rs] for rs, doc in zip(resps, docs)]
+
+
+def process_tagging(doc: dict, results: Sequence) -> dict[str, Any]:
+    tags = results[0]
+    return {"f1": (doc["tags"], list(tags)), "token_accuracy": (doc["tags"], list(tags)),
+            "length_mismatch": int(tags.parsed != len(doc["tokens"])), "invalid_tags": int(tags.invalid > 0)}
+
+
+def _tag_metric(name: str, key: str, items: Sequence[tuple[list, list]]) -> float:
+    from ..metrics import METRICS
+
+    return METRICS[name].fn([g for g, _ in items], [p for _, p in items])[key]
+
+
+def pos_chunk_f1(items: Sequence[tuple[list, list]]) -> float:
+    """UD-POS F1 as XTREME computes it (seqeval 0.0.12 read POS tags as chunks)."""
+    return _tag_metric("pos_chunk_f1", "f1", items)
+
+
+def seqeval_f1(items: Sequence[tuple[list, list]]) -> float:
+    """PAN-X entity F1 (seqeval)."""
+    return _tag_metric("seqeval", "f1", items)
+
+
+def token_accuracy(items: Sequence[tuple[list, list]]) -> float:
+    return _tag_metric("token_accuracy", "token_accuracy", items)
+
+
+def tag_target(doc: dict) -> str:
+    """The answer a few-shot example shows: word/TAG pairs."""
+    return " ".join(f"{w}/{t}" for w, t in zip(doc["tokens"], doc["tags"]))
