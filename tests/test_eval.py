@@ -69,13 +69,17 @@ def test_qa_predictions_are_substrings_thai_chinese(suite, tmp_path):
         p = data / "xquad" / f"xquad.{lang}.json"
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    out = tmp_path / "out"
-    evaluate(str(suite / "xquad"), tasks="xquad", languages="th,zh", data_dir=str(data), output=str(out),
-             progress=False)
-    for lang, ctx in contexts.items():
-        preds = json.loads((out / f"predictions/xquad/test-{lang}.json").read_text(encoding="utf-8"))
-        assert len(preds) == 3
-        assert all(p in ctx for p in preds.values())
+    for options in ({}, {"qa_nbest": "real-tokens", "qa_answer_text": "offsets"}):
+        out = tmp_path / ("out" + "-".join(options.values()))
+        evaluate(str(suite / "xquad"), tasks="xquad", languages="th,zh", data_dir=str(data), output=str(out),
+                 progress=False, **options)
+        for lang, ctx in contexts.items():
+            preds = json.loads((out / f"predictions/xquad/test-{lang}.json").read_text(encoding="utf-8"))
+            assert len(preds) == 3
+            if options:  # the exact span, always a substring of the context
+                assert all(p and p in ctx for p in preds.values())
+            else:  # XTREME's: projected onto the context's words (still a substring), or its placeholder "empty"
+                assert all(p == "empty" or (p and p in ctx) for p in preds.values()), preds
 
 
 def test_resume_reuses_finished_languages(suite, shared_data, tmp_path):

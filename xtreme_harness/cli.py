@@ -10,7 +10,9 @@ import argparse
 import dataclasses
 import os
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -24,7 +26,26 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see {self.prog} --help)")
 
 
+def _on_sigint(signum, frame):
+    """The first Ctrl-C interrupts; later ones are ignored so that the cleanup it starts (temporary files
+    removed, one line printed) is never itself interrupted into a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def _run(prog: str, body: Callable[[], int | None]) -> int:
+    ours = threading.current_thread() is threading.main_thread() and \
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if ours:
+        signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        return _report(prog, body)
+    finally:
+        if ours and signal.getsignal(signal.SIGINT) is _on_sigint:  # once interrupted, stay deaf until exit
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _report(prog: str, body: Callable[[], int | None]) -> int:
     try:
         return int(body() or 0)
     except UserError as exc:
@@ -35,6 +56,13 @@ def _run(prog: str, body: Callable[[], int | None]) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the system refused a path the user named (read-only, full, too long ...)
+        if exc.filename is None:
+            raise
+        from .data.io import os_error
+
+        print(f"{prog}: error: {os_error(exc, exc.filename, 'path')}", file=sys.stderr)
+        return 2
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -58,10 +86,12 @@ def score_main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--json", dest="json_out", help="write the scores as JSON to this file")
         p.add_argument("--task-dir", action="append", default=[], help="extra folder of task spec YAMLs")
         args = p.parse_args(argv)
-        from .data.io import atomic_write_json
+        from .data.io import atomic_write_json, output_path
         from .reporting import format_scores
         from .scoring import score_folders
 
+        if args.json_out:
+            args.json_out = output_path(args.json_out, "--json")
         result = score_folders(args.predictions, args.labels, _csv(args.tasks), args.version, args.task_dir)
         if args.json_out:
             atomic_write_json(args.json_out, result)
@@ -101,6 +131,15 @@ def eval_parser(prog: str = "xtreme-eval") -> argparse.ArgumentParser:
                    help="hidden layer for retrieval embeddings (0 = embeddings; default: 8 of 12, 14 of 24)")
     p.add_argument("--pooling", default="mean", choices=["mean", "cls"])
     p.add_argument("--max-length", type=int, default=None, help="override the task's max sequence length")
+    p.add_argument("--qa-nbest", default="padded", metavar="padded|real-tokens",
+                   help="QA n-best over every padded position, as XTREME's run_squad.py (default), or over real "
+                        "tokens only")
+    p.add_argument("--qa-answer-text", default="xtreme", metavar="xtreme|offsets",
+                   help="a QA span's text as XTREME writes it, projected onto whitespace words (default), or the "
+                        "context sliced at the span's character offsets")
+    p.add_argument("--tagging-windows", default="chunks", metavar="chunks|overlap",
+                   help="long tagging sentences cut into consecutive chunks, as XTREME's preprocessing (default), "
+                        "or into overlapping windows")
     p.add_argument("--version", default="xtreme", choices=VERSIONS)
     p.add_argument("--task-dir", action="append", default=[], help="extra folder of task spec YAMLs")
     p.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints that ship their own code")
@@ -108,6 +147,8 @@ def eval_parser(prog: str = "xtreme-eval") -> argparse.ArgumentParser:
     p.add_argument("--embedding-cache", default=None,
                    help="folder to cache retrieval embeddings in (keyed by model, layer, pooling and text hash)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace what --output holds from other settings (otherwise such a folder is refused)")
     g = p.add_argument_group("lm-eval backend")
     g.add_argument("--backend", default="native", choices=BACKENDS,
                    help="native: our engine on fine-tuned checkpoints; lm-eval: --model is an lm-eval model type "
@@ -131,7 +172,9 @@ def _eval_options(args: argparse.Namespace) -> dict:
                 dtype=args.dtype, limit=args.limit, version=args.version, task_dirs=list(args.task_dir),
                 trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle,
                 max_length=args.max_length, retrieval_layer=args.retrieval_layer, pooling=args.pooling,
-                progress=not args.no_progress, embedding_cache=args.embedding_cache, label_map=args.label_map)
+                progress=not args.no_progress, embedding_cache=args.embedding_cache, label_map=args.label_map,
+                qa_nbest=args.qa_nbest, tagging_windows=args.tagging_windows, qa_answer_text=args.qa_answer_text,
+                overwrite=args.overwrite)
 
 
 def eval_command(argv: Sequence[str] | None, prog: str = "xtreme-eval", backend: str | None = None) -> int:
@@ -230,23 +273,29 @@ def add_train_run_arguments(p) -> None:
     r.add_argument("--precision", choices=["auto", "bf16", "fp16", "no"], help="auto: bf16 on GPUs that have it")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda")
     r.add_argument("--overwrite", action="store_true", help="discard what a previous run wrote to --out")
+    r.add_argument("--restart-phase", action="store_true",
+                   help="train an interrupted phase again from its first step instead of resuming it (needed when "
+                        "its saved state is damaged or incomplete); finished phases are kept")
     r.add_argument("--keep-last", action="store_true", help="keep checkpoint-last/ after a phase finishes")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.add_argument("--trust-remote-code", action="store_true", default=None)
 
 
 def _cli_hyper(args) -> dict:
-    out = {name: getattr(args, name) for name in _hyper_flags() if getattr(args, name) is not None}
-    if out:
-        from .train.recipes import make_hyper
+    """The hyper-parameter flags given, each checked (finite, in range) and named as the user typed it."""
+    from .train.recipes import hyper_problem
 
-        make_hyper(out)  # validate once, with the flag names the user typed
+    out = {name: getattr(args, name) for name in _hyper_flags() if getattr(args, name) is not None}
+    for name, value in out.items():
+        problem = hyper_problem(name, value)
+        if problem:
+            raise UserError(f"--{name.replace('_', '-')} {problem}")
     return out
 
 
 def _train_run(argv: Sequence[str]) -> int:
     from .train.pipeline import RunOptions, run
-    from .train.recipes import recipe_from_options
+    from .train.recipes import recipe_from_options, recipe_output
 
     p = _Parser(prog="xtreme-train run", description="Train a STILTs suite: pretrained encoder -> English "
                                                      "intermediate task(s) -> English XTREME targets.",
@@ -254,12 +303,18 @@ def _train_run(argv: Sequence[str]) -> int:
                        "resumes an interrupted run.")
     add_train_run_arguments(p)
     args = p.parse_args(list(argv))
+    if args.out is not None:
+        from .data.io import output_path
+
+        output_path(args.out, "--out", folder=True)  # before the recipe, the model or any data is read
+    cli_hyper = _cli_hyper(args)
     recipe = recipe_from_options(args)
-    out = args.out or recipe.output
+    out = args.out or recipe_output(recipe)
     if not out:
         raise UserError("--out is required (the suite folder), or 'output' in the recipe")
     opts = RunOptions(device=args.device, overwrite=args.overwrite, progress=not args.no_progress,
-                      keep_last=args.keep_last, cli_hyper=_cli_hyper(args), command=["xtreme-train", *argv])
+                      keep_last=args.keep_last, cli_hyper=cli_hyper, command=["xtreme-train", *argv],
+                      restart_phase=args.restart_phase)
     run(recipe, out, opts)
     print(out)
     return 0
@@ -299,12 +354,17 @@ def _train_sweep(argv: Sequence[str]) -> int:
     names = [n.strip() for n in args.intermediate.split(",") if n.strip()]
     if not names and args.no_baseline:
         raise UserError("--intermediate is empty and --no-baseline leaves nothing to run")
+    from .data.io import output_path
+    from .train.recipes import validate_recipe
+
+    output_path(args.out, "--out", folder=True)
     runs = sweep_commands(names, args.base, args.targets, args.out, rest, not args.no_baseline)
     # Validate every run before any starts: a typo should not surface after hours of training.
     run_parser = _Parser(prog="xtreme-train run")
     add_train_run_arguments(run_parser)
     for _, argv_run in runs:
-        recipe_from_options(run_parser.parse_args(argv_run[1:]))
+        run_args = run_parser.parse_args(argv_run[1:])
+        validate_recipe(recipe_from_options(run_args), _cli_hyper(run_args))
     print(f"# sweep: {len(runs)} run(s), one suite each under {args.out}; every command below also runs on its own "
           "(e.g. as one cluster job, or under accelerate launch / torchrun)")
     for _, argv_run in runs:
@@ -338,19 +398,19 @@ def _train_tasks(argv: Sequence[str]) -> int:
 
 
 def _train_check(argv: Sequence[str]) -> int:
-    from .train.recipes import load_recipe
+    from .train.recipes import load_recipe, recipe_output, validate_recipe
 
     p = _Parser(prog="xtreme-train check", description="Validate a recipe and print it as it would run.")
     p.add_argument("recipe")
     args = p.parse_args(list(argv))
     recipe = load_recipe(args.recipe)
+    phases = validate_recipe(recipe)  # the very check `run` makes before it starts
+    recipe_output(recipe)
     print(recipe.to_yaml(), end="")
     keys = ("lr", "epochs", "max_steps", "batch_size", "max_length", "warmup_ratio", "patience")
     print("# resolved per phase:")
-    phases = ([("intermediate", recipe.intermediate_hyper())] if recipe.intermediate or recipe.mlm_data else []) + \
-        [(unit, recipe.target_hyper(unit)) for unit, _ in recipe.units()]
-    for name, h in phases:
-        d = dataclasses.asdict(h)
+    for plan in phases:
+        name, d = plan.name, dataclasses.asdict(plan.hyper)
         print(f"#   {name:<13} " + ", ".join(f"{k}={d[k]}" for k in keys if d[k] is not None))
     return 0
 
@@ -375,6 +435,9 @@ LEADERBOARD_USAGE = """xtreme-leaderboard RESULTS... [--format md|csv|latex|html
          [--compare A B] [--bootstrap N] [--seed S] [--plots DIR] [--decimals N]
        xtreme-leaderboard export RESULTS_DIR --out SUBMISSION_DIR [--version xtreme|xtreme-r]
          [--allow-partial] [--force]"""
+
+
+MAX_RESAMPLES = 1_000_000  # more moves no interval, and the differences alone would need gigabytes
 
 
 def _board(argv: list[str]) -> int:
@@ -408,8 +471,10 @@ def _board(argv: list[str]) -> int:
     fmt = a.format or (FORMAT_OF_SUFFIX.get(Path(a.out).suffix.lower(), "md") if a.out else "md")
     if a.decimals < 0 or a.decimals > 10:
         raise UserError("--decimals must be between 0 and 10")
-    if a.bootstrap < 0:
-        raise UserError("--bootstrap must be 0 or more")
+    if not 0 <= a.bootstrap <= MAX_RESAMPLES:
+        raise UserError(f"--bootstrap must be from 0 to {MAX_RESAMPLES:,} resamples, not {a.bootstrap}")
+    if a.seed < 0:
+        raise UserError(f"--seed must be 0 or more, not {a.seed}")
     text = make_board(a.results, fmt=fmt, out=a.out, reference=a.reference, per_language=a.per_language,
                       compare=tuple(a.compare) if a.compare else None, bootstrap=a.bootstrap, seed=a.seed,
                       plots=a.plots, no_plots=a.no_plots, decimals=a.decimals, title=a.title)

@@ -11,16 +11,16 @@ is read with ``allow_pickle=False``.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .data.io import file_stat
+from .data.io import atomic_write_bytes, folder_fingerprint
 from .families import MODEL_INPUTS
 
 
@@ -52,7 +52,7 @@ class Embedder:
         if max_length != 512:
             h.update(f"max_length={max_length}".encode())
         if path and Path(path).is_dir():
-            h.update(json.dumps([file_stat(p) for p in sorted(Path(path).glob("*.safetensors"))]).encode())
+            h.update(json.dumps(folder_fingerprint(path)).encode())
         for s in texts:
             h.update(hashlib.sha256(s.encode("utf-8")).digest())
         return h.hexdigest()
@@ -66,17 +66,18 @@ class Embedder:
         cache_file = self.cache_dir / f"{key}.npy" if self.cache_dir else None
         emb = None
         if cache_file is not None and cache_file.is_file():
-            emb = np.load(cache_file, allow_pickle=False)
-            if emb.shape[0] != len(texts):
+            try:  # a truncated or foreign file is a cache miss, recomputed and replaced
+                emb = np.load(cache_file, allow_pickle=False)
+            except (OSError, ValueError, EOFError):
+                emb = None
+            if emb is not None and (emb.ndim != 2 or emb.shape[0] != len(texts) or emb.dtype != np.float32):
                 emb = None
         if emb is None:
             emb = embed(texts, self.model, self.tokenizer, self.engine, self.layer, self.pooling, max_length, desc)
             if cache_file is not None:
-                cache_file.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".npy")
-                with os.fdopen(fd, "wb") as f:
-                    np.save(f, emb, allow_pickle=False)
-                os.replace(tmp, cache_file)
+                buf = io.BytesIO()
+                np.save(buf, emb, allow_pickle=False)
+                atomic_write_bytes(cache_file, buf.getvalue())
         self._memory[key] = emb
         while len(self._memory) > self.MEMORY:
             self._memory.popitem(last=False)

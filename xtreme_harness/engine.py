@@ -75,7 +75,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         if name == "cuda":
             return torch.device("cuda")
         index = name[5:]
-        if not index.isdigit():
+        if not (index.isascii() and index.isdigit()):
             raise UserError(f"--device {name}: expected cuda:N with N a GPU index")
         count = torch.cuda.device_count()
         if int(index) >= count:
@@ -303,8 +303,8 @@ class InferenceEngine:
         return list(order[start:end])
 
     def _pad(self, features: Sequence[Mapping[str, Any]], idx: Sequence[int], lengths: Sequence[int],
-             keys: Sequence[str], pad_token_id: int) -> tuple[dict[str, torch.Tensor], int]:
-        maxlen = max(lengths[i] for i in idx)
+             keys: Sequence[str], pad_token_id: int, width: int | None = None) -> tuple[dict[str, torch.Tensor], int]:
+        maxlen = max(max(lengths[i] for i in idx), width or 0)
         batch: dict[str, torch.Tensor] = {}
         for key in keys:
             fill = pad_token_id if key == "input_ids" else 0
@@ -385,7 +385,7 @@ class InferenceEngine:
     def run(self, model, features: Sequence[Mapping[str, Any]],
             forward: Callable[[Any, dict[str, torch.Tensor]], Mapping[str, torch.Tensor]] = logits_forward,
             desc: str = "", pad_token_id: int | None = None,
-            token_keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
+            token_keys: Iterable[str] | None = None, pad_to: int | None = None) -> list[dict[str, Any]]:
         """Run ``forward`` over ``features``; one dict of numpy arrays per feature, in input order.
 
         Outputs shaped ``[batch, seq_len, ...]`` with ``seq_len`` the batch's
@@ -394,6 +394,9 @@ class InferenceEngine:
         length is told apart by one probe forward, see ``_token_axes``; naming
         the per-token outputs in ``token_keys`` skips the probe).
         ``pad_token_id`` defaults to ``model.config.pad_token_id`` (else 0).
+        ``pad_to`` pads every feature to that length and keeps the padded
+        positions' outputs, as scripts that pad to ``max_seq_length`` see them
+        (XTREME's QA n-best reads logits at padding positions too).
         """
         t0 = time.perf_counter()
         self.stats = EngineStats(token_budget=self.token_budget)
@@ -401,6 +404,8 @@ class InferenceEngine:
         if n == 0:
             return []
         lengths, keys = self._validate(features)
+        # what each feature is padded (and its per-token outputs kept) to
+        width = lengths if pad_to is None else [max(n, int(pad_to)) for n in lengths]
         declared = set(token_keys) if token_keys is not None else None
         if pad_token_id is None:
             pad_token_id = self.pad_token_id
@@ -423,8 +428,8 @@ class InferenceEngine:
             with torch.inference_mode(), self._autocast():
                 start = 0
                 while start < n:
-                    idx = self._next_batch(order, start, lengths)
-                    batch, maxlen = self._pad(features, idx, lengths, keys, pad_token_id)
+                    idx = self._next_batch(order, start, width)
+                    batch, maxlen = self._pad(features, idx, lengths, keys, pad_token_id, pad_to)
                     oom = False
                     try:
                         outputs = forward(model, batch)
@@ -453,7 +458,7 @@ class InferenceEngine:
         finally:
             bar.close()
 
-        results = self._scatter(features, done, lengths, per_token, keys)
+        results = self._scatter(features, done, width, per_token, keys)
         self.stats.examples = n
         self.stats.tokens = int(sum(lengths))
         self.stats.token_budget = self.token_budget

@@ -21,5 +21,17 @@ class UserError(Exception):
     def __str__(self) -> str:
         where = ""
         if self.path is not None:
-            where = self.path + (f":{self.line}" if self.line is not None else "") + ": "
-        return where + " ".join(self.message.split("\n"))
+            where = clip(self.path, 400) + (f":{self.line}" if self.line is not None else "") + ": "
+        return where + clip(" ".join(self.message.split("\n")), MAX_MESSAGE)
+
+
+MAX_MESSAGE = 1200  # a message quoting a 2 GB "line" must still be one readable line
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """``text`` cut in the middle to at most ``limit`` characters: quoted input never floods a message."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    return f"{text[:head]}…[{len(text) - limit} characters]…{text[len(text) - (limit - head):]}"

@@ -19,17 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .data.io import file_stat, safe_join
-from .data.readers import read_split, required_files
+from .data.io import file_fingerprint, folder_fingerprint, output_path, safe_join
+from .data.readers import read_split, split_files
 from .distributed import is_main, local_device
 from .embedding import Embedder, default_layer
 from .errors import UserError
 from .families import family_of
-from .models import Checkpoint, load_model, load_tokenizer, resolve
+from .models import Checkpoint, check_vocabulary, load_model, load_tokenizer, resolve
+from .outputs import OutputFolder
 from .results import STATE_VERSION, Results, plan_languages, read_state, score_and_write
 from .spec import TaskSpec, resolve_tasks
 
 SPLITS = ("test", "dev")
+MIN_LENGTH, MAX_LENGTH = 8, 8192  # sub-tokens per feature: room for special tokens and a question
 POOLINGS = ("mean", "cls")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 VERSIONS = ("xtreme", "xtreme-r")
@@ -59,11 +61,14 @@ class EvalConfig:
     progress: bool = True
     embedding_cache: str | None = None
     label_map: dict[str, str] | None = None  # checkpoint label -> task label, for a single checkpoint
+    qa_nbest: str = "padded"  # XTREME's n-best over padded positions, or "real-tokens"
+    tagging_windows: str = "chunks"  # XTREME's consecutive chunks, or "overlap"
+    qa_answer_text: str = "xtreme"  # XTREME's projection of a span onto whitespace words, or "offsets"
+    overwrite: bool = False  # replace an output folder's results of other settings
 
     def validate(self) -> "EvalConfig":
-        for name, allowed in (("split", SPLITS), ("pooling", POOLINGS), ("dtype", DTYPES), ("version", VERSIONS)):
-            if getattr(self, name) not in allowed:
-                raise UserError(f"--{name} must be {' or '.join(allowed)}, not '{getattr(self, name)}'")
+        for name in ("split", "pooling", "dtype", "version", "qa_nbest", "tagging_windows", "qa_answer_text"):
+            choice(name, getattr(self, name))
         self.batch_size = parse_batch_size(self.batch_size)
         if isinstance(self.label_map, str):
             from .manifest import parse_label_map
@@ -73,9 +78,33 @@ class EvalConfig:
             raise UserError("--limit must be a positive number of examples")
         if self.retrieval_layer is not None and self.retrieval_layer < 0:
             raise UserError("--retrieval-layer must be 0 (the embedding output) or more")
+        if self.max_length is not None and not MIN_LENGTH <= self.max_length <= MAX_LENGTH:
+            raise UserError(f"--max-length must be between {MIN_LENGTH} and {MAX_LENGTH} sub-tokens, not "
+                            f"{self.max_length}")
         if not str(self.data_dir).startswith("hf") and not Path(self.data_dir).is_dir():
             raise UserError("data folder not found (expected XTREME's download layout, or 'hf')", self.data_dir)
+        self.output = str(output_path(self.output, "--output", folder=True))
+        if self.embedding_cache:
+            self.embedding_cache = str(output_path(self.embedding_cache, "--embedding-cache", folder=True))
         return self
+
+    def settings(self) -> dict[str, Any]:
+        """The options that change figures: an output folder holds the files of one such set."""
+        keep = ("model", "data_dir", "split", "limit", "max_length", "dtype", "version", "pooling", "retrieval_layer",
+                "label_map", "qa_nbest", "tagging_windows", "qa_answer_text", "task_dirs")
+        return {k: getattr(self, k) for k in keep}
+
+
+def choice(name: str, value: Any, flag: str | None = None) -> Any:
+    """``value`` if it is one of option ``name``'s values, else the one-line error naming them."""
+    from .families.qa import ANSWER_TEXT, NBEST_OVER
+    from .families.tagging import WINDOWS
+
+    allowed = {"split": SPLITS, "pooling": POOLINGS, "dtype": DTYPES, "version": VERSIONS, "qa_nbest": NBEST_OVER,
+               "tagging_windows": WINDOWS, "qa_answer_text": ANSWER_TEXT}[name]
+    if value not in allowed:
+        raise UserError(f"{flag or '--' + name.replace('_', '-')} must be {' or '.join(allowed)}, not '{value}'")
+    return value
 
 
 def parse_batch_size(value: Any) -> str | int:
@@ -104,15 +133,25 @@ class _Loaded:
         self.cfg = cfg
         self._cache: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._embedders: OrderedDict[tuple, Embedder] = OrderedDict()
+        self._tokenizers: dict[str, Any] = {}  # by the digest of the tokenizer files: suites share one
+
+    def tokenizer(self, ck: Checkpoint):
+        """The checkpoint's tokenizer, parsed once per run for every checkpoint whose tokenizer files are the
+        same bytes (a 17 MB tokenizer.json takes seconds to parse)."""
+        key = tokenizer_digest(ck.path)
+        if key not in self._tokenizers:
+            self._tokenizers[key] = load_tokenizer(ck, self.cfg.trust_remote_code)
+        return self._tokenizers[key]
 
     def get(self, ck: Checkpoint, family: str):
         key = (ck.path, family)
         if key not in self._cache:
             self._cache.clear()  # one model in memory at a time
             self._embedders.clear()
-            tok = load_tokenizer(ck, self.cfg.trust_remote_code)
+            tok = self.tokenizer(ck)
             model = load_model(ck, family, self.cfg.device, self.cfg.dtype, self.cfg.trust_remote_code,
                                self.cfg.allow_pickle)
+            check_vocabulary(ck.path, model, tok)
             self._cache[key] = (model, tok)
         return self._cache[key]
 
@@ -123,6 +162,16 @@ class _Loaded:
             self._embedders[key] = Embedder(model, tok, engine, layer, self.cfg.pooling, self.cfg.dtype,
                                             self.cfg.embedding_cache)
         return self._embedders[key]
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                   "sentencepiece.bpe.model", "spm.model", "tokenizer.model", "vocab.txt", "vocab.json", "merges.txt")
+
+
+def tokenizer_digest(path: str) -> str:
+    """Which tokenizer a checkpoint folder holds, by the content of its tokenizer files."""
+    parts = [(name, file_fingerprint(Path(path) / name)[1]) for name in TOKENIZER_FILES]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 def _engine(cfg: EvalConfig):
@@ -144,20 +193,28 @@ def retrieval_layer(ck: Checkpoint, cfg: EvalConfig) -> int:
 
 # --- resume -------------------------------------------------------------------------------
 
+def run_settings(cfg: EvalConfig, spec: TaskSpec):
+    """The family's settings for ``spec`` with this run's options laid over the spec's ``features``."""
+    return family_of(spec).settings(spec, {"max_length": cfg.max_length, **protocol_settings(cfg)})
+
+
+def protocol_settings(cfg) -> dict[str, str]:
+    """The protocol options as family settings (read by the QA and tagging families)."""
+    return {"nbest_over": cfg.qa_nbest, "windows": cfg.tagging_windows, "answer_text": cfg.qa_answer_text}
+
+
 def fingerprint(cfg: EvalConfig, spec: TaskSpec, ck: Checkpoint, lang: str) -> str:
     """What the figures of one (task, language) depend on; a changed input means a recomputation."""
     parts: dict[str, Any] = {
         "state": STATE_VERSION, "harness": __version__, "task": spec.task, "lang": lang, "split": cfg.split,
         "limit": cfg.limit, "max_length": cfg.max_length, "dtype": cfg.dtype, "spec": _spec_hash(spec),
-        "model": ck.path, "config": hashlib.sha256(json.dumps(ck.config, sort_keys=True).encode()).hexdigest(),
+        "settings": run_settings(cfg, spec).values,
+        "model": ck.path, "checkpoint": folder_fingerprint(ck.path), "labels": ck.task_labels,
     }
-    if ck.local:
-        parts["weights"] = [file_stat(p) for p in sorted(Path(ck.path).glob("*.safetensors"))] + \
-                           [file_stat(p) for p in sorted(Path(ck.path).glob("*.bin"))]
     if family_of(spec).head is None:
         parts.update(layer=cfg.retrieval_layer, pooling=cfg.pooling)
-    if not str(cfg.data_dir).startswith("hf"):
-        parts["data"] = [file_stat(p) for p in required_files(spec, cfg.data_dir, lang, cfg.split)]
+    if not str(cfg.data_dir).startswith("hf"):  # every file read, gold and pools included, present or not
+        parts["data"] = [file_fingerprint(p) for p in split_files(spec, cfg.data_dir, lang, cfg.split).values()]
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -194,8 +251,13 @@ def evaluate(model: str, tasks: str = "all", languages: str = "all", data_dir: s
     specs = resolve_tasks(cfg.tasks, cfg.version, cfg.task_dirs)
     res = resolve(cfg.model, specs, cfg.trust_remote_code, cfg.allow_pickle, cfg.label_map)
     _apply_defaults(cfg, res.defaults)
-    out = Path(cfg.output)
-    out.mkdir(parents=True, exist_ok=True)
+    if not is_main():
+        return _evaluate(cfg, specs, res, Path(cfg.output))
+    with OutputFolder(cfg.output, cfg.settings(), cfg.overwrite) as out:
+        return _evaluate(cfg, specs, res, out)
+
+
+def _evaluate(cfg: EvalConfig, specs: list[TaskSpec], res, out: Path) -> dict[str, Any]:
     skipped_langs: dict[str, dict[str, str]] = {}
     missing: dict[str, list[str]] = {}
     plan = []
@@ -210,7 +272,8 @@ def evaluate(model: str, tasks: str = "all", languages: str = "all", data_dir: s
     for task, reason in res.skipped.items():
         _log(f"skipping {task}: {reason}")
 
-    results = Results(_model_info(cfg.model, res), {k: v for k, v in asdict(cfg).items() if k != "progress"},
+    results = Results(_model_info(cfg.model, res),
+                      {k: v for k, v in asdict(cfg).items() if k not in ("progress", "overwrite")},
                       cfg.version, res.skipped)
     loaded = _Loaded(cfg)
     engine = None
@@ -257,7 +320,7 @@ def _run_one(spec: TaskSpec, ck: Checkpoint, lang: str, cfg: EvalConfig, loaded:
     context: dict[str, Any] = {}
     if fam.head is None:
         context.update(embedder=loaded.embedder(ck, model, tok, engine), data_dir=cfg.data_dir, split=cfg.split)
-    predictions = fam.predict(spec, examples, model, tok, engine, fam.settings(spec, {"max_length": cfg.max_length}),
+    predictions = fam.predict(spec, examples, model, tok, engine, run_settings(cfg, spec),
                               labels=ck.task_labels, lang=lang, **context)
     seconds = round(time.perf_counter() - t0, 3)
     # every process holds the same predictions; one writes them

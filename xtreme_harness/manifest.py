@@ -105,9 +105,12 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
 
 
 def looks_local(model: str) -> bool:
-    """A path rather than a hub id (``org/name`` or ``name``): it starts like a path or has more parts."""
+    """A path rather than a hub id (``org/name`` or ``name``): it starts like a path, has more parts, ends like
+    a file, or its first part is a local folder (``runs/xnli`` with ``runs/`` here is a mistyped path)."""
+    first = model.split("/", 1)[0]
     return model.startswith((".", "/", "~")) or model.count("/") > 1 or os.sep + os.sep in model or \
-        Path(model).expanduser().exists()
+        model.endswith(("/", ".json", ".yaml", ".yml", ".safetensors", ".bin")) or \
+        Path(model).expanduser().exists() or ("/" in model and Path(first).expanduser().is_dir())
 
 
 def parse_label_map(text: str | None) -> dict[str, str] | None:

@@ -13,10 +13,18 @@ threshold chosen on dev to maximise F1 and applied on test with ``>=``.
 Search is exact (``IndexFlatIP``) and runs over bounded chunks of queries, so
 memory grows with n * k, never n * n; a FAISS GPU index is used when FAISS
 was built with GPU support and sees a GPU.
+
+On a CPU, exact search of a full BUCC test pair (about 400k sentences a side)
+takes over an hour, so the margin k-NN can opt into an approximate index
+(``search="ivf"`` or ``"pca"``, see :func:`approx_knn`). It retrieves a larger
+candidate set and re-scores it exactly, so every neighbour it returns carries
+its exact cosine; what it can get wrong is a missed neighbour, never a score.
+Exact search stays the default, and the official protocol.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -27,6 +35,7 @@ DEFAULT_CHUNK_SIZE = 16384  # queries per FAISS search call
 MARGINS = ("ratio", "distance", "absolute")
 MODES = ("max", "fwd", "bwd", "intersect")
 DUPLICATES = ("drop", "expand")
+SEARCHES = ("exact", "ivf", "pca")  # how the margin k-NN is searched; "exact" is the official protocol
 
 
 # --- search -----------------------------------------------------------------------------
@@ -103,6 +112,159 @@ def knn(x: np.ndarray, y: np.ndarray, k: int, chunk_size: int = DEFAULT_CHUNK_SI
     return sims, idx
 
 
+# --- approximate search -----------------------------------------------------------------
+
+MIN_POINTS_PER_LIST = 39  # FAISS warns when k-means gets fewer training points per centroid
+RESCORE_BYTES = 64 * 2**20  # gathered candidate vectors held at once while re-scoring
+
+
+@dataclass(frozen=True)
+class ApproxParams:
+    """Knobs of the approximate searches; the defaults are the ones measured in BENCHMARKS.md.
+
+    ``candidates``: each query retrieves ``candidates * k`` neighbours, which
+    are re-scored exactly and cut to the best ``k``. ``ivf``: ``nlist`` lists
+    (None: ``4 * sqrt(n)``), ``nprobe`` of them scanned per query, k-means on
+    ``train_points`` sampled rows per list for ``niter`` iterations. ``pca``:
+    candidates found exactly in the ``pca_dim`` leading directions, fitted on
+    ``pca_sample`` rows of each side. ``seed`` fixes every sample and the
+    k-means start.
+    """
+
+    candidates: int = 4
+    nlist: int | None = None
+    nprobe: int = 64
+    train_points: int = 64
+    niter: int = 10
+    pca_dim: int = 128
+    pca_sample: int = 20000
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("candidates", "nprobe", "train_points", "niter", "pca_dim", "pca_sample"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.nlist is not None and self.nlist < 1:
+            raise ValueError(f"nlist must be at least 1, got {self.nlist}")
+
+
+def check_search(search: str) -> str:
+    """``search`` if it names a search method, else a ValueError listing them."""
+    if search not in SEARCHES:
+        raise ValueError(f"search must be one of {', '.join(SEARCHES)}; got {search!r}")
+    return search
+
+
+def ivf_lists(n: int, nlist: int | None = None) -> int:
+    """``4 * sqrt(n)`` lists (or ``nlist``), fewer where k-means would get under 39 points per list."""
+    want = int(round(4 * math.sqrt(n))) if nlist is None else int(nlist)
+    return max(1, min(want, n // MIN_POINTS_PER_LIST))
+
+
+def _ivf_candidates(x: np.ndarray, y: np.ndarray, kc: int, p: ApproxParams, chunk_size: int) -> np.ndarray:
+    """``IndexIVFFlat`` (inner product) over ``y``: spherical k-means on a seeded sample, ``nprobe`` lists a query."""
+    d = y.shape[1]
+    nlist = ivf_lists(len(y), p.nlist)
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.cp.seed, index.cp.niter, index.cp.spherical = p.seed, p.niter, True
+    index.cp.max_points_per_centroid = p.train_points  # FAISS samples this many rows per list
+    index.train(y)
+    index.add(y)
+    index.nprobe = min(p.nprobe, nlist)
+    return np.concatenate([index.search(x[a:a + chunk_size], kc)[1] for a in range(0, len(x), chunk_size)])
+
+
+def pca_basis(x: np.ndarray, y: np.ndarray, dim: int, sample: int, seed: int) -> np.ndarray:
+    """The ``dim`` leading directions of the rows' second moment (not centred), from seeded samples of both sides.
+
+    Not centred on purpose: removing the mean changes which row has the
+    larger inner product with a query, and sentence embeddings share a large
+    mean direction. Float64, so that the basis does not depend on BLAS
+    summation order beyond rounding.
+    """
+    rng = np.random.default_rng(seed)
+    parts = [a[np.sort(rng.choice(len(a), min(sample, len(a)), replace=False))].astype(np.float64) for a in (x, y)]
+    moment = sum(s.T @ s for s in parts) / sum(len(s) for s in parts)
+    w, v = np.linalg.eigh(moment)
+    return np.ascontiguousarray(v[:, np.argsort(-w, kind="stable")[:dim]], dtype=np.float32)
+
+
+def _pca_candidates(x: np.ndarray, y: np.ndarray, kc: int, p: ApproxParams, chunk_size: int) -> np.ndarray:
+    """Exact inner-product top-``kc`` after projecting both sides onto :func:`pca_basis`."""
+    basis = pca_basis(x, y, min(p.pca_dim, x.shape[1]), p.pca_sample, p.seed)
+    return knn(x @ basis, y @ basis, kc, chunk_size=chunk_size)[1]
+
+
+def rescore(x: np.ndarray, y: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact float32 inner products of each ``x`` row with its candidate ``y`` rows, best ``k`` first.
+
+    ``cand`` holds row numbers of ``y``, -1 for none (they sort last, as -inf).
+    Ties go to the lower row number. Whatever produced the candidates, the
+    cosines returned are recomputed from the vectors themselves.
+    """
+    n, c = cand.shape
+    sims = np.empty((n, k), dtype=np.float32)
+    idx = np.empty((n, k), dtype=np.int64)
+    step = max(1, RESCORE_BYTES // max(1, c * y.shape[1] * 4))
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        ci = cand[a:b]
+        valid = ci >= 0
+        s = np.matmul(y[np.where(valid, ci, 0)], x[a:b, :, None])[..., 0]
+        s[~valid] = -np.inf
+        order = np.lexsort((np.where(valid, ci, np.iinfo(np.int64).max), -s), axis=1)[:, :k]
+        sims[a:b] = np.take_along_axis(s, order, 1)
+        idx[a:b] = np.take_along_axis(ci, order, 1)
+    return sims, idx
+
+
+def approx_knn(x: np.ndarray, y: np.ndarray, k: int, search: str = "ivf", params: ApproxParams | None = None,
+               chunk_size: int = DEFAULT_CHUNK_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate inner-product top-k with exact re-scoring; the same shapes and order as :func:`knn`.
+
+    Each query fetches ``candidates * k`` neighbours, from an ``IndexIVFFlat``
+    over ``y`` (``ivf``) or from exact search in a few leading directions
+    (``pca``); their cosines are recomputed from the full vectors
+    (:func:`rescore`) and cut to ``k``. So a neighbour found has its exact
+    cosine (to float32 rounding), and one missed is replaced by the next best
+    found. A query that finds fewer than ``k`` (an IVF query whose probed
+    lists are nearly empty) is searched exactly instead.
+
+    Deterministic: the samples and the k-means start are seeded, and k-means,
+    list filling, the basis and every search give the same result on any
+    FAISS thread count. Results may still differ across FAISS, numpy or BLAS
+    versions and CPU instruction sets.
+    """
+    if check_search(search) == "exact":
+        raise ValueError("approx_knn needs search='ivf' or 'pca'; exact search is knn")
+    if chunk_size < 1:
+        raise ValueError("chunk sizes must be positive")
+    p = params or ApproxParams()
+    x, y = _f32(x), _f32(y)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"expected two 2-d arrays with the same width, got {x.shape} and {y.shape}")
+    nx, ny = len(x), len(y)
+    k = max(0, min(int(k), ny))
+    if nx == 0 or k == 0:
+        return np.full((nx, k), -np.inf, dtype=np.float32), np.full((nx, k), -1, dtype=np.int64)
+    kc = min(ny, max(k, p.candidates * k))
+    find = _ivf_candidates if search == "ivf" else _pca_candidates
+    sims, idx = rescore(x, y, find(x, y, kc, p, chunk_size), k)
+    short = np.flatnonzero((idx < 0).any(axis=1))
+    if short.size:
+        xs = x[short]
+        sims[short], idx[short] = rescore(xs, y, knn(xs, y, k, chunk_size=chunk_size)[1], k)
+    return sims, idx
+
+
+def search_knn(x: np.ndarray, y: np.ndarray, k: int, search: str = "exact", params: ApproxParams | None = None,
+               chunk_size: int = DEFAULT_CHUNK_SIZE, y_chunk_size: int | None = None):
+    """:func:`knn` for ``search="exact"``, else :func:`approx_knn`."""
+    if check_search(search) == "exact":
+        return knn(x, y, k, chunk_size=chunk_size, y_chunk_size=y_chunk_size)
+    return approx_knn(x, y, k, search, params, chunk_size=chunk_size)
+
+
 # --- Tatoeba ----------------------------------------------------------------------------
 
 def tatoeba_predict(xx_emb: np.ndarray, en_emb: np.ndarray, chunk_size: int = DEFAULT_CHUNK_SIZE) -> np.ndarray:
@@ -176,22 +338,27 @@ def _apply_margin(sim: np.ndarray, denom: np.ndarray, margin: str) -> np.ndarray
 
 def margin_scores(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio",
                   chunk_size: int = DEFAULT_CHUNK_SIZE, y_chunk_size: int | None = None,
-                  normalized: bool = False) -> MarginScores:
+                  normalized: bool = False, search: str = "exact",
+                  search_params: ApproxParams | None = None) -> MarginScores:
     """Margin scores of every forward and backward kNN candidate pair.
 
     ratio: ``cos(x, y) / ((mean_k cos(x, NN_k(x)) + mean_k cos(y, NN_k(y))) / 2)``,
     which discounts hubs (rows close to everything). Arithmetic is float32 as in
     the official code and the results are float64; the cosine is the one FAISS
     returns for the pair. ``normalized=True`` skips the (copying) normalisation.
+    ``search`` (:data:`SEARCHES`) picks exact or approximate k-NN; with an
+    approximate one a pair's score equals the exact one (to float32 rounding)
+    whenever both its sentences found all their true k neighbours.
     """
+    check_search(search)
     if margin not in MARGINS:
         raise ValueError(f"margin must be one of {MARGINS}, got {margin!r}")
     if k < 1:
         raise ValueError("k must be at least 1")
     if not normalized:
         x, y = normalize(x), normalize(y)
-    fwd_sim, fwd_idx = knn(x, y, min(k, len(y)), chunk_size=chunk_size, y_chunk_size=y_chunk_size)
-    bwd_sim, bwd_idx = knn(y, x, min(k, len(x)), chunk_size=chunk_size, y_chunk_size=y_chunk_size)
+    fwd_sim, fwd_idx = search_knn(x, y, min(k, len(y)), search, search_params, chunk_size, y_chunk_size)
+    bwd_sim, bwd_idx = search_knn(y, x, min(k, len(x)), search, search_params, chunk_size, y_chunk_size)
     fwd_mean = fwd_sim.mean(axis=1) if fwd_sim.size else np.zeros(len(x), np.float32)
     bwd_mean = bwd_sim.mean(axis=1) if bwd_sim.size else np.zeros(len(y), np.float32)
     two = np.float32(2)
@@ -280,7 +447,8 @@ def _select(ms: MarginScores, mode: str) -> list[tuple[float, int, int]]:
 def mine_candidates(src_emb: np.ndarray, tgt_emb: np.ndarray, src_ids: Sequence[str], tgt_ids: Sequence[str],
                     src_sents: Sequence[str], tgt_sents: Sequence[str], k: int = 4, mode: str = "max",
                     margin: str = "ratio", duplicates: str = "drop", chunk_size: int = DEFAULT_CHUNK_SIZE,
-                    y_chunk_size: int | None = None) -> list[tuple[float, str, str]]:
+                    y_chunk_size: int | None = None, search: str = "exact",
+                    search_params: ApproxParams | None = None) -> list[tuple[float, str, str]]:
     """Scored candidate pairs ``(score, src_id, tgt_id)`` as ``bucc_eval`` reads them.
 
     Listed in the official candidates-file order (best first in ``max`` mode),
@@ -299,7 +467,9 @@ def mine_candidates(src_emb: np.ndarray, tgt_emb: np.ndarray, src_ids: Sequence[
 
     Ties in score are ordered stably (forward before backward, lower index
     first); the official ``np.argsort`` leaves their order unspecified.
+    ``search``/``search_params``: see :func:`margin_scores` (exact by default).
     """
+    check_search(search)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if duplicates not in DUPLICATES:
@@ -310,7 +480,8 @@ def mine_candidates(src_emb: np.ndarray, tgt_emb: np.ndarray, src_ids: Sequence[
     tgt_u, tgt_rows = _unify(tgt_sents)
     x = _normalized_rows(src_emb, src_rows)
     y = _normalized_rows(tgt_emb, tgt_rows)
-    ms = margin_scores(x, y, k=k, margin=margin, chunk_size=chunk_size, y_chunk_size=y_chunk_size, normalized=True)
+    ms = margin_scores(x, y, k=k, margin=margin, chunk_size=chunk_size, y_chunk_size=y_chunk_size, normalized=True,
+                       search=search, search_params=search_params)
     del x, y
     src_map = _sent_to_ids(src_sents, src_ids, duplicates)
     tgt_map = _sent_to_ids(tgt_sents, tgt_ids, duplicates)

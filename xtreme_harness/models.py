@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from .errors import UserError, clip
 from .spec import TaskSpec
 
 WEIGHT_FILES_SAFE = ("model.safetensors", "model.safetensors.index.json")
@@ -51,7 +51,7 @@ class Checkpoint:
 
     def config_labels(self) -> dict[int, str]:
         try:
-            return {int(k): str(v) for k, v in dict(self.config.get("id2label") or {}).items()}
+            return _label_ids(self.config.get("id2label"))
         except (TypeError, ValueError):
             return {}
 
@@ -83,12 +83,12 @@ class Resolution:
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    from .data.io import read_text
+    from .data.io import read_bytes, read_text
 
     cfg = path / "config.json"
     if not cfg.is_file():
         raise UserError("not a checkpoint: config.json is missing", path)
-    if cfg.read_bytes().startswith(b"\xef\xbb\xbf"):  # transformers reads it without BOM handling
+    if read_bytes(cfg, "config.json").startswith(b"\xef\xbb\xbf"):  # transformers reads it without BOM handling
         raise UserError("config.json starts with a UTF-8 byte order mark, which transformers cannot read; "
                         "expected plain UTF-8 JSON (save it without the BOM)", cfg, 1)
     text = read_text(cfg, "config.json")
@@ -97,6 +97,11 @@ def _read_config(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise UserError(f"config.json is not valid JSON: {exc.msg} (column {exc.colno}); expected a JSON object",
                         cfg, exc.lineno) from None
+    except RecursionError:
+        raise UserError("config.json is nested too deeply to be a model config; expected a JSON object of "
+                        "settings", cfg) from None
+    except ValueError as exc:  # an integer of thousands of digits
+        raise UserError(f"config.json holds a value JSON cannot read: {clip(str(exc), 100)}", cfg) from None
     if not isinstance(data, dict):
         raise UserError("config.json must hold a JSON object", cfg, 1)
     return data
@@ -133,11 +138,12 @@ def match_labels(ckpt: Checkpoint, spec: TaskSpec) -> dict[int, str]:
     """
     id2label = ckpt.config.get("id2label") or {}
     try:
-        model_labels = {int(k): str(v) for k, v in dict(id2label).items()}
+        model_labels = _label_ids(id2label)
     except (TypeError, ValueError):
         where = _config_line(ckpt.path, "id2label") if ckpt.local else (None, None)
         raise UserError(f"id2label of {ckpt.path} must map integer label ids to label names; "
                         "expected e.g. {\"0\": \"entailment\", \"1\": \"neutral\"}", *where) from None
+    _check_label_ids(ckpt, model_labels)
     task_labels = list(spec.labels or ())
     by_lower = {t.lower(): t for t in task_labels}
     user_map = {k.lower(): v for k, v in (ckpt.label_map or {}).items()}
@@ -162,6 +168,39 @@ def match_labels(ckpt: Checkpoint, spec: TaskSpec) -> dict[int, str]:
             f"[{', '.join(model_labels[i] for i in sorted(model_labels))}], task expects [{', '.join(task_labels)}]"
             f"{_suggest(unmapped, uncovered, task_labels, len(mapping))}")
     return mapping
+
+
+def _label_ids(id2label: Any) -> dict[int, str]:
+    """``id2label`` with integer ids; only ASCII digits make an id (``int()`` would take '０' or '²')."""
+    from .data.submission import is_index
+
+    out = {}
+    for k, v in dict(id2label or {}).items():
+        if isinstance(k, bool) or not (isinstance(k, int) or is_index(str(k))):
+            raise ValueError(k)
+        out[int(k)] = str(v)
+    return out
+
+
+def _check_label_ids(ckpt: Checkpoint, model_labels: dict[int, str]) -> None:
+    """Ids 0..n-1 with no gap (logit i is label i) and no name twice (which logit would it be?)."""
+    where = _config_line(ckpt.path, "id2label") if ckpt.local else (None, None)
+    n = ckpt.config.get("num_labels") or len(model_labels)
+    if sorted(model_labels) != list(range(len(model_labels))):
+        gaps = sorted(set(range(max(model_labels, default=-1) + 1)) - set(model_labels))[:5]
+        raise UserError(f"id2label of {ckpt.path} must number its labels 0..{len(model_labels) - 1} without gaps "
+                        f"(ids {sorted(model_labels)[:8]}{'...' if len(model_labels) > 8 else ''}; missing "
+                        f"{gaps or 'none'}, or negative ids)", *where)
+    if isinstance(n, int) and n != len(model_labels) and "num_labels" in ckpt.config:
+        raise UserError(f"config.json of {ckpt.path} says num_labels {n} but id2label names {len(model_labels)} "
+                        "labels", *where)
+    seen: dict[str, int] = {}
+    for idx in sorted(model_labels):
+        name = model_labels[idx].lower()
+        if name in seen:
+            raise UserError(f"id2label of {ckpt.path} names '{clip(model_labels[idx])}' twice (ids {seen[name]} and "
+                            f"{idx}); expected one id per label", *where)
+        seen[name] = idx
 
 
 def _suggest(unmapped: list[str], uncovered: list[str], task_labels: list[str], matched: int) -> str:
@@ -227,9 +266,11 @@ def hub_snapshot(model_id: str, revision: str | None, allow_pickle: bool = False
     from huggingface_hub import errors as hub_errors
 
     where = f"'{model_id}'" + (f" at revision {revision}" if revision else "")
+    patterns = HUB_FILES + (["*.bin"] if allow_pickle else [])
     try:
-        return snapshot_download(model_id, revision=revision,
-                                 allow_patterns=HUB_FILES + (["*.bin"] if allow_pickle else []))
+        # an unreachable hub: the cache only, at once (the download would retry for half a minute)
+        cache_only = constants.HF_HUB_OFFLINE or not _hub_reachable(constants.ENDPOINT)
+        return snapshot_download(model_id, revision=revision, allow_patterns=patterns, local_files_only=cache_only)
     except hub_errors.GatedRepoError:
         raise UserError(f"{where} is gated on the Hugging Face hub: accept its terms on the model page and log in "
                         "(huggingface-cli login, or set HF_TOKEN)") from None
@@ -252,6 +293,19 @@ def hub_snapshot(model_id: str, revision: str | None, allow_pickle: bool = False
             from None
     except (OSError, hub_errors.HfHubHTTPError) as exc:
         raise UserError(f"cannot fetch {where} from the Hugging Face hub: {_first_line(exc)}") from None
+
+
+def _hub_reachable(endpoint: str, timeout: float = 3.0) -> bool:
+    """Whether the hub's host accepts a connection at all (else every download would retry for half a minute)."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(endpoint)
+    try:
+        with socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout):
+            return True
+    except OSError:
+        return False
 
 
 def resolve(model: str, specs: list[TaskSpec], trust_remote_code: bool = False, allow_pickle: bool = False,
@@ -331,9 +385,9 @@ def _assign(ck: Checkpoint, spec: TaskSpec, checkpoints: dict, skipped: dict) ->
 
 
 def _bad_checkpoint_file(exc: Exception) -> bool:
-    """A load failure caused by the checkpoint's files (corrupt weights, bad config values), not by a bug."""
-    return isinstance(exc, (OSError, ValueError)) or type(exc).__module__.startswith(
-        ("safetensors", "huggingface_hub", "tokenizers"))
+    """A load failure caused by the checkpoint's files (corrupt weights, bad config values, tensors whose
+    shapes contradict the config), not by a bug: anything ``from_pretrained`` raises but a missing library."""
+    return not isinstance(exc, (ImportError, MemoryError, NotImplementedError))
 
 
 def _first_line(exc: Exception) -> str:
@@ -347,8 +401,8 @@ def load_tokenizer(ck: Checkpoint, trust_remote_code: bool = False):
 
     try:
         tok = AutoTokenizer.from_pretrained(ck.path, use_fast=True, trust_remote_code=trust_remote_code)
-    except Exception as exc:
-        if not _bad_checkpoint_file(exc):
+    except BaseException as exc:  # the Rust tokenizer panics (PanicException is a BaseException) on bad files
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)) or not _bad_checkpoint_file(exc):
             raise
         raise UserError(f"cannot load the tokenizer of {ck.path}: {_first_line(exc)}") from None
     if not getattr(tok, "is_fast", False):
@@ -369,10 +423,57 @@ def load_model(ck: Checkpoint, family: str, device, dtype, trust_remote_code: bo
     kwargs = dict(load_kwargs(device, dtype))
     kwargs["trust_remote_code"] = trust_remote_code
     kwargs["use_safetensors"] = None if allow_pickle else True
+    verbosity = transformers.utils.logging.get_verbosity()
+    transformers.utils.logging.set_verbosity_error()  # its load report is ours to give, as one line
     try:
-        model = cls.from_pretrained(ck.path, **kwargs)
+        model, info = cls.from_pretrained(ck.path, output_loading_info=True, **kwargs)
     except Exception as exc:
         if not _bad_checkpoint_file(exc):
             raise
         raise UserError(f"cannot load {ck.path} as a {family} model: {_first_line(exc)}") from None
+    finally:
+        transformers.utils.logging.set_verbosity(verbosity)
+    check_loaded_weights(ck.path, model, info, bare=FAMILIES[family].head is None)
     return prepare_model(model, device, dtype)
+
+
+# A bare encoder's pooler is never used (embeddings pool hidden states), and task checkpoints often lack it.
+UNUSED_WHEN_BARE = ("pooler.",)
+
+
+def check_loaded_weights(path: str, model, info: dict, bare: bool) -> None:
+    """Refuse weights that the checkpoint lacks (transformers would fill them with random numbers) or holds
+    beyond the model its config describes (a config with fewer layers than the weights).
+
+    Loading a task checkpoint as a bare encoder leaves its head unused: those
+    tensors are expected, the encoder's own are not.
+    """
+    missing = [k for k in info.get("missing_keys", ()) if not (bare and k.startswith(UNUSED_WHEN_BARE))]
+    own = {name for name, _ in model.named_children()}
+    unexpected = [k for k in info.get("unexpected_keys", ()) if not bare or k.split(".", 1)[0] in own]
+    mismatched = [k for k, *_ in info.get("mismatched_keys", ())]
+    for what, keys, hint in (("lacks", missing, "they would be filled with random numbers"),
+                             ("holds tensors its config.json does not describe", unexpected,
+                              "is the config from another model?"),
+                             ("has tensors of the wrong shape", mismatched, "is the config from another model?")):
+        if keys:
+            shown = ", ".join(sorted(keys)[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+            lead = f"the checkpoint {what}" + (" the tensors" if what == "lacks" else "")
+            raise UserError(f"{lead} {shown}; {hint}", path)
+
+
+def check_vocabulary(path: str, model, tokenizer) -> None:
+    """Every id the tokenizer can produce must have a row in the embedding matrix (else an index error, or
+    on a GPU a device assert, in the middle of a run)."""
+    emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    rows = getattr(emb, "num_embeddings", None)
+    if rows is None:
+        return
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:  # the model's ids are 0..n-1; added tokens may sit anywhere
+        top = max([backend.get_vocab_size(with_added_tokens=False) - 1, *backend.get_added_tokens_decoder()])
+    else:
+        top = max(tokenizer.get_vocab().values(), default=-1)
+    if top >= rows:
+        raise UserError(f"the tokenizer produces ids up to {top} but the model's embedding matrix has {rows} rows; "
+                        "expected the tokenizer the model was trained with", path)

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
+import os
+import re
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .data.io import atomic_write_json, atomic_write_text, safe_join
-from .errors import UserError
+from .errors import UserError, clip
 from .families import Predictions, family_of
 from .spec import TaskSpec, benchmark_tasks
 
@@ -111,10 +114,322 @@ def score_and_write(out: Path, spec: TaskSpec, predictions: Predictions, fingerp
 
 
 def read_state(path: Path) -> dict | None:
+    """A saved state, or None (then it is recomputed) for one that is missing, unreadable, not a regular file
+    (a FIFO would block), malformed, absurdly nested or holding figures no scorer gives."""
+    from .data.io import read_text
+
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        state = json.loads(read_text(path, "state file"))
+    except (UserError, OSError, ValueError, RecursionError):
         return None
+    if not isinstance(state, dict) or not isinstance(state.get("n"), int) or isinstance(state["n"], bool) \
+            or state["n"] < 0 or not isinstance(state.get("stats", {}), dict):
+        return None
+    for key in ("metrics", "secondary"):
+        figs = state.get(key, {})
+        if not isinstance(figs, dict) or not all(
+                is_number(v) and math.isfinite(v) and -PERCENT_SLACK <= v <= 100 + PERCENT_SLACK
+                for v in figs.values()):
+            return None
+    return state
+
+
+# --- reading results files and records -------------------------------------------------------
+# A board, a comparison and an export all read these files; a figure that cannot be (NaN, 105%, a
+# per-example ``correct`` of 7) would be shown or resampled as if it were real, so every reader goes
+# through the checks below and refuses the file at the offending line.
+
+PERCENT_SLACK = 1e-9  # float rounding of a mean of 100s
+
+
+class JsonLocator:
+    """Maps a key path of a JSON text to the 1-based line of its key (of the last one, where a key repeats,
+    as ``json`` keeps the last); the same interface as :class:`~xtreme_harness.yamlfile.Locator`."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self._offsets: dict[tuple, int] | None = None
+
+    def line(self, keys: tuple) -> int | None:
+        if self._offsets is None:
+            self._offsets = _json_offsets(self.text)
+        keys = tuple(keys)
+        while keys and keys not in self._offsets:
+            keys = keys[:-1]
+        if not keys:
+            return None
+        return self.text.count("\n", 0, self._offsets[keys]) + 1
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+_SCALAR = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null|NaN|-?Infinity")
+
+
+def _json_offsets(text: str) -> dict[tuple, int]:
+    """Offset of every value's key (or, in a list, of the value) by key path; iterative, so any depth."""
+    from json.decoder import scanstring
+
+    out: dict[tuple, int] = {}
+    stack: list[list] = []  # [path of the container, is an object, index]
+    i = _WS.match(text, 0).end()
+    path: tuple = ()
+    start = i
+    try:
+        while True:
+            out[path] = start
+            ch = text[i]
+            if ch in "{[":
+                j = _WS.match(text, i + 1).end()
+                if text[j] in "}]":
+                    i = j + 1
+                elif ch == "{":
+                    key, i = scanstring(text, j + 1)
+                    i = _WS.match(text, _WS.match(text, i).end() + 1).end()  # past the colon
+                    stack.append([path, True, 0])
+                    path, start = path + (key,), j
+                    continue
+                else:
+                    stack.append([path, False, 0])
+                    path, start, i = path + (0,), j, j
+                    continue
+            elif ch == '"':
+                i = scanstring(text, i + 1)[1]
+            else:
+                i = _SCALAR.match(text, i).end()
+            while stack:  # after a value: the next member, or close the container
+                i = _WS.match(text, i).end()
+                parent, is_object, index = stack[-1]
+                if text[i] != ",":
+                    stack.pop()
+                    i += 1
+                    continue
+                j = _WS.match(text, i + 1).end()
+                if is_object:
+                    key, i = scanstring(text, j + 1)
+                    i = _WS.match(text, _WS.match(text, i).end() + 1).end()
+                    path, start = parent + (key,), j
+                else:
+                    stack[-1][2] = index + 1
+                    path, start, i = parent + (index + 1,), j, j
+                break
+            else:
+                return out
+    except (IndexError, ValueError, AttributeError):  # not JSON after all: the lines found so far
+        return out
+
+
+class Where:
+    """Raises a UserError at the line of a key path; the locator is built only when something is wrong."""
+
+    def __init__(self, path: str, loc: Any = None):
+        self.path, self._loc = path, loc
+
+    def line(self, keys: tuple) -> int | None:
+        if self._loc is None:
+            try:
+                from .data.io import read_text
+
+                self._loc = JsonLocator(read_text(self.path)) if os.path.isfile(self.path) else False
+            except UserError:
+                self._loc = False
+        return self._loc.line(keys) if self._loc and keys else None
+
+    def fail(self, msg: str, *keys) -> None:
+        raise UserError(msg, self.path, self.line(keys))
+
+
+def shown(value: Any) -> str:
+    """A JSON value as the file writes it (NaN, true, "text"), short enough for a message."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return clip(text, 60)
+
+
+def is_number(v: Any) -> bool:
+    """A JSON number: ``true`` is not one, though Python counts it as 1."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _dotted(keys: tuple) -> str:
+    return ".".join(str(k) for k in keys)
+
+
+def _percent(w: Where, v: Any, *keys) -> None:
+    if not is_number(v) or not math.isfinite(v) or not -PERCENT_SLACK <= v <= 100 + PERCENT_SLACK:
+        w.fail(f"{_dotted(keys)} is {shown(v)}; expected a percentage, a number from 0 to 100", *keys)
+
+
+def _count(w: Where, v: Any, *keys) -> None:
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        w.fail(f"{_dotted(keys)} is {shown(v)}; expected a count, an integer of 0 or more", *keys)
+
+
+def _kind(w: Where, v: Any, types: tuple, expected: str, *keys, optional: bool = True) -> None:
+    if (v is None and optional) or (isinstance(v, types) and not (isinstance(v, bool) and bool not in types)):
+        return
+    w.fail(f"{_dotted(keys)} is {shown(v)}; expected {expected}", *keys)
+
+
+def _strings(w: Where, v: Any, *keys) -> None:
+    if v is not None and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+        w.fail(f"{_dotted(keys)} is {shown(v)}; expected a list of strings", *keys)
+
+
+def _per_language(w: Where, figs: Any, *keys) -> None:
+    if not isinstance(figs, dict):
+        w.fail(f"{_dotted(keys)} is {shown(figs)}; expected an object mapping languages to percentages", *keys)
+    for lang, v in figs.items():
+        _percent(w, v, *keys, lang)
+
+
+def _figures(w: Where, block: dict, *keys) -> None:
+    """A task's (or its secondary block's) figures: ``{figure: {lang: %}}`` and ``avg_<figure>: %``."""
+    for key, v in block.items():
+        if v is None:
+            continue
+        if key.startswith("avg_") or is_number(v):
+            _percent(w, v, *keys, key)
+        else:
+            _per_language(w, v, *keys, key)
+
+
+_TASK_KEYS = ("split", "n", "stats", "secondary")
+
+
+def check_results(raw: Any, path: str, loc: Any = None) -> None:
+    """Refuse a results document (``results.json`` or ``xtreme-score --json``) holding a figure that cannot be.
+
+    Every figure is a finite percentage (0-100), every count a non-negative
+    integer, every flag true or false and every name a string; ``true`` is
+    never read as the number 1. The error names the key path and its line.
+    """
+    w = loc if isinstance(loc, Where) else Where(path, loc)
+    if not isinstance(raw, dict):
+        w.fail("expected a JSON object (an xtreme-harness results file)")
+    schema = raw.get("schema")
+    if schema is not None and schema != SCHEMA:
+        w.fail(f"unsupported schema {clip(repr(schema), 80)}; expected '{SCHEMA}' or an xtreme-score --json file",
+               "schema")
+    if schema is None and not (isinstance(raw.get("tasks"), dict) and isinstance(raw.get("overall"), dict)):
+        w.fail(f"not a results file: no 'schema' ({SCHEMA}) and no 'tasks'/'overall' objects")
+    for key in ("tasks", "overall"):
+        if not isinstance(raw.get(key), dict):
+            w.fail(f"'{key}' is {shown(raw.get(key))}; expected an object", key)
+    for key in ("version", "harness_version", "created", "records"):
+        _kind(w, raw.get(key), (str,), "a string", key)
+    if isinstance(raw.get("records"), str) and (not raw["records"].strip() or "\0" in raw["records"]):
+        w.fail(f"records is {shown(raw['records'])}; expected the records folder, relative to the file", "records")
+    _kind(w, raw.get("partial"), (bool,), "true or false", "partial")
+    for key in ("model", "config", "coverage", "skipped", "overall_secondary"):
+        _kind(w, raw.get(key), (dict,), "an object", key)
+    for block in ("overall", "overall_secondary"):
+        for key, v in (raw.get(block) or {}).items():
+            _percent(w, v, block, key)
+    model = raw.get("model") or {}
+    for key in ("name", "path", "base_model", "protocol", "revision"):
+        _kind(w, model.get(key), (str,), "a string", "model", key)
+    inter = model.get("intermediate")
+    if inter is not None and not isinstance(inter, str):
+        _strings(w, inter, "model", "intermediate")
+    config = raw.get("config") or {}
+    if config.get("limit") is not None:
+        _count(w, config["limit"], "config", "limit")
+    for task, cov in (raw.get("coverage") or {}).items():
+        _kind(w, cov, (dict,), "an object", "coverage", task, optional=False)
+        _kind(w, cov.get("complete"), (bool,), "true or false", "coverage", task, "complete")
+        _kind(w, cov.get("replaces_builtin"), (str,), "the file of the spec that replaces the task", "coverage",
+              task, "replaces_builtin")
+        for key in ("languages", "missing", "no_gold", "missing_data"):
+            _strings(w, cov.get(key), "coverage", task, key)
+    for task, score in raw["tasks"].items():
+        if not isinstance(score, dict):
+            w.fail(f"tasks.{task} is {shown(score)}; expected an object of figures", "tasks", task)
+        _kind(w, score.get("split"), (str,), "a string (the split)", "tasks", task, "split")
+        for key in ("n", "stats", "secondary"):
+            _kind(w, score.get(key), (dict,), "an object", "tasks", task, key)
+        for lang, v in (score.get("n") or {}).items():
+            _count(w, v, "tasks", task, "n", lang)
+        for lang, v in (score.get("stats") or {}).items():
+            _kind(w, v, (dict,), "an object", "tasks", task, "stats", lang, optional=False)
+        _figures(w, {k: v for k, v in score.items() if k not in _TASK_KEYS}, "tasks", task)
+        _figures(w, score.get("secondary") or {}, "tasks", task, "secondary")
+
+
+def read_results(path: str | os.PathLike, what: str = "results file") -> tuple[dict, JsonLocator]:
+    """A results document, read (regular file, size cap, UTF-8) and checked; with its line locator."""
+    from .data.io import parse_json, read_text
+
+    path = os.fspath(path)
+    text = read_text(path, what)
+    raw = parse_json(text, path, what)
+    loc = JsonLocator(text)
+    check_results(raw, path, loc)
+    return raw, loc
+
+
+# What each per-example record field can hold, as the families write it: 0/1 flags, fractions, counts.
+_FLAG, _FRACTION, _COUNT = "0 or 1", "a fraction from 0 to 1", "a count, an integer of 0 or more"
+RECORD_FIELDS = {"correct": _FLAG, "em": _FLAG, "f1": _FRACTION, "ap": _FRACTION, "tp": _COUNT,
+                 "n_pred": _COUNT, "n_gold": _COUNT, "correct_tokens": _COUNT}
+
+
+def _record_field_ok(kind: str, v: Any) -> bool:
+    if kind == _FRACTION:
+        return is_number(v) and math.isfinite(v) and 0 <= v <= 1
+    if not isinstance(v, int) or isinstance(v, bool):
+        return False
+    return v in (0, 1) if kind == _FLAG else v >= 0
+
+
+def check_record(rec: Any, path: str, line: int) -> None:
+    """One per-example record: an object with an id, and every known field within its range."""
+    if not isinstance(rec, dict) or "id" not in rec:
+        raise UserError("a record must be a JSON object with an 'id'", path, line)
+    rid = rec["id"]
+    if not isinstance(rid, (str, int)) or isinstance(rid, bool):
+        raise UserError(f"record id {shown(rid)}; expected a string or an integer", path, line)
+    for key, kind in RECORD_FIELDS.items():
+        if key in rec and not _record_field_ok(kind, rec[key]):
+            raise UserError(f"record '{clip(rid)}': {key} is {shown(rec[key])}; expected {kind}", path, line)
+    if "tp" in rec:
+        for key in ("n_pred", "n_gold"):
+            if key in rec and rec["tp"] > rec[key]:
+                raise UserError(f"record '{clip(rid)}': tp is {rec['tp']} but {key} is {rec[key]}; expected tp "
+                                "(chunks both predicted and gold) no larger than either count", path, line)
+
+
+def read_records(path: str | os.PathLike) -> list[tuple[int, dict]]:
+    """A records file (``records/<task>/<lang>.jsonl``) as (line, record) pairs, every record checked."""
+    from .data.io import read_lines
+
+    path = os.fspath(path)
+    numbered = [(i, ln) for i, ln in enumerate(read_lines(path, "records file"), 1) if ln.strip()]
+    try:  # one parse for the whole file: per-line json.loads dominates on large test sets
+        recs = json.loads("[" + ",".join(ln for _, ln in numbered) + "]")
+    except (json.JSONDecodeError, RecursionError):
+        recs = None
+    if recs is None or len(recs) != len(numbered):
+        recs = []
+        for i, ln in numbered:
+            try:
+                recs.append(json.loads(ln))
+            except json.JSONDecodeError as exc:
+                raise UserError(f"malformed JSON record: {exc.msg} (column {exc.colno})", path, i) from None
+            except RecursionError:
+                raise UserError("record nested too deeply; expected one flat JSON object per line", path, i) from None
+    seen: dict[str, int] = {}
+    out = []
+    for (i, _), rec in zip(numbered, recs):
+        check_record(rec, path, i)
+        rid = str(rec["id"])
+        if rid in seen:
+            raise UserError(f"record id '{clip(rid)}' repeats line {seen[rid]}; expected one record per example",
+                            path, i)
+        seen[rid] = i
+        out.append((i, rec))
+    return out
 
 
 # --- results.json ------------------------------------------------------------------------------
@@ -157,7 +472,9 @@ class Results:
             "complete": not scored_missing, "languages": list(per_lang), "missing": scored_missing,
             "no_gold": no_gold if no_gold is not None else [lang for lang in run if lang not in per_lang],
             "skipped": dict(skipped or {}), "missing_data": list(missing_data or [])}
-        if not scored_missing:
+        if spec.replaces_builtin:  # not the official task: shown, but never part of an overall score
+            self.coverage[spec.task]["replaces_builtin"] = spec.source_file
+        elif not scored_missing:
             self.complete.add(spec.task)
 
     def document(self) -> dict[str, Any]:
@@ -185,5 +502,6 @@ class Results:
         return doc
 
 
-__all__ = ["Results", "SCHEMA", "STATE_VERSION", "plan_languages", "read_state", "score",
+__all__ = ["JsonLocator", "RECORD_FIELDS", "Results", "SCHEMA", "STATE_VERSION", "Where", "check_record",
+           "check_results", "plan_languages", "read_records", "read_results", "read_state", "score",
            "score_and_write", "write_outputs"]

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from .data.submission import listing
+from .errors import UserError, clip
 from .metrics import METRICS
 from .spec import TaskSpec, benchmark, benchmarks, registry
 
@@ -48,8 +49,10 @@ def aggregate_task(spec: TaskSpec, per_lang: dict[str, dict[str, float]],
     Averages run over ``average_over`` (default: every language given), summed
     in ``order`` as the official scorer sums them.
     """
-    langs = [lang for lang in (order or ()) if lang in per_lang] + [lang for lang in per_lang if lang not in (order or ())]
-    avg_langs = [lang for lang in langs if average_over is None or lang in average_over]
+    ordered = set(order or ())  # sets: a spec may list hundreds of languages, and this must stay linear
+    langs = [lang for lang in (order or ()) if lang in per_lang] + [lang for lang in per_lang if lang not in ordered]
+    over = None if average_over is None else set(average_over)
+    avg_langs = [lang for lang in langs if over is None or lang in over]
     score: dict[str, Any] = {}
     for lang in langs:
         for metric, value in per_lang[lang].items():
@@ -104,7 +107,8 @@ def _folder_langs(folder: Path, ext: str) -> dict[str, Path]:
     if folder.is_dir():
         for p in sorted(folder.iterdir()):
             name = p.name
-            if p.is_file() and name.startswith("test-") and name.endswith(f".{ext}"):
+            # whatever holds the name (a folder, a FIFO, a dangling link) is read and refused by name, not skipped
+            if name.startswith("test-") and name.endswith(f".{ext}"):
                 out[name[len("test-"):-len(ext) - 1]] = p
     return out
 
@@ -122,7 +126,7 @@ def score_folders(predictions: str | os.PathLike, labels: str | os.PathLike, tas
     if tasks:
         for t in tasks:
             if t not in specs:
-                raise UserError(f"unknown task '{t}' (known: {', '.join(sorted(specs))})")
+                raise UserError(f"unknown task {clip(repr(t), 80)} (known: {listing(sorted(specs), 40)})")
         names = list(tasks)
     else:
         bench_tasks = [t for t in benchmark(version)["tasks"] if t in specs]
@@ -133,7 +137,7 @@ def score_folders(predictions: str | os.PathLike, labels: str | os.PathLike, tas
                  if (pred_root / t).is_dir() and (label_root / t).is_dir()]
         ignored = sorted(p.name for p in pred_root.iterdir() if p.is_dir() and p.name not in names)
         if ignored:
-            warn(f"ignoring folders that are not {version} tasks with labels: {', '.join(ignored)}")
+            warn(f"ignoring folders that are not {version} tasks with labels: {listing(ignored, 40)}")
 
     detailed: dict[str, Any] = {}
     coverage: dict[str, Any] = {}
@@ -141,16 +145,17 @@ def score_folders(predictions: str | os.PathLike, labels: str | os.PathLike, tas
     for name in names:
         spec = specs[name]
         langs = task_languages(spec, version)
+        in_version = set(langs)
         preds = _folder_langs(pred_root / name, spec.submission_ext)
         golds = _folder_langs(label_root / name, spec.submission_ext)
         known = set(spec.all_languages())
         for side, files in (("prediction", preds), ("labels", golds)):
             for lang, path in files.items():
                 if lang not in known:
-                    raise UserError(f"unknown language '{lang}' for task {name} "
-                                    f"(expected one of: {', '.join(sorted(known))})", str(path))
+                    raise UserError(f"unknown language {clip(repr(lang), 80)} for task {name} "
+                                    f"(expected one of: {listing(sorted(known), 40)})", str(path))
         per_lang, secondary = {}, {}
-        order = list(langs) + [lang for lang in spec.all_languages() if lang not in langs]
+        order = list(langs) + [lang for lang in spec.all_languages() if lang not in in_version]
         for lang in order:
             if lang in preds and lang in golds:
                 gold, pred = load_pair(spec, str(preds[lang]), str(golds[lang]))
@@ -159,7 +164,7 @@ def score_folders(predictions: str | os.PathLike, labels: str | os.PathLike, tas
             warn(f"{name}: no language has both predictions and labels; skipped")
             continue
         missing = [lang for lang in langs if lang not in per_lang]
-        outside = [lang for lang in per_lang if lang not in langs]
+        outside = [lang for lang in per_lang if lang not in in_version]
         # Complete: average over the version's languages, exactly as evaluate.py.
         # Partial: average over every language scored, and say so.
         detailed[name] = aggregate_task(spec, per_lang, secondary, order, None if missing else langs)
@@ -174,7 +179,7 @@ def score_folders(predictions: str | os.PathLike, labels: str | os.PathLike, tas
                   else "no labels folder" if not (label_root / t).is_dir() else "no language on both sides")
               for t in bench_tasks if t not in detailed}
     if absent and not tasks:
-        warn(f"not scored ({version}): " + ", ".join(f"{t} ({why})" for t, why in absent.items()))
+        warn(f"not scored ({version}): " + listing([f"{t} ({why})" for t, why in absent.items()], 40))
     result = {"overall": overall, "tasks": detailed, "coverage": coverage,
               "partial": not all(t in complete for t in bench_tasks), "version": version}
     if absent:

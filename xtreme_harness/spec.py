@@ -23,7 +23,8 @@ from typing import Any
 
 import yaml
 
-from .errors import UserError
+from .data.io import os_error, read_text
+from .errors import UserError, clip
 from .yamlfile import Locator, check_mapping, dotted, load_yaml, str_list
 
 SPLITS = ("train", "dev", "test")
@@ -94,6 +95,7 @@ class TaskSpec:
     sources: tuple[Source, ...] = ()
     citation: str = ""
     source_file: str = ""
+    replaces_builtin: bool = False  # a user spec that knowingly takes a built-in task's id (marked in results)
 
     @property
     def intermediate(self) -> bool:
@@ -130,6 +132,7 @@ _COMMON = {
     "metrics": (dict, False),
     "features": (dict, False),
     "citation": (str, False),
+    "replaces_builtin": (bool, False),
 }
 _TARGET = {**_COMMON, "format": (str, True), "benchmarks": (dict, True), "splits": (dict, True),
            "submission": (dict, True), "languages": (list, False), "hf": (dict, False),
@@ -143,16 +146,16 @@ _HF = {"path": (str, True), "config": (str, True), "splits": (dict, True), "colu
        "lang_names": (dict, False), "filter": (dict, False)}
 _TRAIN_SOURCE = {"task": (str, True), "split": (str, False), "path": (str, False), "note": (str, False)}
 # Featurisation settings, shared by every family: (type, smallest allowed value).
-FEATURES = {
-    "max_length": (int, 8),
-    "doc_stride": (int, 1),
-    "max_query_length": (int, 1),
-    "n_best": (int, 1),
-    "max_answer_length": (int, 1),
-    "label_all_subtokens": (bool, None),
-    "num_choices": (int, 2),
-    "unanswerable": (bool, None),
-    "k": (int, 1),
+FEATURES = {  # key: (type, lowest, highest)
+    "max_length": (int, 8, 8192),
+    "doc_stride": (int, 1, 8192),
+    "max_query_length": (int, 1, 8192),
+    "n_best": (int, 1, 1000),
+    "max_answer_length": (int, 1, 8192),
+    "label_all_subtokens": (bool, None, None),
+    "num_choices": (int, 2, 100),
+    "unanswerable": (bool, None, None),
+    "k": (int, 1, 100_000),
 }
 _SOURCE = {"name": (str, True), "hf": (dict, False), "local": (dict, False), "columns": (dict, False),
            "label_values": (dict, False), "skip_labels": (list, False), "note": (str, False)}
@@ -170,12 +173,22 @@ _RENAMED = {"format": "'family' (classification, tagging, qa, multiple_choice)",
 _LANG_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 
 
+MAX_LANGUAGES = 500  # XTREME-R has 50 languages, Tatoeba 112; a longer list is a mistake, and slow
+
+
 def _lang_list(value: list, where: tuple, path: str, loc: Locator) -> tuple[str, ...]:
+    if isinstance(value, list) and len(value) > MAX_LANGUAGES:
+        raise UserError(f"'{dotted(where)}' lists {len(value)} languages; expected at most {MAX_LANGUAGES}", path,
+                        loc.line(where))
     langs = tuple(str_list(value, where, path, loc, allow_csv=False))
+    seen: set[str] = set()
     for i, lang in enumerate(langs):
         if not _LANG_CODE.match(lang):
-            raise UserError(f"language code '{lang}' in '{dotted(where)}' must be a plain code "
+            raise UserError(f"language code '{clip(lang)}' in '{dotted(where)}' must be a plain code "
                             "(letters, digits, '-' or '_'; e.g. de, zh, pt-br)", path, loc.line(where + (i,)))
+        if lang in seen:
+            raise UserError(f"language '{lang}' is listed twice in '{dotted(where)}'", path, loc.line(where + (i,)))
+        seen.add(lang)
     return langs
 
 
@@ -198,11 +211,11 @@ def _one_of(value: str, allowed, what: str, where: tuple, path: str, loc: Locato
 def _features(data: Any, path: str, loc: Locator) -> dict[str, Any]:
     if data is None:
         return {}
-    check_mapping(data, {k: (t, False) for k, (t, _) in FEATURES.items()}, ("features",), path, loc)
+    check_mapping(data, {k: (t, False) for k, (t, _, _) in FEATURES.items()}, ("features",), path, loc)
     for key, value in data.items():
-        low = FEATURES[key][1]
-        if low is not None and value < low:
-            raise UserError(f"'features.{key}' must be at least {low}, got {value}", path,
+        _, low, high = FEATURES[key]
+        if low is not None and not low <= value <= high:
+            raise UserError(f"'features.{key}' must be between {low} and {high}, got {value}", path,
                             loc.line(("features", key)))
     return dict(data)
 
@@ -284,7 +297,8 @@ def parse_spec(text: str, path: str = "<spec>") -> TaskSpec:
     labels, from_data = _labels(data, family, path, loc, intermediate)
     common = dict(task=task, name=data["name"], description=data.get("description", ""), family=family,
                   metrics=metrics, labels=labels, labels_from_data=from_data, features=features,
-                  citation=data.get("citation", ""), source_file=path)
+                  citation=data.get("citation", ""), source_file=path,
+                  replaces_builtin=bool(data.get("replaces_builtin")))
     if intermediate:
         for key in fam.intermediate_features:
             if not features.get(key):
@@ -405,7 +419,12 @@ def _load_dir(directory: str) -> dict[str, TaskSpec]:
     d = Path(directory)
     if not d.is_dir():
         raise UserError("task spec folder not found", directory)
-    for p in sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml")):
+    try:
+        names = os.listdir(d)
+    except OSError as exc:  # an unreadable folder would otherwise add no task, silently
+        raise os_error(exc, d, "task spec folder") from None
+    files = sorted(n for n in names if n.endswith(".yaml")) + sorted(n for n in names if n.endswith(".yml"))
+    for p in (d / n for n in files):
         if p.name.startswith("_"):
             continue
         spec = load_spec(p)
@@ -416,16 +435,26 @@ def _load_dir(directory: str) -> dict[str, TaskSpec]:
 
 
 def _registry(builtin: Path, task_dirs, intermediate: bool) -> dict[str, TaskSpec]:
-    specs = dict(_load_dir(str(builtin)))
+    own = _load_dir(str(builtin))
+    specs = dict(own)
     for d in task_dirs or ():
         for name, spec in _load_dir(str(Path(d).resolve())).items():
-            if spec.intermediate == intermediate:
-                specs[name] = spec
+            if spec.intermediate != intermediate:
+                continue
+            if (name in own) != spec.replaces_builtin:
+                loc = Locator(read_text(spec.source_file, "task spec"))
+                if spec.replaces_builtin:
+                    raise UserError(f"'replaces_builtin: true' but there is no built-in task '{name}'",
+                                    spec.source_file, loc.line(("replaces_builtin",)))
+                raise UserError(f"task '{name}' is a built-in task; give this spec its own 'task' id, or set "
+                                "'replaces_builtin: true' to replace it (results then mark the task and leave it "
+                                "out of the overall score)", spec.source_file, loc.line(("task",)))
+            specs[name] = spec
     return specs
 
 
 def registry(task_dirs: tuple[str, ...] | list[str] | None = None) -> dict[str, TaskSpec]:
-    """All XTREME-style tasks: the built-in specs, then user folders (which may override)."""
+    """All XTREME-style tasks: the built-in specs, then user folders (a built-in id only with replaces_builtin)."""
     return _registry(builtin_task_dir(), tuple(task_dirs or ()), intermediate=False)
 
 
@@ -437,7 +466,7 @@ def intermediate_registry(task_dirs: tuple[str, ...] | list[str] | None = None) 
 def get_task(name: str, task_dirs=None) -> TaskSpec:
     specs = registry(tuple(task_dirs) if task_dirs else None)
     if name not in specs:
-        raise UserError(f"unknown task '{name}' (known: {', '.join(sorted(specs))})")
+        raise UserError(f"unknown task '{clip(name)}' (known: {clip(', '.join(sorted(specs)), 400)})")
     return specs[name]
 
 
@@ -482,6 +511,6 @@ def resolve_tasks(arg: str, version: str = "xtreme", task_dirs=None) -> list[Tas
     out = []
     for n in names:
         if n not in specs:
-            raise UserError(f"unknown task '{n}' (known: {', '.join(sorted(specs))})")
+            raise UserError(f"unknown task '{clip(n)}' (known: {clip(', '.join(sorted(specs)), 400)})")
         out.append(specs[n])
     return out

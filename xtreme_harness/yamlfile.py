@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .errors import UserError
+from .errors import UserError, clip
 
 
 class Locator:
@@ -42,15 +42,48 @@ class Locator:
         return line
 
 
+MAX_YAML_BYTES = 16 * 2**20  # specs, recipes, manifests and reference rows are written by hand
+MAX_YAML_NODES = 200_000  # after alias expansion: a 900-byte "billion laughs" must not run for minutes
+
+
 def load_yaml(text: str, path: str) -> tuple[Any, Locator]:
-    """``yaml.safe_load`` with errors that carry the line."""
+    """``yaml.safe_load`` with errors that carry the line, and bounds on size, nesting and alias expansion."""
+    if len(text) > MAX_YAML_BYTES:
+        raise UserError(f"YAML file is {len(text)} characters, more than the {MAX_YAML_BYTES} a hand-written "
+                        "spec, recipe or manifest may have", path)
     try:
+        _check_expansion(text, path)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", path,
                         mark.line + 1 if mark else None) from None
+    except RecursionError:
+        raise UserError("YAML is nested too deeply to be a spec; expected a few levels of mappings", path) from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise UserError(f"invalid YAML value: {clip(str(exc), 120)}", path) from None
     return data, Locator(text)
+
+
+def _check_expansion(text: str, path: str) -> None:
+    """Refuse a document whose aliases expand past ``MAX_YAML_NODES`` nodes (counted without expanding)."""
+    if "*" not in text:  # no alias, no expansion
+        return
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    size: dict[int, int] = {}
+
+    def count(node) -> int:
+        key = id(node)
+        if key not in size:
+            size[key] = 0  # a cycle (a recursive alias) counts once
+            kids = node.value if isinstance(node, yaml.SequenceNode) else (
+                [x for kv in node.value for x in kv] if isinstance(node, yaml.MappingNode) else [])
+            size[key] = min(1 + sum(count(k) for k in kids), MAX_YAML_NODES + 1)
+        return size[key]
+
+    if root is not None and count(root) > MAX_YAML_NODES:
+        raise UserError(f"YAML aliases expand to more than {MAX_YAML_NODES:,} values; expected a spec without "
+                        "alias bombs", path, 1)
 
 
 def read_yaml_file(path: str | os.PathLike, what: str) -> tuple[Any, Locator, str]:

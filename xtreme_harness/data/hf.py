@@ -62,11 +62,20 @@ def class_names(ds, column: str):
 
 
 def label_name(value, names, labels, where: str):
-    if isinstance(value, int) and names is not None:
+    """A row's label as a task label: a ClassLabel id (0 <= id < len(names); never a bool or a negative
+    index from the end) or a label string."""
+    from .submission import listing, show
+
+    if type(value) is int and names is not None:
+        if not 0 <= value < len(names):
+            raise UserError(f"label id {value} is not one of the ClassLabel ids 0..{len(names) - 1}", where)
         value = names[value]
-    value = str(value)
+    elif type(value) is int:
+        value = str(value)
+    if not isinstance(value, str):
+        raise UserError(f"label {show(value)} is not a label name", where)
     if labels and value not in labels:
-        raise UserError(f"label '{value}' is not in the label set ({', '.join(labels)})", where)
+        raise UserError(f"label {show(value)} is not in the label set ({listing(labels)})", where)
     return value
 
 

@@ -2,31 +2,89 @@
 
 Every reader goes through here, so BOMs, CRLF line ends and invalid UTF-8 are
 handled once: a BOM and CR before LF are dropped, invalid UTF-8 is a
-:class:`UserError` naming the line. Writes are atomic (temp file, then rename).
+:class:`UserError` naming the line. Writes are atomic (temp file, then rename) and keep the umask. Only regular
+files are read (a FIFO would block), up to a size cap; output paths are
+checked before any work (:func:`output_path`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import hashlib
 import json
 import os
+import re
+import stat
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from ..errors import UserError
+from ..errors import UserError, clip
+
+
+MAX_INPUT_MB = 1024  # the default cap on one input file; XTREME_HARNESS_MAX_INPUT_MB raises it
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"))
+
+
+def max_input_bytes() -> int:
+    value = os.environ.get("XTREME_HARNESS_MAX_INPUT_MB", "")
+    try:
+        return int(float(value) * 2**20) if value.strip() else MAX_INPUT_MB * 2**20
+    except ValueError:
+        raise UserError(f"XTREME_HARNESS_MAX_INPUT_MB must be a number of megabytes, not '{clip(value)}'") from None
+
+
+def os_error(exc: OSError, path: str | os.PathLike | None = None, what: str = "file") -> UserError:
+    """The one-line message for an OS refusal of a path the user named (never a traceback)."""
+    path = os.fspath(path if path is not None else (exc.filename or ""))
+    reasons = {errno.ENAMETOOLONG: "a path component is longer than the file system allows (255 bytes)",
+               errno.ELOOP: "symbolic link loop (or too many levels of links)",
+               errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+               errno.ENOTDIR: "a component of the path is a file, not a folder",
+               errno.EISDIR: "expected a file, found a folder", errno.ENOENT: "not found",
+               errno.EROFS: "read-only file system", errno.ENOSPC: "no space left on the device",
+               errno.EEXIST: "already exists and is not a folder"}
+    reason = reasons.get(exc.errno, exc.strerror or type(exc).__name__)
+    return UserError(f"{what}: {reason}", path or None)
+
+
+def check_regular(path: str | os.PathLike, what: str = "file") -> os.stat_result:
+    """Stat ``path`` and refuse anything but a regular file (a FIFO would block a read forever)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise UserError(f"{what} not found", path) from None
+    except OSError as exc:
+        raise os_error(exc, path, what) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError(f"expected a {what}, found a directory", path)
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+        raise UserError(f"expected a {what} (a regular file), found {kind}", path)
+    return st
+
+
+def read_bytes(path: str | os.PathLike, what: str = "file") -> bytes:
+    """The bytes of a regular file no larger than the input cap."""
+    path = os.fspath(path)
+    st = check_regular(path, what)
+    cap = max_input_bytes()
+    if st.st_size > cap:
+        raise UserError(f"{what} is {st.st_size / 2**20:.0f} MB, more than the {cap / 2**20:.0f} MB an input may "
+                        "have (set XTREME_HARNESS_MAX_INPUT_MB to allow more)", path)
+    try:
+        with open(path, "rb") as f:
+            return f.read(cap + 1)
+    except OSError as exc:
+        raise os_error(exc, path, what) from None
 
 
 def read_text(path: str | os.PathLike, what: str = "file") -> str:
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise UserError(f"{what} not found", path) from None
-    except IsADirectoryError:
-        raise UserError(f"expected a {what}, found a directory", path) from None
-    except PermissionError:
-        raise UserError(f"{what} is not readable (permission denied)", path) from None
+    raw = read_bytes(path, what)
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
@@ -48,13 +106,25 @@ def read_lines(path: str | os.PathLike, what: str = "file") -> list[str]:
 
 
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
-    text = read_text(path, what)
+    return parse_json(read_text(path, what), path, what)
+
+
+def parse_json(text: str, path: str | os.PathLike, what: str = "JSON file") -> Any:
+    """``json.loads`` with one-line errors: malformed, empty, or nested too deeply to hold data."""
     if not text.strip():  # json's "Expecting value" would not say what is wrong
         raise UserError(f"{what} is empty; expected JSON", os.fspath(path))
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"malformed JSON: {exc.msg} (column {exc.colno})", os.fspath(path), exc.lineno) from None
+    except RecursionError:
+        raise UserError(f"{what} is nested too deeply to be read; expected a JSON document of records",
+                        os.fspath(path)) from None
+    except ValueError as exc:  # not malformed but unreadable: an integer of thousands of digits
+        long = re.search(r"[0-9]{4300,}", text)
+        raise UserError(f"a number of {long.end() - long.start() if long else 'too many'} digits cannot be read "
+                        f"({clip(str(exc), 80)}); expected JSON with ordinary numbers", os.fspath(path),
+                        text.count("\n", 0, long.start()) + 1 if long else None) from None
 
 
 def json_line(text: str, needle: str, nth: int = 1) -> int | None:
@@ -67,14 +137,34 @@ def json_line(text: str, needle: str, nth: int = 1) -> int | None:
     return text.count("\n", 0, pos) + 1
 
 
+TEMP_GLOB = ".*.tmp"  # what atomic_write_text's temporary files look like
+
+
+def umask() -> int:
+    """The process umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write via a temp file in the same folder, then rename: never a half-written file."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """The bytes version of :func:`atomic_write_text`.
+
+    The file gets the mode any tool's new file gets (0666 less the umask);
+    ``mkstemp`` alone would leave it private (0600).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=path.parent)  # a legal name
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        os.fchmod(fd, 0o666 & ~umask())
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -86,17 +176,126 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         raise
 
 
+def remove_stale_temps(folder: str | os.PathLike) -> int:
+    """Remove the temporary files a killed writer left in ``folder`` (call it holding the folder's lock)."""
+    n = 0
+    for p in Path(folder).rglob(TEMP_GLOB):
+        if p.is_file() and not p.is_symlink():
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=indent, sort_keys=False) + "\n")
 
 
-def file_stat(p: Path) -> list:
-    """Path, size and mtime (whole seconds) of a file, for fingerprints; None for a missing file."""
+FULL_HASH_BYTES = 64 * 2**20  # files up to this size are hashed whole; larger ones by size, mtime and samples
+_SAMPLE = 2**20
+_fingerprints: dict[tuple, str] = {}
+
+
+def file_fingerprint(p: str | os.PathLike) -> list:
+    """Path and content digest of a file, for resume fingerprints; ``[path, None]`` for a missing file.
+
+    Small files (data, gold, configs, tokenizers) are hashed whole, so an edit
+    that keeps size and mtime still counts. Weights are hashed by size, mtime
+    in nanoseconds and three 1 MiB samples: a rewrite of the same size is
+    caught without reading gigabytes on every resume.
+    """
+    path = os.fspath(p)
     try:
-        st = Path(p).stat()
-        return [str(p), st.st_size, int(st.st_mtime)]
+        st = os.stat(path)
     except OSError:
-        return [str(p), None, None]
+        return [path, None]
+    if not stat.S_ISREG(st.st_mode):
+        return [path, "not a regular file"]
+    key = (path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)  # ctime: no utime() hides a write
+    if key not in _fingerprints:
+        h = hashlib.blake2b(str(st.st_size).encode(), digest_size=16)
+        try:
+            with open(path, "rb") as f:
+                if st.st_size <= FULL_HASH_BYTES:
+                    for block in iter(lambda: f.read(2**22), b""):
+                        h.update(block)
+                else:
+                    h.update(str(st.st_mtime_ns).encode())
+                    for offset in (0, st.st_size // 2, st.st_size - _SAMPLE):
+                        f.seek(offset)
+                        h.update(f.read(_SAMPLE))
+        except OSError as exc:
+            raise os_error(exc, path, "input file") from None
+        _fingerprints[key] = h.hexdigest()
+    return [path, _fingerprints[key]]
+
+
+SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")
+
+
+def output_path(value: str | os.PathLike, what: str, folder: bool = False) -> Path:
+    """An output path, checked before any work: lexically normalised (``a/x/../b`` never creates ``a/x``),
+    not of the wrong kind, not under a file or a system folder, every component of a legal length."""
+    text = os.path.normpath(os.path.expanduser(os.fspath(value)))
+    p = Path(text)
+    if any(len(os.fsencode(part)) > 255 for part in p.parts):
+        raise UserError(f"{what}: a path component is longer than the file system allows (255 bytes)", text)
+    absolute = Path(os.path.abspath(text))
+    if any(str(absolute) == s or str(absolute).startswith(s + "/") for s in SYSTEM_FOLDERS):
+        raise UserError(f"{what} lies in a system folder; expected a path of your own", text)
+    try:
+        st = os.stat(text)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise os_error(exc, text, what) from None
+    if st is not None:
+        if folder and not stat.S_ISDIR(st.st_mode):
+            raise UserError(f"{what} must be a folder; found a file", text)
+        if not folder and stat.S_ISDIR(st.st_mode):
+            raise UserError(f"{what} must be a file path; found a folder", text)
+        if not folder and not stat.S_ISREG(st.st_mode):
+            raise UserError(f"{what} must be a regular file; found something else (a FIFO or a device)", text)
+        return p
+    for parent in absolute.parents:  # the nearest existing ancestor must be a folder
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{what} lies under {parent}, which is a file, not a folder", text)
+            break
+    return p
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, doing: str, flag: str) -> Iterator[None]:
+    """An exclusive lock on ``FOLDER/.lock`` while a run writes there: a second run stops at once, naming the
+    pid of the first (the lock goes with the process, so a killed run never leaves it held)."""
+    lock = Path(folder) / ".lock"
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise os_error(exc, lock, flag) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+            raise UserError(f"another run (pid {holder}) is {doing} this folder; wait for it to finish or "
+                            f"choose another {flag}", os.fspath(folder)) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def folder_fingerprint(folder: str | os.PathLike) -> list:
+    """:func:`file_fingerprint` of every file of a checkpoint folder: weights, config and tokenizer alike
+    (not its hidden files or its model card)."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as exc:
+        raise os_error(exc, folder, "checkpoint folder") from None
+    return [file_fingerprint(os.path.join(folder, n)) for n in names
+            if not n.startswith(".") and not n.endswith(".md")]
 
 
 def safe_join(root: str | os.PathLike, *parts: str) -> Path:

@@ -12,28 +12,32 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
+from ..errors import UserError, clip
 from ..families import family_of
 from ..spec import SOURCE_FORMATS, Source, TaskSpec
 from .examples import Answer
-from .io import read_json, read_text
+from .io import check_regular, os_error, read_text
 from .readers import read_conll, read_squad
+from .submission import is_index, json_lines, load_json, parse_int, show
 
 
 def file_signature(path: str | os.PathLike) -> dict[str, Any]:
     """Size and sha256 of a data file, for the provenance record next to the checkpoints."""
     p = Path(path)
+    st = check_regular(p, "data file")  # a FIFO would block the hash forever
     h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return {"file": str(p.resolve()), "bytes": p.stat().st_size, "sha256": h.hexdigest()}
+    try:
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as exc:
+        raise os_error(exc, p, "data file") from None
+    return {"file": str(p.resolve()), "bytes": st.st_size, "sha256": h.hexdigest()}
 
 
 def get_path(record: Any, path: str) -> Any:
@@ -52,7 +56,7 @@ def get_path(record: Any, path: str) -> Any:
             if key not in obj:
                 raise KeyError(path)
             return walk(obj[key], i + 1)
-        if isinstance(obj, (list, tuple)) and key.isdigit() and int(key) < len(obj):
+        if isinstance(obj, (list, tuple)) and is_index(key) and int(key) < len(obj):
             return walk(obj[int(key)], i + 1)
         raise KeyError(path)
 
@@ -78,16 +82,9 @@ def _local_format(spec: TaskSpec, local: dict, path: str) -> str:
 
 def _records_local(path: Path, fmt: str) -> list:
     if fmt == "jsonl":
-        out = []
-        for i, line in enumerate(read_text(path, "data file").splitlines(), 1):
-            if line.strip():
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise UserError(f"malformed JSON line: {exc.msg}", path, i) from None
-        return out
+        return [rec for _, rec in json_lines(path, "data file", "one JSON object (a record) per line")]
     if fmt == "json":
-        data = read_json(path)
+        data, _ = load_json(path, "data file")
         if isinstance(data, dict) and isinstance(data.get("data"), list):
             data = data["data"]
         if not isinstance(data, list):
@@ -102,12 +99,15 @@ def _records_local(path: Path, fmt: str) -> list:
         try:
             rows = [{(k or "").strip(): v for k, v in row.items()} for row in reader]
         except csv.Error as exc:
-            raise UserError(f"malformed {fmt.upper()}: {exc}", path, reader.line_num) from None
+            raise UserError(f"malformed {fmt.upper()}: {clip(str(exc), 200)}", path, reader.line_num) from None
         return rows
     if fmt == "tsv_pair":
         text = read_text(path, "data file")
         reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
-        return [{str(i): v for i, v in enumerate(row)} for row in reader if row]
+        try:
+            return [{str(i): v for i, v in enumerate(row)} for row in reader if row]
+        except csv.Error as exc:
+            raise UserError(f"malformed TSV: {clip(str(exc), 200)}", path, reader.line_num) from None
     raise ValueError(fmt)
 
 
@@ -157,11 +157,11 @@ def read_source(spec: TaskSpec, source: Source, split: str, data_dir: str | os.P
     if local_path is None and not has_hf:
         return None
     use_local = mode == "local" or (mode == "auto" and local_path is not None and
-                                    (local_path.is_file() or not has_hf))
+                                    (os.path.lexists(local_path) or not has_hf))
     if use_local:
         if local_path is None:
             return None
-        if not local_path.is_file():
+        if not os.path.lexists(local_path):
             raise UserError(f"data file of intermediate task {spec.task} (source {source.name}, {split}) not found"
                             + ("" if not has_hf else "; without it the hub copy is used in --intermediate-source auto"),
                             local_path)
@@ -250,7 +250,7 @@ def _label(value, classnames, source: Source, spec: TaskSpec, where: str, skip: 
     key = str(value).strip() if value is not None else ""
     if key in source.label_values:
         name = source.label_values[key]
-    elif classnames is not None and isinstance(value, int) and 0 <= value < len(classnames):
+    elif classnames is not None and type(value) is int and 0 <= value < len(classnames):
         name = classnames[value]
     elif skip and key in source.skip_labels:
         return None
@@ -259,7 +259,7 @@ def _label(value, classnames, source: Source, spec: TaskSpec, where: str, skip: 
     if spec.labels is not None and name not in spec.labels:
         if skip and name in source.skip_labels:
             return None
-        raise UserError(f"{where}: label '{value}' of source {source.name} is not one of the task's labels "
+        raise UserError(f"{where}: label {show(value)} of source {source.name} is not one of the task's labels "
                         f"({', '.join(spec.labels)}); map it in 'label_values'", spec.source_file)
     return name
 
@@ -272,7 +272,7 @@ def choice_index(value, choice_labels, n: int, source: Source) -> int | None:
         labels = [str(c).strip() for c in flat_list(choice_labels)]
         if key in labels:
             return labels.index(key)
-    if key.lstrip("-").isdigit() and 0 <= int(key) < n:
+    if is_index(key) and int(key) < n:  # ASCII digits only: int() would also take '²' or '０'
         return int(key)
     if key in source.skip_labels:
         return None
@@ -280,6 +280,12 @@ def choice_index(value, choice_labels, n: int, source: Source) -> int | None:
 
 
 def answer_list(answers, texts, starts) -> list[Answer]:
+    """Answers from a record; an offset that is not an integer (``"１５"``, ``15.0``) becomes -1, which the
+    family's offset check then refuses."""
+    def answer(text, start) -> Answer:
+        start = parse_int(start)
+        return Answer(text=text if isinstance(text, str) else str(text), start=-1 if start is None else start)
+
     out = []
     if answers is not None:
         if isinstance(answers, dict):
@@ -287,13 +293,15 @@ def answer_list(answers, texts, starts) -> list[Answer]:
         elif isinstance(answers, list):
             for a in answers:
                 if isinstance(a, dict) and "text" in a and "answer_start" in a:
-                    out.append(Answer(text=str(a["text"]), start=int(a["answer_start"])))
+                    out.append(answer(a["text"], a["answer_start"]))
             return out
     if texts is not None and starts is not None:
         if not isinstance(texts, list):
             texts, starts = [texts], [starts]
+        if not isinstance(starts, list):
+            starts = [starts]
         for t, s in zip(texts, starts):
-            out.append(Answer(text=str(t), start=int(s)))
+            out.append(answer(t, s))
     return out
 
 

@@ -139,9 +139,11 @@ class Family:
 
     # --- model side -------------------------------------------------------------------------
     def settings(self, spec: TaskSpec, overrides: Mapping[str, Any] | None = None) -> Settings:
+        """Defaults, then the spec's ``features``, then run options; an option the family has no setting for
+        (``nbest_over`` for classification) is left out, and None keeps what is there."""
         values = {**self.defaults, **spec.features}
         for key, value in (overrides or {}).items():
-            if value is not None:
+            if value is not None and key in values:
                 values[key] = value
         return Settings(values)
 

@@ -22,9 +22,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..data import submission
+from ..data import readers, submission
 from ..data.examples import ChoiceExample
-from ..data.io import read_lines
 from ..errors import UserError
 from . import AccuracyScored, FeatureList, MODEL_INPUTS, Predictions, call_model, register
 
@@ -79,6 +78,20 @@ def decode(scores: Sequence[float], owner: Sequence[int], n_items: int) -> list[
     return [int(np.argmax(p)) for p in per]
 
 
+ITEM_EXPECTED = "one XCOPA item per line (premise, choice1, choice2, question, label)"
+LABEL_EXPECTED = 'one JSON object {"label": 0|1} per line'
+
+
+def _label(value, path, line: int) -> int:
+    """An XCOPA label: the JSON integer 0 or 1 (``evaluate.py`` compares with ==, so \"1\" never equals 1)."""
+    if type(value) is not int:
+        raise UserError(f"label {submission.show(value)} is not an integer (evaluate.py compares with ==, so "
+                        "\"1\" never equals 1); expected the integer 0 or 1", path, line)
+    if value not in (0, 1):
+        raise UserError(f"label {value} must be the integer 0 or 1 (the index of the right choice)", path, line)
+    return value
+
+
 def read_xcopa(path, limit: int | None = None, lang: str = "") -> list[ChoiceExample]:
     """XCOPA / COPA JSON lines (premise, choice1, choice2, question, label[, idx]) as two-choice items.
 
@@ -87,25 +100,24 @@ def read_xcopa(path, limit: int | None = None, lang: str = "") -> list[ChoiceExa
     all 0 is therefore read as unlabelled rather than scored against zeros.
     """
     examples = []
-    for i, line in enumerate(read_lines(path, "data file"), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"malformed JSON line: {exc.msg}; expected one XCOPA item per line", path, i) from None
-        if not isinstance(rec, dict):
-            raise UserError("expected a JSON object per line", path, i)
+    seen: dict[int, int] = {}
+    for i, rec in submission.json_lines(path, "data file", ITEM_EXPECTED):
         missing = [k for k in ("premise", "choice1", "choice2", "question") if not isinstance(rec.get(k), str)]
         if missing:
-            raise UserError(f"item lacks {', '.join(missing)}; expected premise, choice1, choice2, question "
-                            "(cause or effect) and label", path, i)
+            raise UserError(f"item lacks {', '.join(missing)} (or they are not strings); expected premise, choice1, "
+                            "choice2, question (cause or effect) and label", path, i)
         if rec["question"] not in ("cause", "effect"):
-            raise UserError(f"question '{rec['question']}' must be 'cause' or 'effect'", path, i)
+            raise UserError(f"question {submission.show(rec['question'])} must be 'cause' or 'effect'", path, i)
         label = rec.get("label")
-        if label is not None and (type(label) is not int or label not in (0, 1)):
-            raise UserError(f"label {label!r} must be the integer 0 or 1", path, i)
+        if label is not None:
+            label = _label(label, path, i)
         idx = rec.get("idx", len(examples))
+        if type(idx) is not int:
+            raise UserError(f"idx {submission.show(idx)} is not an integer; expected the item's integer index",
+                            path, i)
+        if idx in seen:
+            raise UserError(f"idx {idx} appears twice (also on line {seen[idx]}); expected each item once", path, i)
+        seen[idx] = i
         examples.append(ChoiceExample(id=f"{lang}-{idx}" if lang else str(idx),
                                       context=f"{rec['premise']} What was the {rec['question']}?", question="",
                                       choices=[rec["choice1"], rec["choice2"]], label=label))
@@ -120,22 +132,12 @@ def read_xcopa(path, limit: int | None = None, lang: str = "") -> list[ChoiceExa
 
 
 def read_label_jsonl(path: str, what: str) -> list[int]:
-    """``{"label": <int>}`` per line, the only thing ``read_xcopa`` reads; integers only."""
+    """``{"label": 0|1}`` per line, the only thing ``read_xcopa`` reads; JSON integers only."""
     out = []
-    for i, line in enumerate(read_lines(path, what), 1):
-        if not line.strip():
-            raise UserError("empty line; expected one JSON object with an integer 'label' per line", path, i)
-        try:
-            rec = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-            raise UserError(f"malformed JSON line: {msg}", path, i) from None
-        if not isinstance(rec, dict) or "label" not in rec:
-            raise UserError("expected a JSON object with a 'label' field", path, i)
-        if type(rec["label"]) is not int:
-            raise UserError(f"label {rec['label']!r} is not an integer (evaluate.py compares with ==, so \"1\" "
-                            "never equals 1)", path, i)
-        out.append(rec["label"])
+    for i, rec in submission.json_lines(path, what, LABEL_EXPECTED, blank="error"):
+        if "label" not in rec:
+            raise UserError(f"expected a JSON object with a 'label' field; expected {LABEL_EXPECTED}", path, i)
+        out.append(_label(rec["label"], path, i))
     return out
 
 
@@ -151,7 +153,7 @@ class MultipleChoice(AccuracyScored):
     def read(self, spec, paths, lang, limit):
         examples = read_xcopa(paths["data"], None, lang)
         gold = paths.get("gold")
-        if gold is not None and gold.is_file() and all(ex.label is None for ex in examples):
+        if readers.present(gold) and all(ex.label is None for ex in examples):
             labels = read_label_jsonl(str(gold), "labels file")
             if len(labels) != len(examples):
                 raise UserError(f"{len(labels)} labels for {len(examples)} items in {paths['data']}", gold,

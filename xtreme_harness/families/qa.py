@@ -6,16 +6,26 @@ first; only the context is cut; context windows start ``doc_stride`` sub-tokens
 apart (``doc_stride`` is the step between windows, not their overlap, so the
 tokenizer's overlap is ``budget - doc_stride``); a start token only counts in
 the window where it has the most context; candidates are the ``n_best`` top
-start and end logits, pairs kept when both are context tokens, end >= start
-and the span is at most ``max_answer_length`` tokens, ranked by the sum of
-logits; training spans that fall outside a window point at CLS (index 0).
+start and end logits over all ``max_length`` positions of a feature padded
+to that length, padding included (``run_squad.py`` pads every feature, and
+``compute_predictions_logits`` takes its top-n before it filters), pairs kept
+when both are context tokens, end >= start and the span is at most
+``max_answer_length`` tokens, ranked by the sum of logits; a question left
+with no candidate is answered "empty", the placeholder that function writes;
+training spans that fall outside a window point at CLS (index 0).
 
-Differs on purpose: the answer text is sliced from the original context with
-the tokenizer's character offsets instead of XTREME's whitespace-token
-re-alignment, so it is always an exact substring of the context (surrounding
-whitespace trimmed; XTREME's answers never carry any either). A question with
-no valid span gets "" where XTREME writes the word "empty".
+``nbest_over: real-tokens`` (``--qa-nbest real-tokens``) takes the top-n over
+a feature's real tokens only and answers "" when no span qualifies: padding
+can then never crowd out the candidates of a weak head.
+
+A span's text is the one XTREME writes: its sub-tokens joined and projected
+onto the whitespace words they touch (:mod:`.qa_text`, which explains why a
+sentencepiece model's Chinese answers then become whole runs of text between
+spaces). ``answer_text: offsets`` (``--qa-answer-text offsets``) slices the
+context at the tokenizer's character offsets instead: always the exact span,
+surrounding whitespace trimmed.
 """
+
 
 from __future__ import annotations
 
@@ -25,10 +35,13 @@ import numpy as np
 
 from ..data import readers, submission
 from ..data.examples import Answer, QAExample
-from ..errors import UserError
+from ..errors import UserError, clip
 from . import Family, FeatureList, MODEL_INPUTS, Predictions, call_model, register, require_fast
 
 _METASPACE = "\u2581"
+NBEST_OVER = ("padded", "real-tokens")  # XTREME's (the default), and real tokens only
+ANSWER_TEXT = ("xtreme", "offsets")  # XTREME's projection of the span (the default), and the context slice
+OFFICIAL_EMPTY = "empty"  # compute_predictions_logits' answer when no span qualifies
 
 
 def _questions(tokenizer: Any, questions: list[str], max_query_length: int) -> tuple[list[str], list[int], int]:
@@ -86,6 +99,9 @@ def _max_context(starts: list[int], lengths: list[int]) -> list[list[bool]]:
     return [[best[s + j][1] == k for j in range(n)] for k, (s, n) in enumerate(zip(starts, lengths))]
 
 
+MIN_CONTEXT = 4  # context sub-tokens a window must have room for
+
+
 def featurize(examples: Sequence[QAExample], tokenizer: Any, max_length: int = 384, doc_stride: int = 128,
               max_query_length: int = 64) -> FeatureList:
     """Windowed SQuAD features; one example can give several.
@@ -105,8 +121,10 @@ def featurize(examples: Sequence[QAExample], tokenizer: Any, max_length: int = 3
         _questions(tokenizer, [ex.question for ex in examples], max_query_length) if examples else ([], [], 0))
     for i, q_len in enumerate(q_lens):
         budget = max_length - q_len - added
-        if budget < 1:
-            raise ValueError(f"max_length {max_length} leaves no room for the context")
+        if budget < MIN_CONTEXT:
+            raise UserError(f"a max length of {max_length} sub-tokens leaves no room for the context after question "
+                            f"'{clip(examples[i].question, 60)}' ({q_len} sub-tokens, {added} special); expected "
+                            f"--max-length {q_len + added + MIN_CONTEXT} or more, or a lower max_query_length")
         overlap = min(max(budget - doc_stride, 0), budget - 1)
         groups.setdefault(overlap, []).append(i)
 
@@ -205,21 +223,44 @@ def train_features(examples: Sequence[QAExample], tokenizer: Any, max_length: in
     return feats
 
 
-def _top(logits: np.ndarray, n: int) -> list[int]:
+def _top(logits: np.ndarray, n: int) -> np.ndarray:
     """Indices of the n largest logits, earlier index first on ties (XTREME's ``_get_best_indexes``)."""
-    return [int(i) for i in np.argsort(-logits, kind="stable")[:n]]
+    return np.argsort(-logits, kind="stable")[:n]
+
+
+def _candidates(f: dict, sl: np.ndarray, el: np.ndarray, n_best: int, max_answer_length: int):
+    """(start, end) pairs of one feature that qualify, in XTREME's loop order (start-major), vectorised."""
+    offsets = f["offset_mapping"]
+    size = len(offsets)
+    context = np.fromiter((o is not None for o in offsets), bool, size)
+    is_max = np.asarray(f["token_is_max_context"], bool)
+    s, e = _top(sl, n_best), _top(el, n_best)
+    s_ok = s < size
+    s_ok[s_ok] &= context[s[s_ok]] & is_max[s[s_ok]]
+    e_ok = e < size
+    e_ok[e_ok] &= context[e[e_ok]]
+    ok = s_ok[:, None] & e_ok[None, :] & (e[None, :] >= s[:, None]) & (e[None, :] - s[:, None] + 1 <= max_answer_length)
+    si, ei = np.nonzero(ok)
+    return s[si], e[ei]
 
 
 def decode(examples: Sequence[QAExample], features: Sequence[dict], start_logits: Sequence[np.ndarray],
            end_logits: Sequence[np.ndarray], n_best: int = 20, max_answer_length: int = 30,
-           ) -> tuple[dict[str, str], dict[str, list[dict]]]:
-    """Best answer text per question id, and the n-best list behind it.
+           empty: str = "", tokenizer: Any = None, full: bool = True) -> tuple[dict[str, str], dict[str, list[dict]]]:
+    """Best answer text per question id (``empty`` where no span qualifies), and the n-best list behind it.
 
     The n-best entries carry text, start/end character offsets into the
     context, start_logit, end_logit and probability (softmax over the list),
-    distinct texts only, best first. Logits are read as given: pass them
-    padded to ``max_length`` to reproduce XTREME's top-n choice exactly.
+    distinct texts only, best first; without ``full`` the list holds the best
+    entry only (the answer needs no more, and each text costs a projection).
+    Logits are read as given: pass them padded to ``max_length`` to
+    reproduce XTREME's top-n choice exactly. With ``tokenizer`` a span's text
+    is the one XTREME writes
+    (:func:`~xtreme_harness.families.qa_text.xtreme_answer`); without, the
+    context sliced at the span's character offsets.
     """
+    from .qa_text import DocWords, xtreme_answer
+
     if not (len(features) == len(start_logits) == len(end_logits)):
         raise ValueError(f"{len(features)} features but {len(start_logits)} start and "
                          f"{len(end_logits)} end logit arrays")
@@ -229,43 +270,51 @@ def decode(examples: Sequence[QAExample], features: Sequence[dict], start_logits
 
     answers: dict[str, str] = {}
     nbest_out: dict[str, list[dict]] = {}
+    limit = n_best if full else 1
+    doc_words: dict[str, DocWords] = {}  # questions share contexts
     for i, ex in enumerate(examples):
-        prelim = []  # (score, start_logit, end_logit, start_char, end_char), in XTREME's order
+        parts = []  # per feature: (feature, starts, ends, start logits, end logits), in XTREME's order
         for j in by_example.get(i, []):
-            f = features[j]
-            offsets, is_max = f["offset_mapping"], f["token_is_max_context"]
-            size = len(offsets)
             sl, el = np.asarray(start_logits[j], dtype=np.float64), np.asarray(end_logits[j], dtype=np.float64)
-            for s in _top(sl, n_best):
-                if s >= size or offsets[s] is None or not is_max[s]:
-                    continue
-                for e in _top(el, n_best):
-                    if e >= size or offsets[e] is None or e < s or e - s + 1 > max_answer_length:
-                        continue
-                    prelim.append((sl[s] + el[e], sl[s], el[e], offsets[s][0], offsets[e][1]))
-        prelim.sort(key=lambda x: x[0], reverse=True)  # stable: ties keep XTREME's order
-        seen: set[str] = set()
+            s, e = _candidates(features[j], sl, el, n_best, max_answer_length)
+            if len(s):
+                parts.append((np.full(len(s), j), s, e, sl[s], el[e]))
         best: list[dict] = []
-        for score, s_logit, e_logit, a, b in prelim:
-            if len(best) >= n_best:
-                break
-            while a < b and ex.context[a].isspace():
-                a += 1
-            while b > a and ex.context[b - 1].isspace():
-                b -= 1
-            text = ex.context[a:b]
-            if not text or text in seen:
-                continue
-            seen.add(text)
-            best.append({"text": text, "start": a, "end": b, "start_logit": float(s_logit),
-                         "end_logit": float(e_logit), "score": float(score)})
+        if parts:
+            js, ss, es, sls, els = (np.concatenate(x) for x in zip(*parts))
+            scores = sls + els
+            order = np.argsort(-scores, kind="stable")  # ties keep XTREME's order, as its stable sort does
+            seen: set[str] = set()
+            if tokenizer is not None and ex.context not in doc_words:
+                doc_words[ex.context] = DocWords(ex.context)
+            words = doc_words.get(ex.context) if tokenizer is not None else None
+            for k in order:
+                if len(best) >= limit:
+                    break
+                f, s, e = features[int(js[k])], int(ss[k]), int(es[k])
+                a, b = f["offset_mapping"][s][0], f["offset_mapping"][e][1]
+                while a < b and ex.context[a].isspace():
+                    a += 1
+                while b > a and ex.context[b - 1].isspace():
+                    b -= 1
+                if words is not None:  # XTREME keeps any text it projects, an empty one too
+                    text = xtreme_answer(tokenizer, words, f["input_ids"], f["offset_mapping"], s, e)
+                    if text in seen:
+                        continue
+                else:
+                    text = ex.context[a:b]
+                    if not text or text in seen:
+                        continue
+                seen.add(text)
+                best.append({"text": text, "start": a, "end": b, "start_logit": float(sls[k]),
+                             "end_logit": float(els[k]), "score": float(scores[k])})
         if best:
-            scores = np.array([c["score"] for c in best])
-            probs = np.exp(scores - scores.max())
+            sc = np.array([c["score"] for c in best])
+            probs = np.exp(sc - sc.max())
             probs /= probs.sum()
             for c, p in zip(best, probs):
                 c["probability"] = float(p)
-        answers[ex.id] = best[0]["text"] if best else ""
+        answers[ex.id] = best[0]["text"] if best else empty
         nbest_out[ex.id] = best
     return answers, nbest_out
 
@@ -285,17 +334,6 @@ def _null_answers(examples, feats, starts, ends, answers, nbest) -> dict[str, st
     return out
 
 
-def _all_or_none_answered(examples: list[QAExample], path) -> list[QAExample]:
-    """Gold is per file: a few unanswered questions would silently leave the whole language unscored."""
-    if any(ex.answers for ex in examples) and not all(ex.answers for ex in examples):
-        from ..data.io import json_line, read_text
-
-        qid = next(ex.id for ex in examples if not ex.answers)
-        raise UserError(f"question '{qid}' has no answers but others do; expected gold answers for every question "
-                        "or for none", path, json_line(read_text(path), f'"{qid}"'))
-    return examples
-
-
 @register
 class QA(Family):
     name = "qa"
@@ -303,10 +341,11 @@ class QA(Family):
     auto_class = "AutoModelForQuestionAnswering"
     formats = ("squad_json",)
     submissions = ("qa_json",)
-    defaults = {"max_length": 384, "doc_stride": 128, "max_query_length": 64, "n_best": 20, "max_answer_length": 30}
+    defaults = {"max_length": 384, "doc_stride": 128, "max_query_length": 64, "n_best": 20, "max_answer_length": 30,
+                "nbest_over": "padded", "answer_text": "xtreme"}
 
     def read(self, spec, paths, lang, limit):
-        return _all_or_none_answered(readers.read_squad(paths["data"], limit), paths["data"])
+        return readers.read_squad(paths["data"], limit, all_or_none=True)
 
     def read_hf(self, spec, ds, lang, limit, where):
         from ..data.hf import head
@@ -320,8 +359,8 @@ class QA(Family):
             answers = []
             for text, start in zip(ans.get("text", []), ans.get("answer_start", [])):
                 if context[start:start + len(text)] != text:
-                    raise UserError(f"answer_start {start} of question '{row[cols['id']]}' does not point at "
-                                    f"its answer text in the context", where)
+                    raise UserError(f"answer_start {start} of question {submission.show(row[cols['id']])} does not "
+                                    "point at its answer text in the context", where)
                 answers.append(Answer(text=text, start=int(start)))
             out.append(QAExample(id=str(row[cols["id"]]), question=row[cols["question"]], context=context,
                                  answers=answers, title=str(row.get(cols.get("title", ""), "") or "")))
@@ -376,13 +415,19 @@ class QA(Family):
             out = call(m, batch)
             return {"start_logits": out.start_logits, "end_logits": out.end_logits}
 
-        outs = engine.run(model, feats, forward, desc=desc, token_keys=["start_logits", "end_logits"])
+        padded = settings.get("nbest_over", "padded") == "padded"
+        outs = engine.run(model, feats, forward, desc=desc, token_keys=["start_logits", "end_logits"],
+                          pad_to=settings["max_length"] if padded else None)
         starts, ends = [o["start_logits"] for o in outs], [o["end_logits"] for o in outs]
         answers, nbest = decode(examples, feats, starts, ends, n_best=settings["n_best"],
-                                max_answer_length=settings["max_answer_length"])
+                                max_answer_length=settings["max_answer_length"],
+                                empty=OFFICIAL_EMPTY if padded else "", full=False,
+                                tokenizer=tokenizer if settings.get("answer_text", "xtreme") == "xtreme" else None)
         if settings.get("unanswerable"):
             answers = _null_answers(examples, feats, starts, ends, answers, nbest)
-        return answers, dict(feats.stats)
+        stats = dict(feats.stats)
+        stats["empty_answers"] = sum(1 for ex in examples if not nbest.get(ex.id))
+        return answers, stats
 
     def train_features(self, spec, examples, tokenizer, settings, labels=None):
         """Answerable questions point at their first gold answer; with ``unanswerable`` (SQuAD 2.0) the others
@@ -447,11 +492,11 @@ class QA(Family):
         known = {qid for qid, _ in gold}
         unknown = [qid for qid in preds if qid not in known]
         if unknown:
-            from ..data.io import json_line, read_text
+            from ..data.io import read_text
 
-            raise UserError(f"question id '{unknown[0]}' is not in the labels file {label_path}"
+            raise UserError(f"question id {submission.show(unknown[0])} is not in the labels file {label_path}"
                             f"{f' (and {len(unknown) - 1} more)' if len(unknown) > 1 else ''}",
-                            pred_path, json_line(read_text(pred_path), f'"{unknown[0]}"'))
+                            pred_path, submission.json_path_line(read_text(pred_path), [unknown[0]]))
         return [answers for _, answers in gold], [preds.get(qid) for qid, _ in gold]
 
     def read_output(self, spec, path):

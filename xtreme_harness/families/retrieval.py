@@ -9,7 +9,9 @@ The spec's ``retrieval`` block says which protocol a task follows:
   of both are secondary figures.
 * ``method: margin`` (BUCC): ratio-margin mining as ``third_party/utils_retrieve.py``
   (see :mod:`xtreme_harness.mining`), the threshold chosen on ``threshold_split``
-  (the BUCC sample set, ``dev``) and applied with ``>=``.
+  (the BUCC sample set, ``dev``) and applied with ``>=``. The ``search``
+  setting (``exact``, the official protocol and default; ``ivf`` or ``pca``)
+  picks how its k-NN is searched, on both splits alike.
 * ``method: ranking`` (LAReQA, Mewsli-X): the top ``k`` candidates of every
   query from a shared pool. ``pool: languages`` pools the candidates of every
   language of the task (LAReQA: each answer sentence with its paragraph, as
@@ -21,7 +23,6 @@ Embeddings: :mod:`xtreme_harness.embedding` (``--retrieval-layer``, ``--pooling`
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ from typing import Any
 from .. import mining
 from ..data import submission
 from ..data.examples import RankingSet, RetrievalSet
-from ..data.io import read_json, read_lines
+from ..data.io import read_lines
+from ..data.readers import present
 from ..data.submission import read_indices
 from ..errors import UserError
 from . import Family, Predictions, register
@@ -72,7 +74,7 @@ def read_tatoeba(paths, lang: str, limit: int | None = None) -> RetrievalSet:
         if not lines:
             raise UserError("no sentences; expected one sentence per line", p)
     gold_idx = None
-    if gold is not None and gold.is_file():
+    if present(gold):
         values = read_indices(str(gold), "labels file")
         if len(values) != len(target):
             raise UserError(f"{len(values)} gold indices for {len(target)} English sentences in {tgt_path}; "
@@ -80,7 +82,7 @@ def read_tatoeba(paths, lang: str, limit: int | None = None) -> RetrievalSet:
         if len(source) != len(target):
             raise UserError(f"{len(source)} sentences in {src_path} but {len(target)} in {tgt_path}; gold "
                             "alignment needs one translation per line on both sides", gold)
-        gold_idx = [int(v) for v in values]
+        gold_idx = [int(v) for v in values]  # read_indices let through canonical ASCII integers only
         first: dict[int, int] = {}
         for i, v in enumerate(gold_idx, 1):
             if v >= len(source):
@@ -105,9 +107,9 @@ def _read_id_sentences(path: Path) -> tuple[list[str], list[str]]:
         cols = line.split("\t", 1)
         if len(cols) != 2 or not cols[0].strip():
             raise UserError("expected '<id><TAB><sentence>'", path, i)
-        sid = cols[0].strip()
+        sid = submission.check_id(cols[0].strip(), "sentence id", path, i)
         if sid in seen:
-            raise UserError(f"duplicate sentence id '{sid}'; expected each id once", path, i)
+            raise UserError(f"duplicate sentence id {submission.show(sid)}; expected each id once", path, i)
         seen.add(sid)
         ids.append(sid)
         sents.append(cols[1])
@@ -117,26 +119,20 @@ def _read_id_sentences(path: Path) -> tuple[list[str], list[str]]:
 
 
 def read_bucc(paths, lang: str, limit: int | None = None) -> RetrievalSet:
-    """BUCC ``<xx>-en.<split>.{xx,en,gold}``: id<TAB>sentence files and gold id pairs."""
+    """BUCC ``<xx>-en.<split>.{xx,en,gold}``: id<TAB>sentence files and gold id pairs (the scorer's pair reader)."""
     src_ids, src = _read_id_sentences(paths["data"])
     tgt_ids, tgt = _read_id_sentences(paths["english"])
     gold_file = paths["gold"]
     pairs = None
-    if gold_file.is_file():
+    if present(gold_file):
         sset, tset = set(src_ids), set(tgt_ids)
-        pairs = []
-        for i, line in enumerate(read_lines(gold_file, "gold file"), 1):
-            if not line.strip():
-                continue
-            cols = line.strip().split("\t")
-            if len(cols) != 2:
-                raise UserError("expected '<xx-id><TAB><en-id>'", gold_file, i)
-            if cols[0] not in sset or cols[1] not in tset:
-                raise UserError(f"gold pair {cols[0]} / {cols[1]} names a sentence id not in the corpus files",
-                                gold_file, i)
-            pairs.append((cols[0], cols[1]))
+        pairs, lines = submission.read_id_pairs(gold_file, "gold file")
+        for (xx, en), i in zip(pairs, lines):
+            if xx not in sset or en not in tset:
+                raise UserError(f"gold pair {submission.show(xx)} / {submission.show(en)} names a sentence id not "
+                                "in the corpus files", gold_file, i)
         if not pairs:  # F1 against no gold would be a silent 0
-            raise UserError("no gold pairs; expected '<xx-id><TAB><en-id>' lines", gold_file)
+            raise UserError(f"no gold pairs; expected {submission.PAIRS_EXPECTED} lines", gold_file)
     if limit is not None:
         src_ids, src = src_ids[:limit], src[:limit]
         if pairs is not None:
@@ -156,31 +152,58 @@ def _lareqa_language(path: Path, lang: str):
     ``{lang}_{paragraph number, 1-based}_{sentence position}``. A question whose
     answer starts in no sentence span is skipped, as ``generate_examples`` does.
     """
-    data = read_json(path, "data file")
+    data, text = submission.load_json(path, "data file")
+    show, kind = submission.show, submission.json_type
+
+    def fail(message: str, *keys):
+        raise UserError(message, path, submission.json_path_line(text, keys) if keys else 1)
+
     articles = data.get("data") if isinstance(data, dict) else None
     if not isinstance(articles, list):
-        raise UserError("expected XQuAD-R JSON: an object with a 'data' list of articles", path, 1)
+        fail("expected XQuAD-R JSON: an object with a 'data' list of articles", *(("data",) if articles else ()))
     n_para = 0
-    for article in articles:
-        for para in (article.get("paragraphs") or []) if isinstance(article, dict) else []:
+    seen: set[str] = set()
+    for a_i, article in enumerate(articles):
+        if not isinstance(article, dict) or not isinstance(article.get("paragraphs", []), list):
+            fail(f"article {a_i + 1} is not an object with a 'paragraphs' list; expected XQuAD-R's format", "data",
+                 a_i)
+        for p_i, para in enumerate(article.get("paragraphs", [])):
+            at_p = ("data", a_i, "paragraphs", p_i)
             n_para += 1
             if not isinstance(para, dict) or not isinstance(para.get("context"), str):
-                raise UserError(f"paragraph {n_para} lacks its 'context'", path)
+                fail(f"paragraph {n_para} lacks its 'context'", *at_p)
             context, breaks = para["context"], para.get("sentence_breaks")
-            if not isinstance(breaks, list) or not all(isinstance(b, list) and len(b) == 2 for b in breaks):
+            if not isinstance(breaks, list) or not all(
+                    isinstance(b, list) and len(b) == 2 and all(type(x) is int for x in b) for b in breaks):
                 raise UserError(f"paragraph {n_para} lacks 'sentence_breaks' (a list of [start, end] pairs); "
                                 "expected XQuAD-R's format", path)
+            for b_i, (s, e) in enumerate(breaks):
+                if not 0 <= s <= e <= len(context):
+                    fail(f"sentence break [{s}, {e}] of paragraph {n_para} lies outside its context of "
+                         f"{len(context)} characters", *at_p, "sentence_breaks", b_i)
             sentences = [context[s:e] for s, e in breaks]
             cands = [(f"{lang}_{n_para}_{pos}", sent, context) for pos, sent in enumerate(sentences)]
-            for qa in para.get("qas") or []:
-                answers = qa.get("answers") or []
-                if len(answers) != 1 or not isinstance(answers[0].get("answer_start"), int):
-                    raise UserError(f"question '{qa.get('id')}' must have exactly one answer with an integer "
-                                    "'answer_start'", path)
+            qas = para.get("qas", [])
+            if not isinstance(qas, list):
+                fail(f"the 'qas' of paragraph {n_para} are {kind(qas)}; expected a list of questions", *at_p, "qas")
+            for q_i, qa in enumerate(qas):
+                at_q = (*at_p, "qas", q_i)
+                if not isinstance(qa, dict) or not isinstance(qa.get("id"), str) or not isinstance(
+                        qa.get("question"), str):
+                    fail("a question lacks a string 'id' or 'question'; expected both", *at_q)
+                qid = qa["id"]
+                if qid in seen:
+                    fail(f"duplicate question id {show(qid)}; expected each id once", *at_q, "id")
+                seen.add(qid)
+                answers = qa.get("answers")
+                if not isinstance(answers, list) or len(answers) != 1 or not isinstance(answers[0], dict) or \
+                        type(answers[0].get("answer_start")) is not int:
+                    fail(f"question {show(qid)} must have exactly one answer with an integer 'answer_start'",
+                         *at_q, "id")
                 start = answers[0]["answer_start"]
                 sentence = next((context[s:e] for s, e in breaks if s <= start < e), None)
                 if sentence:
-                    yield str(qa["id"]), str(qa["question"]), sentence, cands
+                    yield qid, qa["question"], sentence, cands
 
 
 def read_lareqa(paths, lang: str, limit: int | None = None) -> RankingSet:
@@ -193,7 +216,7 @@ def read_lareqa(paths, lang: str, limit: int | None = None) -> RankingSet:
     """
     pool_files = {lang: paths["data"]}
     for key, p in paths.items():
-        if key.startswith("pool:") and p.is_file():
+        if key.startswith("pool:") and present(p):
             pool_files[key[5:]] = p
     cand_ids: list[str] = []
     cand_text: list[str] = []
@@ -230,57 +253,69 @@ def _normalise(text: str) -> str:
     return " ".join(text.splitlines()).replace("  ", " ").strip()
 
 
+def _spans(value, text: str, what: str, where: tuple[Path, int]) -> list[tuple[int, int]]:
+    """A list of ``{"start": int, "end": int}`` spans that lie inside ``text``."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise UserError(f"{what} are {submission.json_type(value)}; expected a list of {{start, end}} objects",
+                        *where)
+    out = []
+    for span in value:
+        s = span.get("start") if isinstance(span, dict) else None
+        e = span.get("end") if isinstance(span, dict) else None
+        if type(s) is not int or type(e) is not int or not 0 <= s <= e <= len(text):
+            raise UserError(f"{what} hold {submission.show(span)}; expected {{start, end}} integers inside the "
+                            f"text of {len(text)} characters", *where)
+        out.append((s, e))
+    return out
+
+
 def mention_query(context: dict, mention: dict, where: tuple[Path, int]) -> str:
     """The query text of one mention, as ``utils_mewslix.preprocess_mention`` builds it.
 
     Only the sentence holding the mention is kept; braces around it become
     parentheses; the mention is marked ``{ m }`` and put first: ``"m: left { m } right"``.
     """
-    span = mention.get("mention_span") or {}
+    span = mention.get("mention_span")
+    span = span if isinstance(span, dict) else {}
     start, end, text = span.get("start"), span.get("end"), span.get("text")
-    if not (isinstance(start, int) and isinstance(end, int) and isinstance(text, str)):
-        raise UserError("a mention lacks 'mention_span' {start, end, text}", *where)
-    sentence = next((s for s in context.get("sentence_spans") or []
-                     if s["start"] <= start < s["end"] and s["start"] < end <= s["end"]), None)
+    if not (type(start) is int and type(end) is int and isinstance(text, str)):
+        raise UserError("a mention lacks 'mention_span' {start, end, text} (integers and a string)", *where)
+    spans = _spans(context.get("sentence_spans"), context["text"], "the context's 'sentence_spans'", where)
+    sentence = next(((s, e) for s, e in spans if s <= start < e and s < end <= e), None)
     if sentence is None:
-        raise UserError(f"mention '{text}' lies in no sentence span (or crosses one); Mewsli-X keeps the mention's "
-                        "sentence only", *where)
-    sent = context["text"][sentence["start"]:sentence["end"]]
-    left = _BRACES.sub(r"(\1)", sent[:start - sentence["start"]])
-    right = _BRACES.sub(r"(\1)", sent[end - sentence["start"]:])
+        raise UserError(f"mention {submission.show(text)} lies in no sentence span (or crosses one); Mewsli-X keeps "
+                        "the mention's sentence only", *where)
+    s0, e0 = sentence
+    sent = context["text"][s0:e0]
+    left = _BRACES.sub(r"(\1)", sent[:start - s0])
+    right = _BRACES.sub(r"(\1)", sent[end - s0:])
     return _normalise(f"{text}: {left} {{ {text} }} {right}")
 
 
-def entity_text(entity: dict) -> str:
+def entity_text(entity: dict, where: tuple[Path, int] | None = None) -> str:
     """``utils_mewslix.preprocess_entity_description``: the description's sentences joined by spaces."""
     desc = entity.get("description") or ""
-    return _normalise(" ".join(desc[s["start"]:s["end"]] for s in entity.get("sentence_spans") or []))
-
-
-def _jsonl(path: Path, what: str):
-    for i, line in enumerate(read_lines(path, what), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
-            raise UserError("malformed JSON line; expected one JSON object per line", path, i) from None
-        if not isinstance(rec, dict):
-            raise UserError("expected a JSON object per line", path, i)
-        yield i, rec
+    where = where or (None, None)
+    if not isinstance(desc, str):
+        raise UserError(f"the entity's 'description' is {submission.json_type(desc)}; expected a string", *where)
+    spans = _spans(entity.get("sentence_spans"), desc, "the entity's 'sentence_spans'", where)
+    return _normalise(" ".join(desc[s:e] for s, e in spans))
 
 
 def read_candidates(path: Path) -> tuple[list[str], list[str]]:
     ids, texts, seen = [], [], set()
-    for i, rec in _jsonl(path, "candidate file"):
+    for i, rec in submission.json_lines(path, "candidate file", "one entity object per line"):
         eid = rec.get("entity_id")
         if not isinstance(eid, str) or not eid:
             raise UserError("an entity lacks its 'entity_id'", path, i)
+        submission.check_id(eid, "entity_id", path, i)
         if eid in seen:
-            raise UserError(f"duplicate entity_id '{eid}'", path, i)
+            raise UserError(f"duplicate entity_id {submission.show(eid)}", path, i)
         seen.add(eid)
         ids.append(eid)
-        texts.append(entity_text(rec))
+        texts.append(entity_text(rec, (path, i)))
     if not ids:
         raise UserError("no candidate entities", path)
     return ids, texts
@@ -293,13 +328,22 @@ def read_mewslix(paths, lang: str, limit: int | None = None) -> RankingSet:
     XTREME-R's preprocessing blanks the test labels (``[""]``), which reads as no gold.
     """
     qids, queries = [], []
-    for i, rec in _jsonl(paths["data"], "data file"):
+    seen: set[str] = set()
+    for i, rec in submission.json_lines(paths["data"], "data file", "one Mewsli-X document object per line"):
         context = rec.get("context")
         if not isinstance(context, dict) or not isinstance(context.get("text"), str):
             raise UserError("a line lacks its 'context' with 'text' and 'sentence_spans'", paths["data"], i)
-        for m in rec.get("mentions") or []:
-            if not isinstance(m, dict) or not isinstance(m.get("example_id"), str):
+        mentions = rec.get("mentions") or []
+        if not isinstance(mentions, list):
+            raise UserError(f"'mentions' are {submission.json_type(mentions)}; expected a list of mention objects",
+                            paths["data"], i)
+        for m in mentions:
+            if not isinstance(m, dict) or not isinstance(m.get("example_id"), str) or not m["example_id"]:
                 raise UserError("a mention lacks its 'example_id'", paths["data"], i)
+            if m["example_id"] in seen:
+                raise UserError(f"duplicate example_id {submission.show(m['example_id'])}; expected each mention "
+                                "once", paths["data"], i)
+            seen.add(m["example_id"])
             qids.append(m["example_id"])
             queries.append(mention_query(context, m, (paths["data"], i)))
             if limit is not None and len(qids) >= limit:
@@ -311,32 +355,49 @@ def read_mewslix(paths, lang: str, limit: int | None = None) -> RankingSet:
     cand_ids, cand_text = read_candidates(paths["candidates"])
     relevant = None
     gold = paths.get("gold")
-    if gold is not None and gold.is_file():
+    if present(gold):
         labels = read_ranking_json(str(gold), "labels file")
         golds = [[g.strip() for g in labels.get(q, [])[:1] if g.strip()] for q in qids]
         if any(golds):
             missing = next((q for q, g in zip(qids, golds) if not g), None)
             if missing is not None:
-                raise UserError(f"example '{missing}' has no gold entity but others do", gold)
+                raise UserError(f"example {submission.show(missing)} has no gold entity but others do", gold)
             relevant = golds
     return RankingSet(lang=lang, query_ids=qids, queries=queries, candidate_ids=cand_ids, candidates=cand_text,
                       relevant=relevant)
 
 
+RANKING_EXPECTED = "a JSON object mapping each query id to a list of candidate id strings"
+
+
 def read_ranking_json(path: str, what: str) -> dict[str, list[str]]:
     """``{query id: [candidate ids, best first]}`` (predictions) or ``{query id: [relevant ids]}`` (labels)."""
-    data = read_json(path, what)
+    data, text = submission.load_json(path, what, key="query id")
+    keys: tuple = ()
     if isinstance(data, dict) and isinstance(data.get("data"), dict):
-        data = data["data"]  # evaluate.py's read_squad unwraps a top-level 'data' key
+        data, keys = data["data"], ("data",)  # evaluate.py's read_squad unwraps a top-level 'data' key
     if not isinstance(data, dict):
-        raise UserError("expected a JSON object mapping each query id to a list of candidate ids", path, 1)
+        raise UserError(f"found {submission.json_type(data)}; expected {RANKING_EXPECTED}", path, 1)
     for qid, ids in data.items():
         if not isinstance(ids, list) or not all(isinstance(x, str) for x in ids):
-            from ..data.io import json_line, read_text
-
-            raise UserError(f"the entry of '{qid}' must be a list of candidate id strings", path,
-                            json_line(read_text(path), json.dumps(qid)))
+            raise UserError(f"the entry of {submission.show(qid)} must be a list of candidate id strings", path,
+                            submission.json_path_line(text, (*keys, qid)))
+        for k, x in enumerate((qid, *ids)):
+            if submission.has_foreign_digit(x):
+                raise UserError(f"id {submission.show(x)} holds a non-ASCII digit; expected ids written with ASCII "
+                                "digits (they are compared as text)", path,
+                                submission.json_path_line(text, (*keys, qid, k - 1) if k else (*keys, qid)))
     return data
+
+
+def _entry_line(path: str, qid: str) -> int | None:
+    """The line of a query's entry in a ranking file (under its 'data' key where it has one)."""
+    from ..data.io import read_text
+
+    text = read_text(path)
+    data = submission.load_json_text(text, path)
+    wrapped = isinstance(data, dict) and isinstance(data.get("data"), dict)
+    return submission.json_path_line(text, ("data", qid) if wrapped else (qid,))
 
 
 # --- the family ----------------------------------------------------------------------------
@@ -348,7 +409,8 @@ class Retrieval(Family):
     auto_class = "AutoModel"
     formats = ("tatoeba", "bucc", "lareqa", "mewslix")
     submissions = ("indices", "pairs", "ranking_json")
-    defaults = {"max_length": 512, "pooling": "mean", "k": 20}
+    # search: how BUCC's margin k-NN is searched (mining.SEARCHES); only "exact" is the official protocol
+    defaults = {"max_length": 512, "pooling": "mean", "k": 20, "search": "exact"}
     protocol_schema = (
         {"method": (str, True), "queries": (str, False), "threshold_split": (str, False), "pool": (str, False),
          "query_max_length": (int, False), "candidate_max_length": (int, False)},
@@ -391,6 +453,9 @@ class Retrieval(Family):
         """``max_length`` caps every text; LAReQA and Mewsli-X have their own query and candidate lengths,
         which ``--max-length`` replaces."""
         settings = super().settings(spec, overrides)
+        if settings["search"] not in mining.SEARCHES:
+            raise UserError(f"task {spec.task}: search must be {' or '.join(mining.SEARCHES)}, not "
+                            f"{settings['search']!r}")
         cap = (overrides or {}).get("max_length")
         for key in ("query_max_length", "candidate_max_length"):
             settings.values[key] = cap if cap is not None else spec.retrieval.get(key, settings["max_length"])
@@ -436,7 +501,9 @@ class Retrieval(Family):
     def _mine(self, spec, rset, src, tgt, embedder, settings, lang, stats, data_dir=None, split=None, **_):
         from ..data.readers import available, read_split
 
-        cands = mining.mine_candidates(src, tgt, rset.source_ids, rset.target_ids, rset.source, rset.target)
+        search = settings.get("search", "exact")  # the margin k-NN of both the mined split and the threshold split
+        cands = mining.mine_candidates(src, tgt, rset.source_ids, rset.target_ids, rset.source, rset.target,
+                                       search=search)
         threshold, source = None, None
         tsplit = spec.retrieval.get("threshold_split", "dev")
         if split != tsplit and tsplit in spec.splits and data_dir is not None and available(spec, data_dir, lang,
@@ -446,7 +513,7 @@ class Retrieval(Family):
                 d_src = embedder(dev.source, settings["max_length"], f"{spec.task}/{lang} {tsplit} ({lang})")
                 d_tgt = embedder(dev.target, settings["max_length"], f"{spec.task}/{lang} {tsplit} (en)")
                 d_cands = mining.mine_candidates(d_src, d_tgt, dev.source_ids, dev.target_ids, dev.source,
-                                                 dev.target)
+                                                 dev.target, search=search)
                 threshold = mining.best_threshold(d_cands, dev.gold_pairs)[0]
                 source = tsplit
         if threshold is None:
@@ -456,6 +523,8 @@ class Retrieval(Family):
             source = split if split == tsplit else f"{split} (oracle: no {tsplit} set)"
         pairs = mining.apply_threshold(cands, threshold)
         stats.update(threshold=float(threshold), threshold_from=source, candidates=len(cands))
+        if search != "exact":  # not the official protocol: say so beside the figures
+            stats["search"] = search
         return Predictions(spec.task, lang, rset, [f"{s}\t{t}" for s, t in pairs], stats)
 
     def _rank(self, spec, rset, embedder, settings, lang, stats):
@@ -526,7 +595,18 @@ class Retrieval(Family):
         labels = read_ranking_json(label_path, "labels file")
         if not labels:
             raise UserError("labels file has no gold labels; expected {query id: [relevant ids]}", label_path)
-        return labels, read_ranking_json(pred_path, "prediction file")
+        blank = next((q for q, rel in labels.items() if not any(r.strip() for r in rel)), None)
+        if blank is not None:  # a query without gold would score 0 (or divide by zero) without a word
+            raise UserError(f"query {submission.show(blank)} has no gold id (an empty or blanked list, as XTREME-R's "
+                            "preprocessing leaves test labels); expected {query id: [relevant ids]}", label_path,
+                            _entry_line(label_path, blank))
+        preds = read_ranking_json(pred_path, "prediction file")
+        unknown = [q for q in preds if q not in labels]
+        if unknown:
+            raise UserError(f"query id {submission.show(unknown[0])} is not in the labels file {label_path}"
+                            f"{f' (and {len(unknown) - 1} more)' if len(unknown) > 1 else ''}", pred_path,
+                            _entry_line(pred_path, unknown[0]))
+        return labels, preds
 
     def read_output(self, spec, path):
         fmt = spec.submission_format

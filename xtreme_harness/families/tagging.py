@@ -6,16 +6,22 @@ tokenises to nothing, or to more sub-tokens than fit in a window, is replaced
 by the unknown token; RoBERTa-style tokenizers (``<s>``/``</s>``, i.e. XLM-R)
 get XTREME's doubled separator ``<s> ... </s></s>``.
 
-What differs on purpose: XTREME cuts sentences longer than ``max_length``
-into consecutive chunks in a preprocessing step. Here they are cut into
-windows at word boundaries that overlap by up to ``stride`` sub-tokens, and
-each word is predicted in exactly one window, the one giving it the most
-context on both sides (the SQuAD "max context" rule). ``stride=0`` gives
-XTREME's chunks exactly.
+A sentence longer than ``max_length`` is cut, as XTREME's preprocessing
+(``utils_preprocess.py``, ``panx_tokenize_preprocess``/``udpos_tokenize_preprocess``)
+cuts it, into consecutive chunks: words are added while their sub-tokens fit
+in ``max_length`` less the special tokens, and the word that does not fit
+starts the next chunk; each chunk is predicted on its own.
+
+``windows: overlap`` (``--tagging-windows overlap``) cuts it instead into
+windows that overlap by up to ``stride`` sub-tokens, each word predicted in
+the one window giving it the most context on both sides (the SQuAD "max
+context" rule): not official, but no word starts a window blind.
 """
+
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -25,6 +31,8 @@ from ..data.examples import TaggingExample
 from ..errors import UserError
 from . import Family, FeatureList, Predictions, call_model, register, require_fast
 
+WINDOWS = ("chunks", "overlap")  # XTREME's (the default), and overlapping windows
+OVERLAP_STRIDE = 32
 IGNORE_INDEX = -100  # CrossEntropyLoss().ignore_index, XTREME's pad_token_label_id
 
 
@@ -87,7 +95,22 @@ def assign(lengths: Sequence[int], spans: Sequence[tuple[int, int]]) -> list[int
     return best
 
 
-def featurize(examples: Sequence[TaggingExample], tokenizer: Any, max_length: int = 128, stride: int = 32,
+_PIECES: "weakref.WeakKeyDictionary[Any, dict[str, list[int]]]" = weakref.WeakKeyDictionary()
+
+
+def word_pieces(tokenizer: Any, words: set[str]) -> dict[str, list[int]]:
+    """Sub-token ids of each word tokenised on its own, as XTREME's ``utils_tag.py`` tokenises words; one
+    batch call for the words not seen before, kept per tokenizer for the run (languages share words)."""
+    table = _PIECES.setdefault(tokenizer, {})
+    new = sorted(w for w in words if w not in table)
+    if new:
+        enc = tokenizer([[w] for w in new], is_split_into_words=True, add_special_tokens=False)
+        for w, ids in zip(new, enc["input_ids"]):
+            table[w] = ids
+    return table
+
+
+def featurize(examples: Sequence[TaggingExample], tokenizer: Any, max_length: int = 128, stride: int = 0,
               label2id: Mapping[str, int] | None = None, label_all_subtokens: bool = False,
               sep_token_extra: bool | None = None) -> FeatureList:
     """Features for word-level tagging, windowed so that no word is ever dropped.
@@ -115,16 +138,13 @@ def featurize(examples: Sequence[TaggingExample], tokenizer: Any, max_length: in
              "empty_subtoken_words": 0, "long_words": 0}
     feats = FeatureList()
     todo = [i for i, ex in enumerate(examples) if ex.tokens]
-    enc = tokenizer([list(examples[i].tokens) for i in todo], is_split_into_words=True,
-                    add_special_tokens=False) if todo else None
-    for row, i in enumerate(todo):
+    table = word_pieces(tokenizer, {w for i in todo for w in examples[i].tokens})
+    n_pre, n_suf = len(prefix), len(suffix)
+    for i in todo:
         ex = examples[i]
         n = len(ex.tokens)
         stats["words"] += n
-        pieces: list[list[int]] = [[] for _ in range(n)]
-        for tok_id, w in zip(enc["input_ids"][row], enc.word_ids(row)):
-            if w is not None:
-                pieces[w].append(tok_id)
+        pieces = [table[w] for w in ex.tokens]
         for w in range(n):
             if not pieces[w]:
                 stats["empty_subtoken_words"] += 1
@@ -143,30 +163,30 @@ def featurize(examples: Sequence[TaggingExample], tokenizer: Any, max_length: in
                 raise ValueError(f"example {ex.id}: {n} words but {len(ex.tags)} tags")
             gold = [label2id[t] for t in ex.tags]
         for k, (s, e) in enumerate(spans):
-            ids = list(prefix)
-            word_ids = [-1] * len(prefix)
-            word_index = [-1] * len(prefix)
-            labels = [IGNORE_INDEX] * len(prefix)
+            ids, word_ids, word_index = list(prefix), [-1] * n_pre, [-1] * n_pre
+            labels = [IGNORE_INDEX] * n_pre if gold is not None else None
             for w in range(s, e):
+                m = lengths[w]
                 mine = owner[w] == k
-                for j, tok_id in enumerate(pieces[w]):
-                    ids.append(tok_id)
-                    word_ids.append(w)
-                    word_index.append(w if mine and j == 0 else -1)
-                    if gold is not None and mine and (j == 0 or label_all_subtokens):
-                        labels.append(gold[w])
+                ids += pieces[w]
+                word_ids += [w] * m
+                word_index.append(w if mine else -1)
+                if m > 1:
+                    word_index += [-1] * (m - 1)
+                if labels is not None:
+                    if mine:
+                        labels += [gold[w]] * m if label_all_subtokens else [gold[w]] + [IGNORE_INDEX] * (m - 1)
                     else:
-                        labels.append(IGNORE_INDEX)
+                        labels += [IGNORE_INDEX] * m
             ids += suffix
-            word_ids += [-1] * len(suffix)
-            word_index += [-1] * len(suffix)
-            labels += [IGNORE_INDEX] * len(suffix)
+            word_ids += [-1] * n_suf
+            word_index += [-1] * n_suf
             f: dict[str, Any] = {"input_ids": ids, "attention_mask": [1] * len(ids)}
             if with_types:
                 f["token_type_ids"] = [0] * len(ids)
             f.update(example_index=i, window=k, word_ids=word_ids, word_index=word_index)
-            if gold is not None:
-                f["labels"] = labels
+            if labels is not None:
+                f["labels"] = labels + [IGNORE_INDEX] * n_suf
             feats.append(f)
     stats["features"] = len(feats)
     feats.stats = stats
@@ -224,6 +244,11 @@ def sentence_counts(official: str, gold: Sequence[str], pred: Sequence[str]) -> 
     return len(g & p), len(p), len(g)
 
 
+def _stride(settings) -> int:
+    """Sub-tokens shared by consecutive windows: none for XTREME's chunks."""
+    return OVERLAP_STRIDE if settings.get("windows", "chunks") == "overlap" else 0
+
+
 @register
 class Tagging(Family):
     name = "tagging"
@@ -232,7 +257,7 @@ class Tagging(Family):
     formats = ("conll",)
     submissions = ("tags",)
     needs_labels = True
-    defaults = {"max_length": 128}
+    defaults = {"max_length": 128, "windows": "chunks"}
 
     def read(self, spec, paths, lang, limit):
         return readers.read_conll(paths["data"], spec.labels, paths.get("gold"), limit, lang)
@@ -268,7 +293,7 @@ class Tagging(Family):
 
     def predict(self, spec, examples, model, tokenizer, engine, settings, labels=None, call=call_model, lang="",
                 **context):
-        feats = featurize(examples, tokenizer, max_length=settings["max_length"])
+        feats = featurize(examples, tokenizer, max_length=settings["max_length"], stride=_stride(settings))
         outs = engine.run(model, feats, lambda m, b: {"logits": call(m, b).logits}, desc=f"{spec.task}/{lang}",
                           token_keys=["logits"])
         preds = decode(feats, [o["logits"] for o in outs], examples, labels)
@@ -276,7 +301,7 @@ class Tagging(Family):
 
     def train_features(self, spec, examples, tokenizer, settings, labels=None):
         """Features of the sentences that have tags; windows without an owned word are dropped."""
-        feats = featurize(examples, tokenizer, max_length=settings["max_length"],
+        feats = featurize(examples, tokenizer, max_length=settings["max_length"], stride=_stride(settings),
                           label2id={label: i for i, label in enumerate(labels or ())},
                           label_all_subtokens=bool(settings.get("label_all_subtokens")))
         kept = FeatureList([f for f in feats if any(v != IGNORE_INDEX for v in f["labels"])], feats.stats)
@@ -304,9 +329,9 @@ class Tagging(Family):
         return "chunks"
 
     def read_pair(self, spec, pred_path, label_path):
-        labels, _ = submission.read_tag_sentences(label_path, spec.labels, "labels file")
-        submission.not_empty(labels, label_path, "one tag per line and a blank line after each sentence")
-        preds, starts = submission.read_tag_sentences(pred_path, spec.labels, "prediction file")
+        labels, _ = submission.non_empty(*submission.read_tag_gold(label_path, spec.labels, "labels file"))
+        preds, starts = submission.non_empty(*submission.read_tag_sentences(pred_path, spec.labels,
+                                                                            "prediction file"))
         if len(preds) != len(labels):
             line = starts[len(labels)] if len(preds) > len(labels) else None
             raise UserError(f"{len(preds)} sentences but the labels file {label_path} has {len(labels)}; "
@@ -318,4 +343,4 @@ class Tagging(Family):
         return labels, preds
 
     def read_output(self, spec, path):
-        return len(submission.read_tag_sentences(path, spec.labels, "prediction file")[0])
+        return len(submission.non_empty(*submission.read_tag_sentences(path, spec.labels, "prediction file"))[0])

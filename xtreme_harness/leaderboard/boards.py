@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..data.io import atomic_write_text
+from ..data.io import atomic_write_bytes, atomic_write_text, output_path
 from ..errors import UserError
+from .entries import resolve_results_path, results_key
 
 if TYPE_CHECKING:
     from .entries import Entry
@@ -30,6 +31,9 @@ def make_board(results: list[str], fmt: str = "md", out: str | None = None, refe
 
     say = say or (lambda msg: print(f"xtreme-leaderboard: {msg}", file=sys.stderr))
     paths = list(results)
+    inputs = paths + [x for x in compare or [] if _is_results(x)]
+    inputs += [x.strip() for x in (reference or "").split(",") if x.strip() and os.path.lexists(x.strip())]
+    out_path, plots_dir = _outputs(out, plots, inputs)
     compared_rows: dict[str, Entry] = {}  # --compare names that are published rows, not results files
     for extra in compare or []:
         if _is_results(extra):
@@ -68,8 +72,8 @@ def make_board(results: list[str], fmt: str = "md", out: str | None = None, refe
 
     pair = None
     if compare:
-        by_path = {str(_key(path)): e for path, e in zip(_unique(paths), runs)}
-        ea, eb = (compared_rows.get(x) or by_path[str(_key(x))] for x in compare)
+        by_path = {_key(path): e for path, e in zip(_unique(paths), runs)}
+        ea, eb = (compared_rows.get(x) or by_path[_key(x)] for x in compare)
         if ea is eb:
             raise UserError("--compare needs two different results files (or a results file and a reference row)")
         boot = None
@@ -84,22 +88,46 @@ def make_board(results: list[str], fmt: str = "md", out: str | None = None, refe
 
     if plots or (fmt == "html" and not no_plots):
         made = make_plots(sort_runs(runs), [r for r in refs if r.ref is None or not r.ref.is_delta], version)
-        if plots:
-            _write_plots(made, Path(plots), Path(out).resolve().parent if out else Path.cwd())
+        if plots_dir is not None:
+            _write_plots(made, plots_dir, Path(os.path.realpath(out_path)).parent if out_path else Path.cwd())
         board.plots = [] if fmt == "html" and no_plots else made
     text = render(board, fmt)
-    if out:
-        atomic_write_text(out, text)
-        say(f"wrote {out} ({fmt})")
+    if out_path is not None:
+        atomic_write_text(out_path, text)
+        say(f"wrote {out_path} ({fmt})")
     return text
 
 
+def _outputs(out: str | None, plots: str | None, inputs: list[str]) -> tuple[Path | None, Path | None]:
+    """``--out`` and ``--plots``, checked before any work: the right kind, writable places, not an input
+    (results files and folders, reference files)."""
+    out_path = output_path(out, "--out") if out else None
+    plots_dir = output_path(plots, "--plots", folder=True) if plots else None
+    if out_path is not None:
+        real = Path(os.path.realpath(out_path))
+        if plots_dir is not None:
+            folder = Path(os.path.realpath(plots_dir))
+            if folder == real or real in folder.parents:
+                raise UserError(f"--plots ({plots}) would lie in or at the board file --out names; expected a folder "
+                                "of its own", str(out_path))
+        for arg in inputs:
+            try:
+                same = os.path.realpath(resolve_results_path(arg)) == str(real)
+            except UserError:
+                same = False  # reported when the input is read
+            if same:
+                raise UserError(f"--out names a file the board reads ({arg}); expected a file of its own",
+                                str(out_path))
+    return out_path, plots_dir
+
+
 def _write_plots(plots, folder: Path, base: Path) -> None:
-    """Write the PNGs and remember where, relative to the rendered file, so Markdown can link them."""
+    """Write the PNGs (each whole or not at all) and remember where, relative to the rendered file, so
+    Markdown can link them."""
     folder.mkdir(parents=True, exist_ok=True)
     for plot in plots:
-        dest = (folder / f"{plot.name}.png").resolve()
-        dest.write_bytes(plot.png)
+        dest = Path(os.path.realpath(folder / f"{plot.name}.png"))
+        atomic_write_bytes(dest, plot.png)
         try:
             plot.file = dest.relative_to(base).as_posix()
         except ValueError:
@@ -108,13 +136,11 @@ def _write_plots(plots, folder: Path, base: Path) -> None:
 
 def _is_results(arg: str) -> bool:
     """A --compare name is a results file or folder when it exists (or looks like one); else a reference row."""
-    return os.path.exists(arg) or arg.endswith(".json")
+    return os.path.lexists(arg) or arg.endswith(".json")
 
 
-def _key(path: str) -> Path:
-    from .entries import resolve_results_path
-
-    return resolve_results_path(path).resolve()
+def _key(path: str) -> str:
+    return results_key(path)
 
 
 def _unique(paths: list[str]) -> list[str]:

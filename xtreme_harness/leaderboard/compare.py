@@ -9,7 +9,7 @@ that ``xtreme-eval`` writes, and refuses runs whose example ids differ.
 
 from __future__ import annotations
 
-import json
+import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ..data.io import read_lines
-from ..errors import UserError
+from .. import results
+from ..data.io import os_error
+from ..errors import UserError, clip
 from ..scoring import task_languages
 from ..spec import benchmark
 from .entries import Entry, spec_for
@@ -60,33 +61,21 @@ class NoGold(Exception):
 
 
 def read_records(path: str | Path, kind: str) -> LangRecords:
+    """One language's records (each checked by :func:`xtreme_harness.results.read_records`) as metric arrays."""
     path = str(path)
-    lines = [ln for ln in read_lines(path, "records file")]
-    numbered = [(i, ln) for i, ln in enumerate(lines, 1) if ln.strip()]
-    try:  # one parse for the whole file: per-line json.loads dominates on large test sets
-        recs = json.loads("[" + ",".join(ln for _, ln in numbered) + "]")
-    except json.JSONDecodeError:
-        recs = None
-    if recs is None or len(recs) != len(numbered):
-        recs = []
-        for i, ln in numbered:
-            try:
-                recs.append(json.loads(ln))
-            except json.JSONDecodeError as exc:
-                raise UserError(f"malformed JSON record: {exc.msg}", path, i) from None
+    recs = results.read_records(path)
     keys = _KEYS[kind]
-    if recs and not any(isinstance(r, dict) and keys[0] in r for r in recs):
+    if recs and not any(keys[0] in r for _, r in recs):
         raise NoGold(path)
     ids: list[str] = []
     cols: dict[str, list[float]] = {k: [] for k in keys}
-    for (i, _), rec in zip(numbered, recs):
-        if not isinstance(rec, dict) or "id" not in rec:
-            raise UserError("a record must be a JSON object with an 'id'", path, i)
+    for i, rec in recs:
         ids.append(str(rec["id"]))
         for k in keys:
             v = rec.get(k)
-            if v.__class__ not in (int, float):
-                raise UserError(f"record '{rec['id']}' lacks the number '{k}'", path, i)
+            if not results.is_number(v):
+                raise UserError(f"record '{clip(rec['id'])}' lacks the number '{k}' "
+                                f"(expected {results.RECORD_FIELDS[k]})", path, i)
             cols[k].append(v)
     return LangRecords(path, ids, kind, {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()})
 
@@ -201,6 +190,8 @@ def paired_bootstrap(a: Entry, b: Entry, resamples: int = DEFAULT_RESAMPLES, see
     """
     if resamples < 1:
         raise UserError("--bootstrap must be at least 1")
+    if seed < 0:
+        raise UserError(f"--seed must be 0 or more, not {seed}")
     notes: list[str] = []
     out: dict[str, TaskDiff] = {}
     if tasks is None:
@@ -230,10 +221,13 @@ def paired_bootstrap(a: Entry, b: Entry, resamples: int = DEFAULT_RESAMPLES, see
         for lang in common:
             try:
                 ra = read_records(langs_a[lang], kind)
-                rb = align(ra, read_records(langs_b[lang], kind), f"{task}/{lang}")
+                _check_figure(a, task, lang, ra)
+                rb = read_records(langs_b[lang], kind)
+                _check_figure(b, task, lang, rb)
             except NoGold as exc:
                 notes.append(f"{task}/{lang}: records without gold labels ({exc}); left out")
                 continue
+            rb = align(ra, rb, f"{task}/{lang}")
             if ra.n == 0:
                 notes.append(f"{task}/{lang}: no records; left out")
                 continue
@@ -253,12 +247,42 @@ def paired_bootstrap(a: Entry, b: Entry, resamples: int = DEFAULT_RESAMPLES, see
 
 
 def _record_langs(e: Entry, task: str) -> dict[str, Path]:
+    """``records/<task>/<lang>.jsonl`` by language; a folder that cannot be read is an error, not "no records"."""
     if e.records_dir is None:
         return {}
     d = e.records_dir / task
-    if not d.is_dir():
+    try:
+        with os.scandir(d) as it:
+            names = sorted(x.name for x in it if x.name.endswith(".jsonl"))
+    except FileNotFoundError:
         return {}
-    return {p.stem: p for p in sorted(d.glob("*.jsonl")) if p.is_file()}
+    except NotADirectoryError:
+        raise UserError("expected a folder of per-example records (<lang>.jsonl); found a file", str(d)) from None
+    except OSError as exc:
+        raise os_error(exc, d, "records folder") from None
+    return {name[:-len(".jsonl")]: d / name for name in names}
+
+
+FIGURE_TOLERANCE = 1e-6  # percentage points between a figure and the same figure recomputed from records
+
+
+def _check_figure(e: Entry, task: str, lang: str, recs: LangRecords) -> None:
+    """Records that do not give the figure their results file reports are of another run (or edited)."""
+    ts = e.tasks.get(task)
+    if ts is None:
+        return
+    n = ts.counts.get(lang)
+    if n is not None and n != recs.n:
+        raise UserError(f"{task}/{lang}: the records hold {recs.n} examples but {e.source} scored {n} "
+                        f"(tasks.{task}.n.{lang}); expected one record per example", recs.path)
+    given = ts.lang_score(lang)
+    if given is None or recs.n == 0:
+        return
+    value = float(lang_metric(recs.kind, {k: v.sum() for k, v in recs.arrays.items()}, recs.n))
+    if abs(given - value) > FIGURE_TOLERANCE:
+        raise UserError(f"{task}/{lang}: these records give {value:.4f} but {e.source} reports {given:.4f} "
+                        f"(mean of {', '.join(ts.primary)}); expected the records written with that results file",
+                        recs.path)
 
 
 # --- delta table, transfer gap --------------------------------------------------------

@@ -10,16 +10,16 @@ refused rather than shown.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.io import json_line, read_json, read_text
+from ..data.io import os_error
 from ..errors import UserError
+from ..results import Where, check_results, read_results
 from ..scoring import overall_scores, task_languages
 from ..spec import TaskSpec, benchmark, registry
-
-from ..results import SCHEMA
 
 PROTOCOLS = ("fine-tuned transfer", "zero-shot prompted")
 _TOL = 1e-9
@@ -42,6 +42,7 @@ class TaskScore:
     missing: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
     split: str | None = None  # a run's ``tasks.<t>.split`` (None: not recorded)
+    counts: dict[str, int] = field(default_factory=dict)  # a run's ``tasks.<t>.n``: examples scored per language
 
     def lang_score(self, lang: str) -> float | None:
         """Mean of the primary figures in one language: the quantity ``avg_metric`` averages."""
@@ -154,101 +155,111 @@ def primary_of(task: str, score: dict[str, Any]) -> tuple[str, ...]:
 
 
 def resolve_results_path(path: str | os.PathLike) -> Path:
-    """A results file, or a folder holding ``results.json`` (what ``xtreme-eval --output`` writes)."""
+    """A results file, or a folder holding ``results.json`` (what ``xtreme-eval --output`` writes).
+
+    Anything else (a missing path, a FIFO, a link loop) is returned as it is,
+    for the reader to refuse with its own message.
+    """
     p = Path(path)
-    if p.is_dir():
-        if (p / "results.json").is_file():
-            return p / "results.json"
-        raise UserError("folder has no results.json", str(p))
-    return p
+    try:
+        is_dir = stat.S_ISDIR(os.stat(p).st_mode)
+    except (OSError, ValueError):
+        return p
+    if not is_dir:
+        return p
+    inner = p / "results.json"
+    try:
+        os.lstat(inner)
+    except FileNotFoundError:
+        raise UserError("folder has no results.json", str(p)) from None
+    except OSError as exc:
+        raise os_error(exc, inner, "results file") from None
+    return inner
+
+
+def results_key(path: str | os.PathLike) -> str:
+    """The file a results argument names, for telling two arguments apart (never raises on link loops)."""
+    return os.path.realpath(resolve_results_path(path))
 
 
 def load_results(path: str | os.PathLike, name: str | None = None) -> Entry:
     """Read, validate and re-aggregate one results file (or an ``xtreme-score --json`` file)."""
     p = resolve_results_path(path)
-    raw = read_json(p, "results file")
-    return entry_from_dict(raw, str(p), name=name, base_dir=p.parent)
-
-
-def _fail(msg: str, path: str, needle: str | None = None):
-    line = None
-    if needle is not None and os.path.isfile(path):
-        try:
-            line = json_line(read_text(path), needle)
-        except UserError:
-            line = None
-    raise UserError(msg, path, line)
-
-
-def _num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    raw, loc = read_results(p)
+    return _entry(raw, str(p), Where(str(p), loc), name, p.parent)
 
 
 def entry_from_dict(raw: Any, path: str = "<results>", name: str | None = None,
                     base_dir: Path | None = None) -> Entry:
-    if not isinstance(raw, dict):
-        _fail("expected a JSON object (an xtreme-harness results file)", path)
-    schema = raw.get("schema")
-    if schema is not None and schema != SCHEMA:
-        _fail(f"unsupported schema '{schema}'; expected '{SCHEMA}' or an xtreme-score --json file", path, '"schema"')
-    if schema is None and not (isinstance(raw.get("tasks"), dict) and isinstance(raw.get("overall"), dict)):
-        _fail(f"not a results file: no 'schema' ({SCHEMA}) and no 'tasks'/'overall' objects", path)
-    for key in ("tasks", "overall"):
-        if not isinstance(raw.get(key), dict):
-            _fail(f"'{key}' must be an object", path, f'"{key}"')
+    """A results document already in memory, checked as :func:`load_results` checks a file."""
+    w = Where(path)
+    check_results(raw, path, w)
+    return _entry(raw, path, w, name, base_dir)
+
+
+def _entry(raw: dict, path: str, w: Where, name: str | None, base_dir: Path | None) -> Entry:
     version = raw.get("version") or "xtreme"
-    if not isinstance(version, str):
-        _fail("'version' must be a string", path, '"version"')
     try:
         benchmark(version)
     except UserError as exc:
-        raise UserError(exc.message, path) from None
-    coverage = raw.get("coverage") if isinstance(raw.get("coverage"), dict) else {}
+        w.fail(exc.message, "version")
+    coverage = raw.get("coverage") or {}
 
     tasks: dict[str, TaskScore] = {}
+    notes: list[str] = []
+    replaced: set[str] = set()
     for task, score in raw["tasks"].items():
-        if not isinstance(score, dict):
-            _fail(f"tasks.{task} must be an object", path, f'"{task}"')
-        tasks[task] = _task_score(task, score, coverage.get(task), version, path)
+        tasks[task] = _task_score(task, score, coverage.get(task), version, w)
+        spec_file = (coverage.get(task) or {}).get("replaces_builtin")
+        if spec_file:  # a user spec under a built-in id: shown, never counted in an overall score
+            tasks[task].complete = False
+            replaced.add(task)
+            notes.append(f"{task}: evaluated with a task spec that replaces the built-in one ({spec_file}); "
+                         "not the official task, so left out of every overall score")
 
     complete = {t for t, ts in tasks.items() if ts.complete and ts.avg_metric is not None}
     overall, overall_secondary = overall_scores({t: {"avg_metric": ts.avg_metric} for t, ts in tasks.items()
                                                  if ts.avg_metric is not None}, complete, version)
     for block, recomputed in (("overall", overall), ("overall_secondary", overall_secondary)):
-        given = raw.get(block) if block == "overall" or isinstance(raw.get(block), dict) else {}
-        for key, value in given.items():
-            if not _num(value):
-                _fail(f"{block}.{key} must be a number", path, f'"{key}"')
+        for key, value in (raw.get(block) or {}).items():
             if key not in recomputed:
                 bench = benchmark(version)
                 needed = bench["tasks"] if key == "all_task" else bench["categories"].get(key, [])
                 lacking = [t for t in needed if t not in complete]
-                why = (f"task(s) {', '.join(lacking)} are partial or missing" if lacking
+                why = (f"task(s) {', '.join(lacking)} are partial or missing" if set(lacking) - replaced
+                       else f"task(s) {', '.join(lacking)} were evaluated with a replacement spec" if lacking
                        else "it is not a figure of this benchmark version")
-                _fail(f"{block}.{key} = {value} is reported but {why}; it cannot be recomputed", path, f'"{key}"')
+                w.fail(f"{block}.{key} = {value} is reported but {why}; it cannot be recomputed", block, key)
             elif not close(float(value), recomputed[key]):
-                _fail(f"{block}.{key} = {value!r} but the task figures give {recomputed[key]!r} "
-                      "(mean of avg_metric, as evaluate.py computes it)", path, f'"{key}"')
+                w.fail(f"{block}.{key} = {value!r} but the task figures give {recomputed[key]!r} "
+                       "(mean of avg_metric, as evaluate.py computes it)", block, key)
+    if raw.get("partial") is True and ("all_task" in overall or "all_task" in overall_secondary):
+        # The file knows what ran; a complete-looking set of figures does not overrule it.
+        overall.pop("all_task", None)
+        overall_secondary.pop("all_task", None)
+        notes.append("its results file marks the run partial ('partial': true), so no overall score is shown")
 
-    model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
+    model = raw.get("model") or {}
     label = name or model.get("name") or _default_name(path)
     protocol = model.get("protocol")
     if protocol is not None and protocol not in PROTOCOLS:
-        _fail(f"model.protocol '{protocol}' is not one of: {', '.join(PROTOCOLS)}", path, '"protocol"')
+        w.fail(f"model.protocol '{protocol}' is not one of: {', '.join(PROTOCOLS)}", "model", "protocol")
+    if protocol is not None and protocol != PROTOCOLS[0]:
+        notes.append(f"protocol: {protocol}, not XTREME's {PROTOCOLS[0]}")
     inter = model.get("intermediate")  # null or absent: unknown; []: the no-intermediate baseline
     if isinstance(inter, str):
         inter = [inter] if inter else []
-    if inter is not None and not (isinstance(inter, list) and all(isinstance(x, str) for x in inter)):
-        _fail("model.intermediate must be a list of task ids ([] for no intermediate task)", path, '"intermediate"')
     records_dir = None
     if isinstance(raw.get("records"), str) and base_dir is not None:
-        records_dir = (base_dir / raw["records"]).resolve()
-    notes = []
-    config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+        records_dir = Path(os.path.realpath(Path(base_dir) / raw["records"]))
+    config = raw.get("config") or {}
     if config.get("limit"):
         notes.append(f"evaluated on at most {config['limit']} examples per language (--limit); "
                      "not comparable to full test-set figures")
-    split = {ts.get("split") for ts in raw["tasks"].values() if isinstance(ts, dict) and ts.get("split")}
+    from ..protocol import unofficial_options
+
+    notes += [f"not XTREME's protocol: {why}" for why in unofficial_options(config)]
+    split = {ts.get("split") for ts in raw["tasks"].values() if ts.get("split")}
     if split - {"test"}:
         notes.append(f"split: {', '.join(sorted(split))}")
     return Entry(name=str(label), kind="run", version=version, tasks=tasks, overall=overall, source=path,
@@ -263,7 +274,8 @@ def _default_name(path: str) -> str:
     return p.parent.name if p.name == "results.json" and p.parent.name else p.stem
 
 
-def _task_score(task: str, score: dict[str, Any], cov: Any, version: str, path: str) -> TaskScore:
+def _task_score(task: str, score: dict[str, Any], cov: Any, version: str, w: Where) -> TaskScore:
+    """One task, its averages recomputed from its per-language figures (types and ranges are checked already)."""
     primary = primary_of(task, score)
     spec = spec_for(task)
     per_lang: dict[str, dict[str, float]] = {}
@@ -271,18 +283,14 @@ def _task_score(task: str, score: dict[str, Any], cov: Any, version: str, path: 
         figs = score.get(k)
         if figs is None:
             continue
-        if not isinstance(figs, dict) or not all(_num(v) for v in figs.values()):
-            _fail(f"tasks.{task}.{k} must map language to a number", path, f'"{task}"')
+        if not isinstance(figs, dict):
+            w.fail(f"tasks.{task}.{k} must map language to a number", "tasks", task, k)
         per_lang[k] = {str(lang): float(v) for lang, v in figs.items()}
     avgs: dict[str, float | None] = {}
     for k in primary:
         v = score.get(f"avg_{k}")
-        if v is not None and not _num(v):
-            _fail(f"tasks.{task}.avg_{k} must be a number", path, f'"avg_{k}"')
         avgs[k] = float(v) if v is not None else None
     avg_metric = score.get("avg_metric")
-    if avg_metric is not None and not _num(avg_metric):
-        _fail(f"tasks.{task}.avg_metric must be a number", path, f'"{task}"')
 
     bench_langs = list(task_languages(spec, version)) if spec else []
     scored = list(dict.fromkeys(lang for figs in per_lang.values() for lang in figs))
@@ -306,19 +314,20 @@ def _task_score(task: str, score: dict[str, Any], cov: Any, version: str, path: 
         if avgs.get(k) is None:
             avgs[k] = recomputed
         elif not close(avgs[k], recomputed):
-            _fail(f"tasks.{task}.avg_{k} = {avgs[k]!r} but its per-language figures average to {recomputed!r}",
-                  path, f'"avg_{k}"')
+            w.fail(f"tasks.{task}.avg_{k} = {avgs[k]!r} but its per-language figures average to {recomputed!r}",
+                   "tasks", task, f"avg_{k}")
     if primary and all(avgs.get(k) is not None for k in primary):
         recomputed_metric = sum(avgs[k] for k in primary) / len(primary)
         if avg_metric is None:
             avg_metric = recomputed_metric
         elif not close(float(avg_metric), recomputed_metric):
-            _fail(f"tasks.{task}.avg_metric = {avg_metric!r} but the mean of its primary averages "
-                  f"({', '.join(primary)}) is {recomputed_metric!r}", path, f'"{task}"')
-    split = score.get("split") if isinstance(score.get("split"), str) else None
+            w.fail(f"tasks.{task}.avg_metric = {avg_metric!r} but the mean of its primary averages "
+                   f"({', '.join(primary)}) is {recomputed_metric!r}", "tasks", task, "avg_metric")
+    split = score.get("split")
     return TaskScore(task=task, primary=primary, avgs=avgs,
                      avg_metric=float(avg_metric) if avg_metric is not None else None,
-                     per_lang=per_lang, complete=complete, missing=missing, languages=present_all, split=split)
+                     per_lang=per_lang, complete=complete, missing=missing, languages=present_all, split=split,
+                     counts=dict(score.get("n") or {}))
 
 
 def dedupe_names(entries: list[Entry]) -> None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.io import read_json
+from ..data.io import os_error, output_path, umask
 from ..errors import UserError
+from ..results import read_results
 from ..scoring import task_languages
 from ..spec import TaskSpec, benchmark, registry
 
@@ -32,16 +34,32 @@ class ExportReport:
         return not self.missing
 
 
+def _kind_of(path: Path, what: str) -> str | None:
+    """``dir``, ``file`` or ``other`` for what is at ``path``, None when nothing is; a refusal of the system
+    (a link loop, no permission) is an error naming the path, never "missing"."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.lexists(path):  # a dangling link
+            raise UserError(f"{what} is a symbolic link to nothing", str(path)) from None
+        return None
+    except OSError as exc:
+        raise os_error(exc, path, what) from None
+    return "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
+
+
 def _predictions_root(src: Path) -> tuple[Path, Path | None]:
     """The predictions folder and the results file (if any) of an xtreme-eval output folder."""
-    if src.is_file():
-        src = src.parent
-    if not src.is_dir():
-        raise UserError("results folder not found", str(src))
+    kind = _kind_of(src, "results folder")
+    if kind == "file":
+        src, kind = src.parent, "dir"
+    if kind != "dir":
+        raise UserError("results folder not found" if kind is None else "expected a results folder", str(src))
     results = src / "results.json"
-    if (src / "predictions").is_dir():
-        return src / "predictions", results if results.is_file() else None
-    if any((src / t).is_dir() for t in registry()):
+    has_results = _kind_of(results, "results file") is not None  # a FIFO or a folder is refused when read
+    if _kind_of(src / "predictions", "predictions folder") == "dir":
+        return src / "predictions", results if has_results else None
+    if any(_kind_of(src / t, "predictions folder") == "dir" for t in registry()):
         return src, None  # a bare predictions folder
     raise UserError("no predictions/ folder here (expected an xtreme-eval --output folder)", str(src))
 
@@ -59,11 +77,9 @@ def _version_tuple(text) -> tuple[int, ...]:
 
 def _check_results(results: Path) -> dict:
     """The run's results.json, refused when its predictions cannot make a valid submission."""
-    raw = read_json(results, "results file")
-    if not isinstance(raw, dict):
-        raise UserError("expected a JSON object", str(results))
-    tasks = raw.get("tasks") if isinstance(raw.get("tasks"), dict) else {}
-    not_test = sorted(t for t, s in tasks.items() if isinstance(s, dict) and s.get("split") not in (None, "test"))
+    raw, _ = read_results(results)
+    tasks = raw["tasks"]
+    not_test = sorted(t for t, s in tasks.items() if s.get("split") not in (None, "test"))
     if not_test:
         raise UserError(f"predictions of {', '.join(not_test)} are for split "
                         f"'{tasks[not_test[0]].get('split')}'; a submission needs the test split", str(results))
@@ -97,13 +113,15 @@ def _validate(spec: TaskSpec, path: Path, expected: int | None) -> None:
 def export_submission(src: str | os.PathLike, out: str | os.PathLike, version: str = "xtreme",
                       allow_partial: bool = False, force: bool = False) -> ExportReport:
     """Copy ``predictions/<task>/test-<lang>.<ext>`` into ``out`` for every task and language of ``version``."""
-    pred_root, results = _predictions_root(Path(src))
-    run_tasks = _check_results(results) if results is not None else {}
+    out = output_path(out, "--out (the submission folder)", folder=True)
     bench = benchmark(version)
+    pred_root, results = _predictions_root(Path(src))
+    if os.path.realpath(out) == os.path.realpath(pred_root) or Path(os.path.realpath(pred_root)) in \
+            Path(os.path.realpath(out)).parents:
+        raise UserError(f"--out lies inside the predictions it exports ({pred_root}); expected a folder outside it",
+                        str(out))
+    run_tasks = _check_results(results) if results is not None else {}
     specs = registry()
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError("output exists and is not a folder", str(out))
     if out.is_dir() and any(out.iterdir()) and not force:
         raise UserError("output folder is not empty (use --force to write into it)", str(out))
 
@@ -119,14 +137,17 @@ def export_submission(src: str | os.PathLike, out: str | os.PathLike, version: s
             rel = f"{task}/test-{lang}.{spec.submission_ext}"
             wanted.add(rel)
             path = pred_root / rel
-            if path.is_file():
-                counts = (run_tasks.get(task) or {}).get("n") if isinstance(run_tasks.get(task), dict) else None
-                expected = counts.get(lang) if isinstance(counts, dict) else None
-                _validate(spec, path, expected if isinstance(expected, int) else None)
+            if _kind_of(path, "prediction file") is not None:  # a folder or a FIFO is refused by the reader
+                expected = ((run_tasks.get(task) or {}).get("n") or {}).get(lang)
+                _validate(spec, path, expected)
                 todo.append((path, rel))
             else:
                 report.missing.append(rel)
-    for p in sorted(pred_root.rglob("*")):
+    try:
+        found = sorted(pred_root.rglob("*"))
+    except OSError as exc:
+        raise os_error(exc, pred_root, "predictions folder") from None
+    for p in found:
         rel = p.relative_to(pred_root).as_posix()
         if p.is_file() and rel not in wanted:
             report.ignored.append(rel)
@@ -139,8 +160,9 @@ def export_submission(src: str | os.PathLike, out: str | os.PathLike, version: s
     # Build next to the target and move it in, so a failed export never leaves half a folder.
     target_exists = out.is_dir()
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name[:64]}.", dir=out.parent))
     try:
+        os.chmod(stage, 0o777 & ~umask())  # mkdtemp's folder is private; the submission gets the usual mode
         for path, rel in todo:
             dest = stage / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -156,3 +178,5 @@ def export_submission(src: str | os.PathLike, out: str | os.PathLike, version: s
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)
     return report
+
+

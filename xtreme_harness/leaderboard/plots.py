@@ -32,7 +32,8 @@ def _png(fig) -> bytes:
 
 
 def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-").lower() or "model"
+    """A file-name-safe form of a model name, short enough for any file system (names repeat-numbered later)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-").lower()[:100].strip("-.") or "model"
 
 
 def heatmap(entry: Entry, version: str) -> Plot | None:

@@ -17,8 +17,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..data.io import read_json, read_text
+from ..data.io import parse_json, read_text
 from ..errors import UserError
+from ..results import JsonLocator
 from ..scoring import overall_scores
 from ..spec import benchmark, registry
 from ..yamlfile import Locator, check_mapping, load_yaml
@@ -164,7 +165,8 @@ def _read(path: str) -> tuple[Any, Locator | None]:
     if key is not None and key in _PARSED:
         return _PARSED[key]
     if path.endswith(".json"):
-        parsed: tuple[Any, Locator | None] = (read_json(path, "reference file"), None)
+        text = read_text(path, "reference file")
+        parsed: tuple[Any, Locator | None] = (parse_json(text, path, "reference file"), JsonLocator(text))
     else:
         parsed = load_yaml(read_text(path, "reference file"), path)
     if key is not None:
@@ -295,6 +297,18 @@ def _row_entry(row: dict, i: int, source: dict, ref_id: str, version: str, bench
 
     absolute = figures("figures", 0)
     deltas = figures("delta_figures", -100)
+    for k in PRINTED_AVG:
+        v = row.get(k)
+        if v is not None and not (-100 <= v <= 100):  # NaN fails too
+            w.fail(f"rows[{i}].{k} is {v}; expected the printed figure, a number from -100 to 100", *where, k)
+    for task, figs in (row.get("per_language_table_avg_column") or {}).items():
+        if not isinstance(figs, dict):
+            w.fail(f"rows[{i}].per_language_table_avg_column.{task} must map figure names to percentages",
+                   *where, "per_language_table_avg_column", task)
+        for k, v in figs.items():
+            if not isinstance(v, _NUM) or isinstance(v, bool) or not 0 <= v <= 100:
+                w.fail(f"rows[{i}].per_language_table_avg_column.{task}.{k} must be a percentage (0-100)",
+                       *where, "per_language_table_avg_column", task, k)
     per_lang, printed_labels = _per_language(row, i, bench, version, aliases, w)
     tasks: dict[str, TaskScore] = {}
     pub = Published(

@@ -54,7 +54,7 @@ def _device(device: Any) -> str:
         import torch
 
         index = name.partition(":")[2]
-        if not index.isdigit() and index:
+        if index and not (index.isascii() and index.isdigit()):
             return name
         if int(index or 0) >= torch.cuda.device_count():
             return "auto"
@@ -74,20 +74,25 @@ class XtremeEncoderLM(LM):
 
     def __init__(self, pretrained: str | None = None, batch_size: Any = "auto", device: str | None = "auto",
                  dtype: str = "auto", max_length: int | None = None, trust_remote_code: Any = False,
-                 allow_pickle: Any = False, max_batch_size: Any = None, **_ignored: Any) -> None:
+                 allow_pickle: Any = False, max_batch_size: Any = None, qa_nbest: str | None = None,
+                 tagging_windows: str | None = None, qa_answer_text: str | None = None, **_ignored: Any) -> None:
         super().__init__()
         if not pretrained:
             raise UserError(f"{MODEL_NAME} needs pretrained=CHECKPOINT, SUITE or MANIFEST in its model arguments")
         from ..engine import InferenceEngine
-        from ..evaluation import EvalConfig, _Loaded
+        from ..evaluation import EvalConfig, _Loaded, choice, protocol_settings
 
         self.pretrained = str(pretrained)
         self.trust_remote_code, self.allow_pickle = flag(trust_remote_code), flag(allow_pickle)
         self.max_length = int(max_length) if max_length else None
-        device = _device(device)
-        self.loaded = _Loaded(EvalConfig(model=self.pretrained, device=device, dtype=dtype,
-                                         trust_remote_code=self.trust_remote_code, allow_pickle=self.allow_pickle))
-        self.engine = InferenceEngine(device=device, dtype=dtype, batch_size=_batch_size(batch_size), progress=False)
+        # xtreme-eval's protocol options, validated as its flags are
+        given = {"qa_nbest": qa_nbest, "tagging_windows": tagging_windows, "qa_answer_text": qa_answer_text}
+        cfg = EvalConfig(model=self.pretrained, device=_device(device), dtype=dtype,
+                         trust_remote_code=self.trust_remote_code, allow_pickle=self.allow_pickle,
+                         **{k: choice(k, v, f"{MODEL_NAME}: {k}") for k, v in given.items() if v is not None})
+        self.options = protocol_settings(cfg)
+        self.loaded = _Loaded(cfg)
+        self.engine = InferenceEngine(device=cfg.device, dtype=dtype, batch_size=_batch_size(batch_size), progress=False)
         self._resolved: dict[str, Any] = {}
         self._name: str | None = None
         self.kind = _kind(self.pretrained)
@@ -109,7 +114,7 @@ class XtremeEncoderLM(LM):
             from ..families import family_of
 
             self._resolved[spec.task] = (res.checkpoints[spec.task],
-                                         family_of(spec).settings(spec, {"max_length": max_length}))
+                                         family_of(spec).settings(spec, {"max_length": max_length, **self.options}))
         return self._resolved[spec.task]
 
     def get_model_info(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from ..data.readers import read_split
 from ..errors import UserError
 from ..evaluation import EvalConfig
 from ..families import Predictions, family_of
+from ..outputs import OutputFolder
 from ..results import Results, plan_languages, score_and_write
 from ..spec import TaskSpec, builtin_task_dir, resolve_tasks
 from . import LMEVAL_TASKS, flag, task_name, tasks_path
@@ -33,7 +34,8 @@ from .forms import FORMS, form_of
 ENCODER = "xtreme-encoder"
 # The options an lm-eval run records in results.json's config (the engine's own ones do not apply).
 RECORDED = ("model", "model_args", "tasks", "languages", "data_dir", "split", "output", "batch_size", "device",
-            "dtype", "limit", "version", "task_dirs", "gen_kwargs", "apply_chat_template", "trust_remote_code", "seed")
+            "dtype", "limit", "version", "task_dirs", "gen_kwargs", "apply_chat_template", "trust_remote_code", "seed",
+            "qa_nbest", "tagging_windows", "qa_answer_text")
 
 
 @dataclass
@@ -82,6 +84,9 @@ def model_args_for(cfg: LMEvalConfig) -> str:
         extra.append(f"dtype={cfg.dtype}")
     if cfg.trust_remote_code and "trust_remote_code" not in args:
         extra.append("trust_remote_code=True")
+    if cfg.model == ENCODER:  # the heads follow the same protocol options as native xtreme-eval
+        extra += [f"{key}={getattr(cfg, key)}" for key in ("qa_nbest", "tagging_windows", "qa_answer_text")
+                  if key not in args and getattr(cfg, key) != EvalConfig.__dataclass_fields__[key].default]
     return ",".join([a for a in [cfg.model_args.strip().strip(",")] if a] + extra)
 
 
@@ -216,19 +221,24 @@ def predictions_of(spec: TaskSpec, lang: str, examples: list, samples: list[dict
 
 def run(cfg: LMEvalConfig, lm: Any = None, verbose: bool = False) -> dict[str, Any]:
     """Evaluate ``cfg.model`` (or an lm-eval ``LM`` object ``lm``) and write results.json; return it."""
-    from lm_eval import simple_evaluate
-    from lm_eval.tasks import TaskManager
-
-    from . import generate
-
     cfg.validate()
     if lm is None and cfg.model == ENCODER and "pretrained" not in parse_model_args(cfg.model_args):
         raise UserError(f"--model {ENCODER} needs --model-args pretrained=CHECKPOINT")
     specs = resolve_tasks(cfg.tasks, cfg.version, cfg.task_dirs)
     served = _served(cfg, [s for s in specs if form_of(s) is not None]) if lm is None else None
     plan, skipped, skipped_langs, missing = _plan(cfg, specs, served)
-    out = Path(cfg.output)
-    out.mkdir(parents=True, exist_ok=True)
+    settings = {**cfg.settings(), "backend": "lm-eval", "model_args": cfg.model_args, "gen_kwargs": cfg.gen_kwargs,
+                "apply_chat_template": cfg.apply_chat_template, "seed": cfg.seed}
+    with OutputFolder(cfg.output, settings, cfg.overwrite) as out:
+        return _run_in(out, cfg, lm, verbose, specs, served, plan, skipped, skipped_langs, missing)
+
+
+def _run_in(out: Path, cfg: LMEvalConfig, lm, verbose: bool, specs, served, plan, skipped, skipped_langs,
+            missing) -> dict[str, Any]:
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    from . import generate
 
     include = [str(tasks_path())]
     for spec in _custom_specs([s for s, _ in plan]):  # user specs get YAMLs of their own, beside the results

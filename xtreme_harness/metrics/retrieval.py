@@ -39,6 +39,8 @@ def average_precision(relevant, ranked, k: int = 20, first_only: bool = False) -
         gold = relevant[0].strip() if relevant else ""
         return next((1.0 / rank for rank, p in enumerate(ranked, 1) if p == gold), 0.0)
     targets = set(relevant)
+    if not targets:  # AP divides by the number of relevant candidates
+        raise ValueError("a query has no relevant candidates; expected at least one gold id per query")
     score = hits = 0.0
     for i, pred in enumerate(ranked):
         if pred in targets and pred not in ranked[:i]:

@@ -8,7 +8,7 @@ format and :mod:`.loop` for the resumable training loop.
 from __future__ import annotations
 
 from .loop import Hyper
-from .recipes import TARGETS, Recipe, load_recipe, recipe_from_text
+from .recipes import TARGETS, Recipe, load_recipe, recipe_from_text, validate_recipe
 
 
 def run(recipe, out, options=None):
@@ -18,4 +18,4 @@ def run(recipe, out, options=None):
     return _run(recipe, out, options)
 
 
-__all__ = ["Hyper", "Recipe", "TARGETS", "load_recipe", "recipe_from_text", "run"]
+__all__ = ["Hyper", "Recipe", "TARGETS", "load_recipe", "recipe_from_text", "run", "validate_recipe"]

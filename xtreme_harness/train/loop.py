@@ -32,7 +32,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..data.io import check_regular
 from ..errors import UserError
+from .files import RESTART_HINT, fix_modes, load_torch, read_state, uninterrupted
 from .formats import TaskData, collate, score_dev
 from .sampling import BatchPlan, mixing_weights, shard
 
@@ -41,38 +43,45 @@ _ACCELERATOR = None
 
 
 def _hp(default, help: str, low: float | None = None, above: bool = False, below: float | None = None,
-        flag: bool = True):
+        flag: bool = True, high: float | None = None):
     """A hyper-parameter: its default, its help text and its range (``low`` inclusive, or exclusive with
-    ``above``; ``below`` exclusive). The recipe schema, the command-line flags (``flag``) and the range
-    checks are all read off these fields."""
-    return field(default=default, metadata={"help": help, "low": low, "above": above, "below": below, "flag": flag})
+    ``above``; ``below`` exclusive, ``high`` inclusive). The recipe schema, the command-line flags (``flag``)
+    and the range checks are all read off these fields."""
+    return field(default=default, metadata={"help": help, "low": low, "above": above, "below": below,
+                                            "high": high, "flag": flag})
+
+
+_MANY = 10**9  # a count no run reaches: the upper bound of intervals and limits
+MAX_MICRO_BATCHES = 10**7  # the batch plan is laid out up front (12 bytes each): months of training
+_LONG = 1 << 20  # sub-tokens: no model reads sequences this long
 
 
 @dataclass
 class Hyper:
     """Hyper-parameters of one phase (defaults: the paper's; see ``recipes.target_defaults``)."""
 
-    lr: float = _hp(1e-5, "peak learning rate", 0, above=True)
-    epochs: float = _hp(2.0, "passes over the training data (0 with max_steps)", 0)
-    max_steps: int | None = _hp(None, "stop after this many optimiser steps", 1)
-    batch_size: int = _hp(32, "effective batch: per device x devices x accumulation", 1)
-    per_device_batch_size: int | None = _hp(None, "batch per device (the rest is gradient accumulation)", 1)
-    max_length: int | None = _hp(None, "sub-tokens per sequence (default: the task's own)", 8)
-    warmup_ratio: float = _hp(0.1, "share of the steps with linear warm-up", 0, below=1)
-    weight_decay: float = _hp(0.0, "AdamW weight decay", 0)
-    max_grad_norm: float = _hp(1.0, "gradient clipping norm", 0, above=True)
-    adam_epsilon: float = _hp(1e-8, "AdamW epsilon", 0, above=True, flag=False)
-    eval_every: int | None = _hp(None, "English-dev evaluation every N steps (default: once per epoch)", 1)
-    save_every: int = _hp(500, "write checkpoint-last/ every N steps (for resuming)", 1)
-    patience: int | None = _hp(None, "stop after N evaluations without improvement", 1)
-    limit_train: int | None = _hp(None, "only the first N training examples per task", 1)
-    limit_dev: int | None = _hp(None, "only the first N dev examples per task", 1)
-    log_every: int = _hp(10, "log the loss every N steps", 1)
+    lr: float = _hp(1e-5, "peak learning rate", 0, above=True, high=1.0)
+    epochs: float = _hp(2.0, "passes over the training data (0 with max_steps)", 0, high=100_000)
+    max_steps: int | None = _hp(None, "stop after this many optimiser steps", 1, high=MAX_MICRO_BATCHES)
+    batch_size: int = _hp(32, "effective batch: per device x devices x accumulation", 1, high=_LONG)
+    per_device_batch_size: int | None = _hp(None, "batch per device (the rest is gradient accumulation)", 1,
+                                            high=_LONG)
+    max_length: int | None = _hp(None, "sub-tokens per sequence (default: the task's own)", 8, high=_LONG)
+    warmup_ratio: float = _hp(0.1, "share of the steps with linear warm-up", 0, high=1.0)
+    weight_decay: float = _hp(0.0, "AdamW weight decay", 0, high=1.0)
+    max_grad_norm: float = _hp(1.0, "gradient clipping norm", 0, above=True, high=1e6)
+    adam_epsilon: float = _hp(1e-8, "AdamW epsilon", 0, above=True, below=1, flag=False)
+    eval_every: int | None = _hp(None, "English-dev evaluation every N steps (default: once per epoch)", 1, high=_MANY)
+    save_every: int = _hp(500, "write checkpoint-last/ every N steps (for resuming)", 1, high=_MANY)
+    patience: int | None = _hp(None, "stop after N evaluations without improvement", 1, high=_MANY)
+    limit_train: int | None = _hp(None, "only the first N training examples per task", 1, high=_MANY)
+    limit_dev: int | None = _hp(None, "only the first N dev examples per task", 1, high=_MANY)
+    log_every: int = _hp(10, "log the loss every N steps", 1, high=_MANY)
     freeze_embeddings: bool = _hp(False, "keep the word embeddings fixed (saves memory and time)")
-    freeze_layers: int = _hp(0, "also keep the lowest N transformer layers fixed", 0)
-    doc_stride: int = _hp(128, "QA: step between context windows", 1, flag=False)
-    max_query_length: int = _hp(64, "QA: sub-tokens of the question kept", 1, flag=False)
-    eval_batch_size: int = _hp(64, "batch for dev evaluation", 1)
+    freeze_layers: int = _hp(0, "also keep the lowest N transformer layers fixed", 0, high=10_000)
+    doc_stride: int = _hp(128, "QA: step between context windows", 1, flag=False, high=_LONG)
+    max_query_length: int = _hp(64, "QA: sub-tokens of the question kept", 1, flag=False, high=_LONG)
+    eval_batch_size: int = _hp(64, "batch for dev evaluation", 1, high=_LONG)
 
 
 @dataclass
@@ -95,6 +104,8 @@ class Phase:
     progress: bool = True
     keep_last: bool = False
     on_step: Callable[[dict], None] | None = None
+    inputs: dict | None = None  # what the fingerprint was computed from: names what changed on a refused resume
+    restart: bool = False  # discard a saved partial state and train the phase from its first step
 
 
 def precision_for(precision: str, device: str = "auto") -> str:
@@ -168,48 +179,146 @@ def _tuplify(x):
 
 
 def _last_dir(work: Path) -> Path | None:
-    """The complete checkpoint-last, also after a kill between the two renames of a save."""
+    """The complete checkpoint-last, also after a kill between the two renames of a save. A saved state
+    that lacks its ``state.json`` cannot be resumed exactly: that is an error (``--restart-phase`` skips it)."""
     last, old = work / LAST, work / (LAST + ".old")
     if (last / "state.json").is_file():
         return last
     if (old / "state.json").is_file():
         return old
+    for d in (last, old):
+        if d.is_dir() and any(d.iterdir()):
+            raise UserError(f"the saved training state is missing, so the run cannot resume exactly; "
+                            f"{RESTART_HINT}", d / "state.json")
     return None
 
 
-def _save_last(work: Path, accelerator, model, optimizer, scheduler, state: dict) -> None:
-    tmp, last, old = work / (LAST + ".tmp"), work / LAST, work / (LAST + ".old")
-    if accelerator.is_main_process:
-        from safetensors.torch import save_model
+def _write_state(path: Path, state: dict) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(state, indent=1))
+        f.flush()
+        os.fsync(f.fileno())
 
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        save_model(accelerator.unwrap_model(model), str(tmp / "model.safetensors"))
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-    accelerator.wait_for_everyone()
-    torch.save(_rng_state(), tmp / f"rng-{accelerator.process_index}.pt")
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
-        if last.exists():
+
+def _save_last(work: Path, accelerator, model, optimizer, scheduler, state: dict) -> None:
+    """checkpoint-last.tmp, written whole (a Ctrl-C waits for it), then swapped in for checkpoint-last."""
+    tmp, last, old = work / (LAST + ".tmp"), work / LAST, work / (LAST + ".old")
+    with uninterrupted():
+        if accelerator.is_main_process:
+            from safetensors.torch import save_model
+
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            save_model(accelerator.unwrap_model(model), str(tmp / "model.safetensors"))
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+            torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+        accelerator.wait_for_everyone()
+        torch.save(_rng_state(), tmp / f"rng-{accelerator.process_index}.pt")
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            _write_state(tmp / "state.json", state)  # last: a folder with state.json is complete
+            fix_modes(tmp)
+            if last.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(last, old)
+            os.replace(tmp, last)
             shutil.rmtree(old, ignore_errors=True)
-            os.replace(last, old)
-        os.replace(tmp, last)
-        shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
+        accelerator.wait_for_everyone()
+
+
+_STATE_SCHEMA = {"step": (int,), "total_steps": (int,), "log_offset": (int,), "bad_evals": (int,),
+                 "best": (dict, type(None)), "stopped_early": (bool,), "fingerprint": (str,), "geometry": (dict,),
+                 "processes": (int,), "train_seconds": (int, float)}
+
+
+def read_saved_state(src: Path) -> dict:
+    """``state.json`` of a saved checkpoint, checked: a damaged one is an error naming it."""
+    path = src / "state.json"
+    state = read_state(path, "saved training state", _STATE_SCHEMA, RESTART_HINT)
+    if not 0 <= state["step"] <= state["total_steps"] or state["log_offset"] < 0 or state["bad_evals"] < 0:
+        raise UserError(f"saved training state has impossible counters (step {state['step']} of "
+                        f"{state['total_steps']}); {RESTART_HINT}", path)
+    best = state["best"]
+    if best is not None and not (isinstance(best.get("score"), (int, float)) and isinstance(best.get("step"), int)):
+        raise UserError(f"saved training state has a malformed 'best' record; {RESTART_HINT}", path)
+    return state
+
+
+def saved_state(work: Path, name: str, fingerprint: str, inputs: dict | None, restart: bool,
+                rank: int) -> Path | None:
+    """The checkpoint-last a rerun resumes from, checked before any work: complete, readable and saved
+    from the same inputs; None when there is none (or ``restart`` discards it)."""
+    if restart:
+        return None
+    src = _last_dir(work)
+    if src is None:
+        return None
+    saved = read_saved_state(src)
+    if saved["fingerprint"] != fingerprint:
+        from .files import describe_change
+
+        change = describe_change(saved.get("inputs"), inputs) if isinstance(saved.get("inputs"), dict) else None
+        raise UserError(f"this partial {name} phase was started with other settings or inputs"
+                        f"{' (' + change + ')' if change else ' (data, hyper-parameters or model)'}; rerun "
+                        "with the same ones, pass --restart-phase or --overwrite to start over, or use "
+                        "another --out", src / "state.json")
+    _check_complete(src, rank)
+    return src
+
+
+def _check_complete(src: Path, rank: int) -> None:
+    """Every file an exact resume needs is there (before anything is loaded)."""
+    for name, what in (("model.safetensors", "saved weights"), ("optimizer.pt", "saved optimizer state"),
+                       ("scheduler.pt", "saved learning-rate schedule"),
+                       (f"rng-{rank}.pt", "saved random-number state")):
+        if not (src / name).exists():
+            raise UserError(f"{what} is missing, so the run cannot resume exactly; {RESTART_HINT}", src / name)
 
 
 def _load_last(src: Path, accelerator, model, optimizer, scheduler) -> dict:
     from safetensors.torch import load_model
 
-    load_model(accelerator.unwrap_model(model), str(src / "model.safetensors"), device=str(accelerator.device))
-    optimizer.load_state_dict(torch.load(src / "optimizer.pt", map_location="cpu", weights_only=True))
-    scheduler.load_state_dict(torch.load(src / "scheduler.pt", map_location="cpu", weights_only=True))
-    rng = src / f"rng-{accelerator.process_index}.pt"
-    if rng.is_file():
-        _set_rng_state(torch.load(rng, map_location="cpu", weights_only=True))
-    return json.loads((src / "state.json").read_text(encoding="utf-8"))
+    rank = accelerator.process_index
+    _check_complete(src, rank)
+    state = read_saved_state(src)
+    weights = src / "model.safetensors"
+    check_regular(weights, "saved weights")
+    try:
+        load_model(accelerator.unwrap_model(model), str(weights), device=str(accelerator.device))
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:
+        raise UserError(f"saved weights cannot be loaded ({_reason(exc)}); {RESTART_HINT}", weights) from None
+    for name, what, target in (("optimizer.pt", "saved optimizer state", optimizer),
+                               ("scheduler.pt", "saved learning-rate schedule", scheduler)):
+        value = load_torch(src / name, what)
+        try:
+            target.load_state_dict(value)
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:
+            raise UserError(f"{what} does not fit this phase ({_reason(exc)}); {RESTART_HINT}", src / name) from None
+    rng = src / f"rng-{rank}.pt"
+    value = load_torch(rng, "saved random-number state")
+    try:
+        _set_rng_state(value)
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:
+        raise UserError(f"saved random-number state is malformed ({_reason(exc)}); {RESTART_HINT}", rng) from None
+    return state
+
+
+def _reason(exc: BaseException) -> str:
+    from ..errors import clip
+
+    return clip((str(exc).strip().splitlines() or [type(exc).__name__])[0], 120)
+
+
+def discard_last(work: Path) -> None:
+    """Remove the resume state of a finished phase (after its done.json is written)."""
+    for name in (LAST, LAST + ".old", LAST + ".tmp"):
+        shutil.rmtree(work / name, ignore_errors=True)
 
 
 # --- the loop --------------------------------------------------------------------------
@@ -262,6 +371,9 @@ def plan_steps(phase: Phase, world: int) -> dict[str, int]:
         nb = math.ceil(nb / (1.0 - phase.mlm_weight))
     steps_per_epoch = max(1, math.ceil(nb / accum))
     total = h.max_steps or max(1, math.ceil(h.epochs * steps_per_epoch))
+    if total * accum > MAX_MICRO_BATCHES:
+        raise UserError(f"phase {phase.name}: {total} optimiser steps of {accum} micro-batch(es) each is more than "
+                        f"the {MAX_MICRO_BATCHES} micro-batches a run may plan; lower epochs or max_steps")
     return {"per_device": per_device, "accum": accum, "micro": micro, "steps_per_epoch": steps_per_epoch,
             "total_steps": total, "eval_every": h.eval_every or steps_per_epoch,
             "warmup": int(round(h.warmup_ratio * total))}
@@ -287,7 +399,8 @@ def _stderr_tty() -> bool:
 
 
 def run_phase(phase: Phase, accelerator) -> dict[str, Any]:
-    """Train one phase to the end (or early stop); returns a summary. Resumes from checkpoint-last."""
+    """Train one phase to the end (or early stop); returns a summary. Resumes from checkpoint-last, which
+    the caller removes (:func:`discard_last`) once the phase is recorded as done."""
     from accelerate.utils import broadcast_object_list, set_seed
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
@@ -320,19 +433,24 @@ def run_phase(phase: Phase, accelerator) -> dict[str, Any]:
     state = {"step": 0, "best": None, "bad_evals": 0, "log_offset": 0, "stopped_early": False,
              "fingerprint": phase.fingerprint, "total_steps": total, "train_seconds": 0.0,
              "geometry": {k: geo[k] for k in ("per_device", "accum", "micro")}, "processes": world}
-    src = _last_dir(work)
+    if phase.inputs is not None:
+        state["inputs"] = phase.inputs
+    if phase.restart:
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            discard_last(work)
+            log_path.unlink(missing_ok=True)
+        accelerator.wait_for_everyone()
+    src = saved_state(work, phase.name, phase.fingerprint, phase.inputs, False, rank)
     if src is not None:
-        saved = json.loads((src / "state.json").read_text(encoding="utf-8"))
-        if saved.get("fingerprint") != phase.fingerprint:
-            raise UserError(f"{work} holds a partial run with other settings (data, hyper-parameters or model); "
-                            "rerun with the same settings, pass --overwrite to start over, or use another --out")
-        if saved.get("geometry") != state["geometry"] or saved.get("processes") != world:
-            raise UserError(f"{work} was started on {saved.get('processes')} process(es) with batch geometry "
-                            f"{saved.get('geometry')}; resume it with the same launch (now {world}: "
-                            f"{state['geometry']})")
+        saved = read_saved_state(src)
+        if saved["geometry"] != state["geometry"] or saved["processes"] != world:
+            raise UserError(f"{work} was started on {saved['processes']} process(es) with batch geometry "
+                            f"{saved['geometry']}; resume it with the same launch (now {world}: "
+                            f"{state['geometry']})", src / "state.json")
         state = _load_last(src, accelerator, model, optimizer, scheduler)
     if accelerator.is_main_process:
-        if log_path.exists():
+        if log_path.is_file() and log_path.stat().st_size > state["log_offset"]:
             with open(log_path, "r+b") as f:  # drop lines written after the saved step
                 f.truncate(state["log_offset"])
         _log(log_path, {"event": "resume" if state["step"] else "start", "phase": phase.name,
@@ -421,9 +539,6 @@ def run_phase(phase: Phase, accelerator) -> dict[str, Any]:
                **{k: geo[k] for k in ("per_device", "accum", "steps_per_epoch")}}
     if accelerator.is_main_process:
         _log(log_path, {"event": "done", **summary})
-        if not phase.keep_last:
-            for name in (LAST, LAST + ".old", LAST + ".tmp"):
-                shutil.rmtree(work / name, ignore_errors=True)
     accelerator.wait_for_everyone()
     del model, optimizer
     accelerator.free_memory()

@@ -16,9 +16,9 @@ Rerunning the same command skips finished phases and resumes an interrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
-import hashlib
 import json
 import os
 import re
@@ -29,11 +29,14 @@ from typing import Any, Callable
 
 from .. import __version__
 from ..errors import UserError
+from ..data.io import atomic_write_json, atomic_write_text, check_regular, output_path, read_json
 from ..data.sources import file_signature, read_intermediate
 from ..spec import get_intermediate
+from .files import (RESTART_HINT, describe_change, digest, fix_modes, hold_output, model_fingerprint,
+                    read_state, remove_leftovers, uninterrupted)
 from .formats import TaskData, mlm_features, train_features
-from .loop import Hyper, Phase, get_accelerator, run_phase
-from .recipes import Recipe, git_commit
+from .loop import Hyper, Phase, discard_last, get_accelerator, read_saved_state, run_phase, saved_state
+from .recipes import Recipe, check_model_length, git_commit, task_settings, validate_recipe
 
 TRAIN_SCHEMA = "xtreme-harness/train/v1"
 MANAGED = ("recipe.yaml", "train_info.json", "encoder", "train", "xnli", "pawsx", "udpos", "panx", "xquad", "mlqa",
@@ -48,8 +51,11 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def _spec_digest(spec) -> str:
+    """A task spec by content (columns, labels, features, sources), not by the file it came from."""
+    d = dataclasses.asdict(spec)
+    d.pop("source_file", None)
+    return digest(d)
 
 
 # --- English-only guard ----------------------------------------------------------------
@@ -93,18 +99,21 @@ def _restore(dst: Path) -> None:
 
 
 def write_checkpoint(dst: Path, write: Callable[[Path], None]) -> None:
-    """Write a checkpoint folder next to ``dst``, then swap it in: never a half-written checkpoint."""
+    """Write a checkpoint folder next to ``dst``, then swap it in: never a half-written checkpoint (a Ctrl-C
+    waits for the swap), every file with the modes the umask gives."""
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp, old = dst.parent / f".{dst.name}.tmp", dst.parent / f".{dst.name}.old"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    write(tmp)
-    if dst.exists():
+    with uninterrupted():
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        write(tmp)
+        fix_modes(tmp)
+        if dst.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(dst, old)
+        os.replace(tmp, dst)
         shutil.rmtree(old, ignore_errors=True)
-        os.replace(dst, old)
-    os.replace(tmp, dst)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _save_hf(model, tokenizer, dst: Path, meta: dict) -> None:
@@ -132,17 +141,29 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
     return tok
 
 
-def _model_identity(path: str) -> dict:
-    p = Path(path)
-    if not p.is_dir():
-        return {"hub": path}
-    out: dict[str, Any] = {"path": str(p.resolve())}
-    cfg = p / "config.json"
+def position_limit(model: str, tokenizer) -> int | None:
+    """How many sub-tokens the model's absolute position embeddings can read (None: no known limit)."""
+    limits = []
+    m = getattr(tokenizer, "model_max_length", None)
+    if isinstance(m, int) and 0 < m < 10**7:
+        limits.append(m)
+    cfg = Path(model) / "config.json"
     if cfg.is_file():
-        out["config_sha256"] = hashlib.sha256(cfg.read_bytes()).hexdigest()[:16]
-    for w in sorted(p.glob("*.safetensors")):
-        out[w.name] = w.stat().st_size
-    return out
+        try:
+            data = read_json(cfg, "model config")
+        except UserError:
+            data = None
+        n = data.get("max_position_embeddings") if isinstance(data, dict) else None
+        if isinstance(n, int) and not isinstance(n, bool) and n > 0 and \
+                data.get("position_embedding_type", "absolute") == "absolute" and data.get("position_biased_input",
+                                                                                          True):
+            kind = str(data.get("model_type", ""))
+            if "roberta" in kind or kind in ("camembert", "longformer", "data2vec-text", "xmod"):
+                pad = data.get("pad_token_id")
+                n -= (pad if isinstance(pad, int) and not isinstance(pad, bool) else 1) + 1  # positions after padding
+            if n > 0:
+                limits.append(n)
+    return min(limits) if limits else None
 
 
 # --- data ------------------------------------------------------------------------------
@@ -150,8 +171,7 @@ def _model_identity(path: str) -> dict:
 def _read_target_file(spec, path: Path, limit):
     from ..families import family_of
 
-    if not path.is_file():
-        raise UserError("data file not found", path)
+    check_regular(path, "training data file")
     return family_of(spec).read(spec, {"data": path}, "en", limit), [{"split": "file", **file_signature(path)}]
 
 
@@ -210,7 +230,6 @@ def _task_data(name: str, spec, train: list, dev: list, tokenizer, labels, setti
 
 
 def build_target_task(unit: str, served: list[str], recipe: Recipe, hyper: Hyper, tokenizer) -> TaskData:
-    from ..families import family_of
     from ..spec import get_task
 
     spec = get_task(served[0])
@@ -219,8 +238,7 @@ def build_target_task(unit: str, served: list[str], recipe: Recipe, hyper: Hyper
     if not train:
         raise UserError(f"no English training examples for {unit}")
     labels = list(spec.labels) if spec.labels else None
-    settings = family_of(spec).settings(spec, {"max_length": hyper.max_length or 256, "doc_stride": hyper.doc_stride,
-                                               "max_query_length": hyper.max_query_length})
+    settings = task_settings(spec, hyper)
     td = _task_data(unit, spec, train, dev, tokenizer, labels, settings, prov + dprov)
     # dev windows as the task's own spec sets them
     td.doc_stride = spec.features.get("doc_stride", hyper.doc_stride)
@@ -229,8 +247,6 @@ def build_target_task(unit: str, served: list[str], recipe: Recipe, hyper: Hyper
 
 
 def build_intermediate_tasks(recipe: Recipe, hyper: Hyper, tokenizer) -> list[TaskData]:
-    from ..families import family_of
-
     out = []
     data_dir = recipe.intermediate_data_dir or recipe.data_dir
     for name in recipe.intermediate:
@@ -243,16 +259,13 @@ def build_intermediate_tasks(recipe: Recipe, hyper: Hyper, tokenizer) -> list[Ta
         labels = list(spec.labels) if spec.labels else None
         if spec.labels_from_data:
             labels = sorted({t for ex in train.examples for t in ex.tags})
-        settings = family_of(spec).settings(spec, {"max_length": hyper.max_length or
-                                                   spec.features.get("max_length") or 256})
+        settings = task_settings(spec, hyper, intermediate=True)
         out.append(_task_data(name, spec, train.examples, dev.examples, tokenizer, labels, settings,
                               train.provenance + dev.provenance, skipped=train.skipped))
     if recipe.mlm_data:
         lines, prov = [], []
         for path in recipe.mlm_data:
             p = Path(path)
-            if not p.is_file():
-                raise UserError("MLM data file not found", p)
             from ..data.io import read_lines
 
             lines.extend(ln.strip() for ln in read_lines(p, "MLM data file") if ln.strip())
@@ -285,16 +298,24 @@ class RunOptions:
     cli_hyper: dict | None = None
     command: list[str] | None = None
     on_step: Callable[[dict], None] | None = None
+    restart_phase: bool = False  # train an interrupted phase again from its first step instead of resuming it
 
 
-def _done(work: Path, fingerprint: str, outputs: list[Path]) -> dict | None:
+_DONE_HINT = "delete it to train the phase again, or pass --overwrite"
+
+
+def _done(work: Path, fingerprint: str, inputs: dict, outputs: list[Path]) -> dict | None:
+    """The record of a finished phase whose inputs are those of this run, or None (not finished, or its
+    checkpoints are gone); a finished phase trained from other inputs is an error naming what changed."""
     marker = work / "done.json"
-    if not marker.is_file():
+    if not marker.exists() and not marker.is_symlink():
         return None
-    done = json.loads(marker.read_text(encoding="utf-8"))
-    if done.get("fingerprint") != fingerprint:
-        raise UserError(f"{work.parent.parent} already holds a finished {work.name} phase trained with other settings; "
-                        "pass --overwrite to retrain it, or use another --out")
+    done = read_state(marker, "finished-phase record", {"fingerprint": (str,)}, _DONE_HINT)
+    if done["fingerprint"] != fingerprint:
+        change = describe_change(done.get("inputs"), inputs) if isinstance(done.get("inputs"), dict) else None
+        raise UserError(f"this folder holds a finished {work.name} phase trained with other settings or inputs "
+                        f"({change or 'recorded by an earlier version of the harness'}); pass --overwrite to "
+                        "retrain it, or use another --out", marker)
     for o in outputs:
         _restore(o)
     if all((o / "config.json").is_file() for o in outputs):
@@ -306,45 +327,67 @@ def clean_output(out: Path) -> None:
     """Remove what a previous run wrote here (and nothing else)."""
     for name in MANAGED:
         for p in (out / name, out / f".{name}.tmp", out / f".{name}.old"):
-            if p.is_dir():
+            if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p)
-            elif p.exists():
+            elif p.exists() or p.is_symlink():
                 p.unlink()
 
 
 def run(recipe: Recipe, out: str | os.PathLike, options: RunOptions | None = None) -> dict[str, Any]:
-    """Run (or resume) every phase of ``recipe`` into ``out``; returns train_info."""
+    """Run (or resume) every phase of ``recipe`` into ``out``; returns train_info.
+
+    Everything the user handed in is checked before anything is written: the recipe and flags
+    (:func:`~.recipes.validate_recipe`), the output path, the training files' language, the base model
+    and its tokenizer, and the lengths against the model's positions. The output folder is then held
+    (a lock) while leftovers of a killed run are removed and the phases run."""
     opts = options or RunOptions()
-    out = Path(out)
-    acc = get_accelerator(recipe.precision, opts.device)
-    main = acc.is_main_process
-    if opts.overwrite and main:
-        clean_output(out)
-    acc.wait_for_everyone()
-    out.mkdir(parents=True, exist_ok=True)
+    plans = validate_recipe(recipe, opts.cli_hyper)
+    out = output_path(out, "--out", folder=True)
     for t in recipe.targets:
         if t in recipe.train_files:
             check_english(recipe.train_files[t], f"training file for {t}")
+    local_base = Path(recipe.base_model).expanduser().is_dir()
+    base_fp = model_fingerprint(recipe.base_model) if local_base else None  # before anything reads it
+    acc = get_accelerator(recipe.precision, opts.device)
+    main = acc.is_main_process
     tokenizer = load_tokenizer(recipe.base_model, recipe.trust_remote_code)
+    if base_fp is None:
+        base_fp = model_fingerprint(recipe.base_model)
+    check_model_length(recipe, plans, position_limit(recipe.base_model, tokenizer), recipe.base_model,
+                       opts.cli_hyper)
+    out.mkdir(parents=True, exist_ok=True)
+    with hold_output(out) if main else contextlib.nullcontext():
+        if main:
+            if opts.overwrite:
+                clean_output(out)
+            remove_leftovers(out)
+        acc.wait_for_everyone()
+        return _run(recipe, out, opts, acc, tokenizer, base_fp)
+
+
+def _run(recipe: Recipe, out: Path, opts: RunOptions, acc, tokenizer, base_fp: dict) -> dict[str, Any]:
+    main = acc.is_main_process
     info: dict[str, Any] = {"schema": "xtreme-harness/train-run/v1", "harness_version": __version__,
                             "git_commit": git_commit(), "created": _now(), "command": opts.command,
                             "recipe": recipe.to_dict(), "cli_hyperparameters": opts.cli_hyper or {},
-                            "base_model": _model_identity(recipe.base_model), "phases": {}}
+                            "base_model": base_fp, "phases": {}}
     old_info = out / "train_info.json"
     if old_info.is_file():
         try:
-            prev = json.loads(old_info.read_text(encoding="utf-8"))
-            info["phases"] = prev.get("phases", {})
-            info["created"] = prev.get("created", info["created"])
-        except json.JSONDecodeError:
-            pass
+            prev = read_json(old_info, "run record")
+        except UserError:
+            prev = None  # rewritten below; the phases' own done.json files are the record that counts
+        if isinstance(prev, dict) and isinstance(prev.get("created"), str):
+            info["created"] = prev["created"]
     if main:
         header = (f"# Effective recipe of this run (recipe file + command-line flags), written by xtreme-harness "
                   f"{__version__}{', git ' + info['git_commit'] if info['git_commit'] else ''} on {_now()}.\n"
                   f"# Command-line hyper-parameters, applied to every phase: {json.dumps(opts.cli_hyper or {})}\n")
-        (out / "recipe.yaml").write_text(header + recipe.to_yaml(), encoding="utf-8")
+        atomic_write_text(out / "recipe.yaml", header + recipe.to_yaml())
         _write_info(out, info)
 
+    # What every phase's numbers depend on besides its own settings and data.
+    common = {"harness_version": __version__, "base": base_fp, "precision": acc.mixed_precision}
     # Starting from a checkpoint that is itself an intermediate one carries its history along.
     inherited, original = _lineage(recipe.base_model)
     names = inherited + list(recipe.intermediate)
@@ -352,13 +395,13 @@ def run(recipe: Recipe, out: str | os.PathLike, options: RunOptions | None = Non
                  "init_model": recipe.base_model, "intermediate": names, "seed": recipe.seed}
     encoder_dir = out / "encoder"
     if recipe.intermediate or recipe.mlm_data:
-        inter_fp = _intermediate_phase(recipe, out, opts, acc, tokenizer, info, base_meta)
+        inter_fp = _intermediate_phase(recipe, out, opts, acc, tokenizer, info, base_meta, common)
         init = str(encoder_dir)
     else:
-        inter_fp = _baseline_encoder(recipe, out, acc, tokenizer, info, base_meta)
+        inter_fp = _baseline_encoder(recipe, out, opts, acc, tokenizer, info, base_meta, common)
         init = recipe.base_model
     for unit, served in recipe.units():
-        _target_phase(unit, served, recipe, out, opts, acc, tokenizer, info, base_meta, init, inter_fp)
+        _target_phase(unit, served, recipe, out, opts, acc, tokenizer, info, base_meta, init, inter_fp, common)
     if main:
         _write_info(out, info)
         _say(f"done: suite in {out} (targets: {', '.join(recipe.targets) or 'none'}; encoder: {encoder_dir})")
@@ -371,35 +414,69 @@ def _lineage(base: str) -> tuple[list[str], str]:
     if not cfg.is_file():
         return [], base
     try:
-        data = json.loads(cfg.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = read_json(cfg, "model config")
+    except UserError:
         return [], base
-    inherited = list(data.get("xtreme_intermediate") or [])
+    if not isinstance(data, dict):
+        return [], base
+    inherited = data.get("xtreme_intermediate") or []
+    if not isinstance(inherited, list) or not all(isinstance(n, str) for n in inherited):
+        return [], base
+    origin = data.get("xtreme_base_model")
     # No intermediate history: the checkpoint itself is the pretrained model (e.g. after MLM-only training).
-    return inherited, (data.get("xtreme_base_model") or base) if inherited else base
+    return list(inherited), (origin if isinstance(origin, str) and origin else base) if inherited else base
 
 
 def _write_info(out: Path, info: dict) -> None:
-    from ..data.io import atomic_write_json
+    with uninterrupted():
+        atomic_write_json(out / "train_info.json", info)
 
-    atomic_write_json(out / "train_info.json", info)
+
+def _reuse(work: Path, name: str, fp: str, inputs: dict, outputs: list[Path], info: dict, opts, acc) -> bool:
+    """A finished phase with these very inputs: record it and clear what a kill after its end left."""
+    done = _done(work, fp, inputs, outputs)
+    if done is None:
+        return False
+    info["phases"][name] = done
+    if acc.is_main_process and not opts.keep_last:
+        discard_last(work)
+    return True
 
 
-def _intermediate_phase(recipe, out, opts, acc, tokenizer, info, base_meta) -> str:
+def _resuming(work: Path, name: str, fp: str, inputs: dict, opts, acc, outputs: list[Path]) -> None:
+    """Check a saved partial state before the phase starts (a damaged one stops the run here, in one line),
+    and that the best checkpoint it counts on is still there."""
+    src = saved_state(work, name, fp, inputs, opts.restart_phase, acc.process_index)
+    if src is None:
+        return
+    state = read_saved_state(src)
+    if state["best"] is not None:
+        for o in outputs:
+            _restore(o)
+            if not (o / "config.json").is_file():
+                raise UserError(f"the best checkpoint of this partial {name} phase (step {state['best']['step']}) "
+                                f"is missing, so the run cannot resume exactly; {RESTART_HINT}", o)
+    _say(f"{name}: resuming from step {state['step']} ({src})")
+
+
+def _intermediate_phase(recipe, out, opts, acc, tokenizer, info, base_meta, common) -> str:
     from .heads import MultiTaskModel, encoder_model
 
     hyper = recipe.intermediate_hyper(opts.cli_hyper)
     work = out / "train" / "intermediate"
     tasks = build_intermediate_tasks(recipe, hyper, tokenizer)
     prov = [p for t in tasks for p in t.provenance]
-    fp = _digest({"phase": "intermediate", "tasks": recipe.intermediate, "base": _model_identity(recipe.base_model),
-                  "hyper": dataclasses.asdict(hyper), "seed": recipe.seed, "sampling": recipe.sampling,
-                  "temperature": recipe.temperature, "mlm_weight": recipe.mlm_weight,
-                  "mlm_max_length": recipe.mlm_max_length, "data": prov})
+    specs = {t.name: _spec_digest(t.spec) for t in tasks if t.spec is not None}
+    inputs = {**common, "phase": "intermediate", "tasks": list(recipe.intermediate), "specs": specs,
+              "hyper": dataclasses.asdict(hyper), "seed": recipe.seed, "sampling": recipe.sampling,
+              "temperature": recipe.temperature, "mlm_weight": recipe.mlm_weight,
+              "mlm_max_length": recipe.mlm_max_length, "data": prov}
+    fp = digest(inputs)
     name = "+".join(recipe.intermediate) or "mlm"
-    if _done(work, fp, [out / "encoder"]):
+    if _reuse(work, "intermediate", fp, inputs, [out / "encoder"], info, opts, acc):
         _say(f"intermediate phase ({name}) already finished; reusing {out / 'encoder'}")
         return fp
+    _resuming(work, "intermediate", fp, inputs, opts, acc, [out / "encoder"])
     _say(f"intermediate phase: {name} ({', '.join(f'{t.name}: {len(t.features)} features' for t in tasks)})")
     with_mlm = any(t.kind == "mlm" for t in tasks)
     meta = {**base_meta, "phase": "intermediate", "task": "encoder", "hyperparameters": dataclasses.asdict(hyper),
@@ -426,41 +503,47 @@ def _intermediate_phase(recipe, out, opts, acc, tokenizer, info, base_meta) -> s
                   hyper=hyper, save_best=save_best, seed=recipe.seed, sampling=recipe.sampling,
                   temperature=recipe.temperature, mlm_weight=recipe.mlm_weight if recipe.intermediate else 1.0,
                   mlm=_mlm_config(tokenizer) if with_mlm else None, fingerprint=fp, progress=opts.progress,
-                  keep_last=opts.keep_last, on_step=opts.on_step)
+                  keep_last=opts.keep_last, on_step=opts.on_step, inputs=inputs, restart=opts.restart_phase)
     _restore(out / "encoder")  # a best checkpoint whose swap a kill interrupted
     summary = run_phase(phase, acc)
-    _finish(work, fp, summary, info, "intermediate", tasks, acc, out)
+    _finish(work, fp, inputs, summary, info, "intermediate", tasks, acc, out, opts)
     return fp
 
 
-def _baseline_encoder(recipe, out, acc, tokenizer, info, base_meta) -> str:
+def _baseline_encoder(recipe, out, opts, acc, tokenizer, info, base_meta, common) -> str:
     from .heads import encoder_model
 
-    fp = _digest({"phase": "baseline", "base": _model_identity(recipe.base_model)})
+    inputs = {**common, "phase": "baseline"}
+    fp = digest(inputs)
     work = out / "train" / "baseline"
-    if _done(work, fp, [out / "encoder"]):
+    if _reuse(work, "baseline", fp, inputs, [out / "encoder"], info, opts, acc):
         return fp
     if acc.is_main_process:
         encoder, _ = encoder_model(recipe.base_model, False, recipe.trust_remote_code)
         meta = {**base_meta, "phase": "baseline", "task": "encoder", "created": _now()}
         write_checkpoint(out / "encoder", lambda tmp: _save_hf(encoder, tokenizer, tmp, meta))
         del encoder
-    _finish(work, fp, {"phase": "baseline"}, info, "baseline", [], acc, out)
+    _finish(work, fp, inputs, {"phase": "baseline"}, info, "baseline", [], acc, out, opts)
     return fp
 
 
-def _target_phase(unit, served, recipe, out, opts, acc, tokenizer, info, base_meta, init, inter_fp) -> None:
+def _target_phase(unit, served, recipe, out, opts, acc, tokenizer, info, base_meta, init, inter_fp,
+                  common) -> None:
+    from ..spec import get_task
     from .heads import HFTaskModel, hf_head_model
 
     hyper = recipe.target_hyper(unit, opts.cli_hyper)
     work = out / "train" / unit
     task = build_target_task(unit, served, recipe, hyper, tokenizer)
-    fp = _digest({"phase": unit, "served": served, "init": inter_fp, "base": _model_identity(recipe.base_model),
-                  "hyper": dataclasses.asdict(hyper), "seed": recipe.seed, "data": task.provenance})
+    inputs = {**common, "phase": unit, "served": list(served), "init": inter_fp,
+              "spec": _spec_digest(get_task(served[0])), "hyper": dataclasses.asdict(hyper), "seed": recipe.seed,
+              "data": task.provenance}
+    fp = digest(inputs)
     outputs = [out / t for t in served]
-    if _done(work, fp, outputs):
+    if _reuse(work, unit, fp, inputs, outputs, info, opts, acc):
         _say(f"{unit} already finished; reusing {', '.join(str(o) for o in outputs)}")
         return
+    _resuming(work, unit, fp, inputs, opts, acc, outputs)
     _say(f"target {unit} -> {', '.join(served)}: {task.stats.get('train_examples')} English training examples "
          f"({len(task.features)} features), {task.stats.get('dev_examples')} dev")
     meta = {**base_meta, "phase": "target", "trained_on": unit, "init": init,
@@ -477,20 +560,25 @@ def _target_phase(unit, served, recipe, out, opts, acc, tokenizer, info, base_me
 
     phase = Phase(name=unit, work_dir=work, tasks=[task], build_model=build, tokenizer=tokenizer, hyper=hyper,
                   save_best=save_best, seed=recipe.seed, fingerprint=fp, progress=opts.progress,
-                  keep_last=opts.keep_last, on_step=opts.on_step)
+                  keep_last=opts.keep_last, on_step=opts.on_step, inputs=inputs, restart=opts.restart_phase)
     for o in outputs:
         _restore(o)
     summary = run_phase(phase, acc)
-    _finish(work, fp, summary, info, unit, [task], acc, out)
+    _finish(work, fp, inputs, summary, info, unit, [task], acc, out, opts)
 
 
-def _finish(work: Path, fp: str, summary: dict, info: dict, name: str, tasks, acc, out: Path) -> None:
+def _finish(work: Path, fp: str, inputs: dict, summary: dict, info: dict, name: str, tasks, acc, out: Path,
+            opts) -> None:
+    """done.json (atomic, a Ctrl-C waits for it), then the phase's resume state goes."""
     if acc.is_main_process:
         work.mkdir(parents=True, exist_ok=True)
         record = {"fingerprint": fp, "finished": _now(), **summary,
                   "data": [p for t in tasks for p in t.provenance],
-                  "tasks": {t.name: t.stats for t in tasks}}
-        (work / "done.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+                  "tasks": {t.name: t.stats for t in tasks}, "inputs": inputs}
+        with uninterrupted():
+            atomic_write_json(work / "done.json", record)
         info["phases"][name] = record
         _write_info(out, info)
+        if not opts.keep_last:
+            discard_last(work)
     acc.wait_for_everyone()

@@ -39,10 +39,10 @@ from typing import Any
 
 import yaml
 
-from ..errors import UserError
+from ..errors import UserError, clip
 from .loop import Hyper
 from .sampling import SAMPLING
-from ..yamlfile import Locator, check_mapping, load_yaml, read_yaml_file, str_list
+from ..yamlfile import Locator, check_mapping, dotted, load_yaml, read_yaml_file, str_list
 
 # The trainable tasks; 'all' means XTREME's seven (XCOPA, of XTREME-R, is asked for by name).
 TARGETS = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "xcopa")
@@ -75,14 +75,74 @@ def _hyper_schema() -> dict:
 
 
 HYPER_SCHEMA = _hyper_schema()
+_HYPER_FIELDS = {f.name: f for f in dataclasses.fields(Hyper)}
 
 
 def target_defaults(unit: str) -> dict[str, Any]:
     return {"lr": 1e-5, **_TARGET_DEFAULTS[unit]}
 
 
+# --- one check for every number of a recipe ------------------------------------------------------
+
+def _fmt(x: float) -> str:
+    if isinstance(x, float):
+        return f"{x:g}"
+    return str(x) if abs(x) < 10**30 else f"{'-' if x < 0 else ''}a {x.bit_length()}-bit integer"
+
+
+def number_problem(value: Any, kind: type, low: float | None = None, above: bool = False,
+                   below: float | None = None, high: float | None = None) -> str | None:
+    """What is wrong with ``value`` as a ``kind`` (int, float or bool) in its range, in words; None if nothing.
+
+    NaN, infinities and booleans where numbers belong are refused here, once, for every caller."""
+    if kind is bool:
+        return None if isinstance(value, bool) else f"must be true or false, got {clip(repr(value), 40)}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and isinstance(value, float)):
+        return f"must be {'an integer' if kind is int else 'a number'}, got {clip(repr(value), 40)}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {value}"
+    parts = []
+    if low is not None:
+        parts.append(f"greater than {_fmt(low)}" if above else f"at least {_fmt(low)}")
+    if below is not None:
+        parts.append(f"below {_fmt(below)}")
+    if high is not None:
+        parts.append(f"at most {_fmt(high)}")
+    bad = (low is not None and (value < low or (above and value == low))) or \
+        (below is not None and value >= below) or (high is not None and value > high)
+    if bad:
+        return f"must be {' and '.join(parts)}, got {_fmt(value)}"
+    return None
+
+
+def hyper_problem(name: str, value: Any) -> str | None:
+    """What is wrong with one hyper-parameter value (None: fine or not set)."""
+    if value is None:
+        return None
+    f = _HYPER_FIELDS.get(name)
+    if f is None:
+        return f"unknown hyper-parameter '{name}' (known: {', '.join(sorted(HYPER_SCHEMA))})"
+    m = f.metadata
+    if name == "epochs":  # 0 is allowed, with max_steps (checked on the whole layer)
+        problem = number_problem(value, float, 0, False, None, m["high"])
+        return problem.replace("must be at least 0", "must be positive") if problem else None
+    return number_problem(value, HYPER_SCHEMA[name][0], m["low"], m["above"], m["below"], m["high"])
+
+
+def _combination_problem(values: dict[str, Any]) -> tuple[str, str] | None:
+    """(key, problem) of settings that are fine alone but not together."""
+    epochs, steps = values.get("epochs"), values.get("max_steps")
+    if epochs is not None and epochs <= 0 and not steps:
+        return "epochs", f"epochs must be positive (0 only with max_steps), got {_fmt(epochs)}"
+    batch, per = values.get("batch_size"), values.get("per_device_batch_size")
+    if batch is not None and per is not None and batch % per:
+        return "per_device_batch_size", (f"batch_size {batch} is not a multiple of per_device_batch_size {per} "
+                                         "(the rest of the batch is gradient accumulation)")
+    return None
+
+
 def make_hyper(*layers: dict | None) -> Hyper:
-    """Later layers override earlier ones; None values do not override."""
+    """Later layers override earlier ones; None values do not override. Every value is checked."""
     values: dict[str, Any] = {}
     for layer in layers:
         for k, v in (layer or {}).items():
@@ -91,6 +151,10 @@ def make_hyper(*layers: dict | None) -> Hyper:
     unknown = sorted(set(values) - set(HYPER_SCHEMA))
     if unknown:
         raise UserError(f"unknown hyper-parameter(s): {', '.join(unknown)} (known: {', '.join(sorted(HYPER_SCHEMA))})")
+    for k, v in values.items():
+        problem = hyper_problem(k, v)
+        if problem:
+            raise UserError(f"{k} {problem}")
     for k, (typ, _) in HYPER_SCHEMA.items():
         if k in values and typ is float:
             values[k] = float(values[k])
@@ -100,22 +164,28 @@ def make_hyper(*layers: dict | None) -> Hyper:
 
 
 def check_hyper(h: Hyper) -> None:
-    """Every value finite and in the range its field declares; epochs may be 0 only with max_steps."""
-    for f in dataclasses.fields(Hyper):
-        v = getattr(h, f.name)
-        if v is None or isinstance(v, bool):
-            continue
-        low, above, below = f.metadata["low"], f.metadata["above"], f.metadata["below"]
-        if isinstance(v, float) and not math.isfinite(v):
-            raise UserError(f"{f.name} must be a finite number, got {v}")
-        if low is not None and (v < low or (above and v == low)):
-            if f.name == "epochs":
-                continue  # checked below, with max_steps
-            raise UserError(f"{f.name} must be {'greater than' if above else 'at least'} {low}, got {v}")
-        if below is not None and v >= below:
-            raise UserError(f"{f.name} must be below {below}, got {v}")
-    if h.epochs <= 0 and not h.max_steps:
-        raise UserError(f"epochs must be positive, got {h.epochs}")
+    """Every value of the right type, finite and in the range its field declares; epochs may be 0 only
+    with max_steps; the per-device batch divides the batch."""
+    values = dataclasses.asdict(h)
+    for name, value in values.items():
+        problem = hyper_problem(name, value)
+        if problem:
+            raise UserError(f"{name} {problem}")
+    bad = _combination_problem(values)
+    if bad:
+        raise UserError(bad[1])
+
+
+# Recipe settings outside the hyper-parameters: (kind, low, above, below, high), their YAML key and flag.
+RECIPE_NUMBERS = {
+    "seed": ((int, 0, False, None, 2**32 - 1), ("seed",), "--seed"),
+    "temperature": ((float, 0, True, None, 1e6), ("intermediate", "temperature"), "--temperature"),
+    "mlm_weight": ((float, 0, False, None, 1.0), ("intermediate", "mlm", "weight"), "--mlm-weight"),
+    "mlm_max_length": ((int, 8, False, None, 1 << 20), ("intermediate", "mlm", "max_length"), None),
+}
+CHOICES = {"precision": (("auto", "bf16", "fp16", "no"), ("precision",), "--precision"),
+           "intermediate_source": (("auto", "local", "hf"), ("intermediate", "source"), "--intermediate-source"),
+           "sampling": (SAMPLING, ("intermediate", "sampling"), "--sampling")}
 
 
 @dataclass
@@ -143,6 +213,9 @@ class Recipe:
     output: str | None = None  # default --out
     description: str = ""
     source_file: str | None = None
+    # Where each setting came from, for messages: the recipe file's lines, and the flags that overrode it.
+    locator: Locator | None = field(default=None, repr=False, compare=False)
+    flags: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def units(self) -> list[tuple[str, list[str]]]:
         """Training units in order: (unit, targets it serves); SQuAD trains once for XQuAD and MLQA."""
@@ -227,12 +300,10 @@ def parse_targets(value: Any, where=("targets",), path: str = "<recipe>", loc: L
 
 def parse_recipe(data: Any, loc: Locator, path: str) -> Recipe:
     check_mapping(data, _TOP, (), path, loc)
-    r = Recipe(base_model=data["base_model"], source_file=path)
+    r = Recipe(base_model=data["base_model"], source_file=path, locator=loc)
     for key in ("seed", "precision", "data_dir", "trust_remote_code", "output", "description"):
         if data.get(key) is not None:
             setattr(r, key, data[key])
-    if r.precision not in ("auto", "bf16", "fp16", "no"):
-        raise UserError(f"precision '{r.precision}': expected auto, bf16, fp16 or no", path, loc.line(("precision",)))
     inter = data.get("intermediate")
     if isinstance(inter, (list, str)):
         inter = {"tasks": inter}
@@ -241,40 +312,18 @@ def parse_recipe(data: Any, loc: Locator, path: str) -> Recipe:
         r.intermediate = str_list(inter.get("tasks") or [], ("intermediate", "tasks"), path, loc)
         r.intermediate_data_dir = inter.get("data_dir")
         r.intermediate_source = inter.get("source") or "auto"
-        if r.intermediate_source not in ("auto", "local", "hf"):
-            raise UserError(f"intermediate.source '{r.intermediate_source}': expected auto, local or hf", path,
-                            loc.line(("intermediate", "source")))
         r.task_dirs = str_list(inter.get("task_dirs") or [], ("intermediate", "task_dirs"), path, loc)
         r.sampling = inter.get("sampling") or "proportional"
-        if r.sampling not in SAMPLING:
-            raise UserError(f"intermediate.sampling '{r.sampling}': expected one of {', '.join(SAMPLING)}", path,
-                            loc.line(("intermediate", "sampling")))
         if inter.get("temperature") is not None:
-            r.temperature = float(inter["temperature"])
-            if r.temperature <= 0:
-                raise UserError("intermediate.temperature must be positive", path,
-                                loc.line(("intermediate", "temperature")))
+            r.temperature = inter["temperature"]
         if inter.get("mlm"):
             mlm = check_mapping(inter["mlm"], _MLM, ("intermediate", "mlm"), path, loc)
             r.mlm_data = str_list(mlm["files"], ("intermediate", "mlm", "files"), path, loc)
-            r.mlm_weight = float(mlm.get("weight", 0.1) if mlm.get("weight") is not None else 0.1)
-            if not 0 < r.mlm_weight <= 1:
-                raise UserError("intermediate.mlm.weight must be in (0, 1]", path,
-                                loc.line(("intermediate", "mlm", "weight")))
-            if r.mlm_weight == 1 and r.intermediate:
-                raise UserError("intermediate.mlm.weight 1 leaves no batches for the intermediate tasks", path,
-                                loc.line(("intermediate", "mlm", "weight")))
-            r.mlm_max_length = int(mlm.get("max_length") or 128)
+            r.mlm_weight = mlm["weight"] if mlm.get("weight") is not None else 0.1
+            r.mlm_max_length = mlm["max_length"] if mlm.get("max_length") is not None else 128
         if inter.get("hyperparameters"):
             r.intermediate_hyperparameters = _hyper_block(inter["hyperparameters"],
                                                           ("intermediate", "hyperparameters"), path, loc)
-        from ..spec import get_intermediate
-
-        for i, name in enumerate(r.intermediate):
-            try:
-                get_intermediate(name, r.task_dirs)
-            except UserError as exc:
-                raise UserError(exc.message, path, loc.line(("intermediate", "tasks"))) from None
     if "targets" in data and data["targets"] is not None:
         r.targets = parse_targets(data["targets"], ("targets",), path, loc)
     if data.get("hyperparameters"):
@@ -288,11 +337,10 @@ def parse_recipe(data: Any, loc: Locator, path: str) -> Recipe:
         for name, value in (data.get(key) or {}).items():
             if name not in TARGETS and name != "squad":
                 raise UserError(f"{key}: unknown target '{name}'", path, loc.line((key, name)))
-            if not isinstance(value, str):
+            if not isinstance(value, str) or not value.strip():
                 raise UserError(f"{key}.{name} must be a file path", path, loc.line((key, name)))
             getattr(r, key)[name] = value
-    if r.mlm_data and not r.intermediate and r.mlm_weight < 1:
-        pass  # MLM alone is allowed: an MLM-only intermediate phase
+    validate_recipe(r)
     return r
 
 
@@ -306,11 +354,198 @@ def _hyper_block(block: Any, where: tuple, path: str, loc: Locator) -> dict[str,
                 except ValueError:
                     pass
     check_mapping(block, HYPER_SCHEMA, where, path, loc)
-    try:
-        make_hyper(block)
-    except UserError as exc:
-        raise UserError(exc.message, path, loc.line(where)) from None
+    for k, v in block.items():
+        problem = hyper_problem(k, v)
+        if problem:
+            raise UserError(f"{dotted(where + (k,))} {problem}", path, loc.line(where + (k,)))
+    bad = _combination_problem(block)
+    if bad:
+        raise UserError(bad[1], path, loc.line(where + (bad[0],)))
     return dict(block)
+
+
+# --- the one validator: `xtreme-train check` and `run` alike -----------------------------------------
+
+@dataclass
+class PhasePlan:
+    """One training phase as it will run: 'intermediate' or a target unit, the targets it serves, its hyper."""
+
+    name: str
+    served: list[str]
+    hyper: Hyper
+
+
+def _fail(recipe: Recipe, message: str, keys: tuple | None, flag: str | None = None,
+          named: bool = True) -> UserError:
+    """The error, located at the flag that set the value, else at its line in the recipe file; ``named``:
+    the message starts with the setting's name."""
+    if flag:
+        return UserError(f"{flag} {message}" if named else f"{flag}: {message}")
+    label = dotted(keys) if keys else "recipe"
+    text = f"{label} {message}" if named else message
+    if recipe.source_file and recipe.locator is not None and keys is not None:
+        return UserError(text, recipe.source_file, recipe.locator.line(keys))
+    return UserError(text, recipe.source_file)
+
+
+def _hyper_source(recipe: Recipe, phase: str, key: str, cli: dict | None) -> tuple[tuple | None, str | None]:
+    """(recipe key path, flag) of the layer that gave ``key`` its value in ``phase`` (the defaults: the phase's
+    task list)."""
+    if cli and cli.get(key) is not None:
+        return None, "--" + key.replace("_", "-")
+    if phase == "intermediate":
+        if recipe.intermediate_hyperparameters.get(key) is not None:
+            return ("intermediate", "hyperparameters", key), None
+        return ("intermediate", "tasks"), recipe.flags.get("intermediate")
+    for name in sorted(recipe.target_hyperparameters, key=lambda n: n != phase):
+        if (name == phase or UNIT_OF.get(name) == phase) and \
+                recipe.target_hyperparameters[name].get(key) is not None:
+            return ("target_hyperparameters", name, key), None
+    if recipe.hyperparameters.get(key) is not None:
+        return ("hyperparameters", key), None
+    return ("targets",), recipe.flags.get("targets")
+
+
+def task_settings(spec, hyper: Hyper, intermediate: bool = False):
+    """The family settings a phase featurises a task with (the family refuses lengths it cannot use)."""
+    from ..families import family_of
+
+    if intermediate:
+        return family_of(spec).settings(spec, {"max_length": hyper.max_length or spec.features.get("max_length")
+                                               or 256})
+    return family_of(spec).settings(spec, {"max_length": hyper.max_length or 256, "doc_stride": hyper.doc_stride,
+                                           "max_query_length": hyper.max_query_length})
+
+
+def validate_recipe(recipe: Recipe, cli_hyper: dict | None = None) -> list[PhasePlan]:
+    """Check every setting of a recipe (file, flags, Python API) and return its phases as they will run.
+
+    Types, finite ranges and choices of the recipe's own settings, every hyper-parameter layer, their
+    combination per phase and the task families' own limits (a QA max length that leaves no room for the
+    context): an error names the flag or the recipe file's line that set the value."""
+    r = recipe
+    if not isinstance(r.base_model, str) or not r.base_model.strip():
+        raise _fail(r, "must name a model folder or hub id", ("base_model",), r.flags.get("base_model"))
+    for name, (choices, keys, flag) in CHOICES.items():
+        value = getattr(r, name)
+        if value not in choices:
+            raise _fail(r, f"'{clip(str(value), 40)}': expected one of {', '.join(choices)}", keys,
+                        flag if name in r.flags else None)
+    for name, ((kind, low, above, below, high), keys, flag) in RECIPE_NUMBERS.items():
+        value = getattr(r, name)
+        if name == "mlm_weight" and not r.mlm_data:
+            low, above = 0, False
+        elif name == "mlm_weight":
+            above = True
+        problem = number_problem(value, kind, low, above, below, high)
+        if problem:
+            raise _fail(r, problem, keys, flag if name in r.flags else None)
+    if r.mlm_data and r.intermediate and r.mlm_weight >= 1:
+        raise _fail(r, "1 leaves no batches for the intermediate tasks", ("intermediate", "mlm", "weight"),
+                    "--mlm-weight" if "mlm_weight" in r.flags else None)
+    for i, t in enumerate(r.targets):
+        if t not in TARGETS:
+            raise _fail(r, f"'{clip(str(t), 40)}' is not a trainable target (expected: {', '.join(TARGETS)})",
+                        ("targets",), r.flags.get("targets"))
+    from ..spec import get_intermediate
+
+    inter_specs = []
+    for name in r.intermediate:
+        try:
+            inter_specs.append(get_intermediate(name, r.task_dirs))
+        except UserError as exc:
+            if r.flags.get("intermediate") or not r.source_file:
+                raise
+            raise UserError(exc.message, r.source_file, r.locator.line(("intermediate", "tasks"))
+                            if r.locator else None) from None
+    if not r.targets and not r.intermediate and not r.mlm_data:
+        raise _fail(r, "nothing to train: no intermediate task, no MLM data and no target", ("targets",),
+                    r.flags.get("targets"), named=False)
+    layers = [("intermediate", "hyperparameters"), ("hyperparameters",)] + \
+        [("target_hyperparameters", n) for n in r.target_hyperparameters]
+    for keys in layers:
+        block = r.intermediate_hyperparameters if keys[0] == "intermediate" else \
+            r.hyperparameters if keys[0] == "hyperparameters" else r.target_hyperparameters[keys[1]]
+        if not isinstance(block, dict):
+            raise _fail(r, "must be a mapping of hyper-parameters", keys)
+        for k, v in block.items():
+            problem = hyper_problem(k, v)
+            if problem:
+                raise _fail(r, problem, keys + (k,))
+    for k, v in (cli_hyper or {}).items():
+        problem = hyper_problem(k, v)
+        if problem:
+            raise UserError(f"--{k.replace('_', '-')} {problem}")
+
+    plans = []
+    if r.intermediate or r.mlm_data:
+        plans.append(PhasePlan("intermediate", [], _phase_hyper(r, "intermediate", cli_hyper)))
+        for spec in inter_specs:
+            _check_settings(r, "intermediate", spec, plans[-1].hyper, cli_hyper, True)
+    from ..spec import get_task
+
+    for unit, served in r.units():
+        plan = PhasePlan(unit, served, _phase_hyper(r, unit, cli_hyper))
+        _check_settings(r, unit, get_task(served[0]), plan.hyper, cli_hyper, False)
+        plans.append(plan)
+    return plans
+
+
+def recipe_output(r: Recipe) -> str | None:
+    """The recipe's ``output`` folder, checked as an output path (an error names the recipe's line)."""
+    if not r.output:
+        return None
+    from ..data.io import output_path
+
+    if not isinstance(r.output, str):
+        raise _fail(r, "must be a folder path", ("output",))
+    try:
+        output_path(r.output, "output", folder=True)
+    except UserError as exc:
+        raise _fail(r, f"{exc.message}: {clip(r.output, 200)}", ("output",), named=False) from None
+    return r.output
+
+
+def check_model_length(r: Recipe, plans: list[PhasePlan], limit: int | None, model: str,
+                       cli: dict | None = None) -> None:
+    """A max length beyond the model's position embeddings would fail mid-run: refuse it up front."""
+    if not limit:
+        return
+    for plan in plans:
+        n = plan.hyper.max_length
+        if n is not None and n > limit:
+            keys, flag = _hyper_source(r, plan.name, "max_length", cli)
+            raise _fail(r, f"{plan.name} phase: max_length {n} is more than the {limit} positions {model} "
+                           f"can read; expected at most {limit}", keys, flag, named=False)
+    if r.mlm_data and r.mlm_max_length > limit:
+        raise _fail(r, f"{r.mlm_max_length} is more than the {limit} positions {model} can read",
+                    ("intermediate", "mlm", "max_length"))
+
+
+def _phase_hyper(r: Recipe, phase: str, cli: dict | None) -> Hyper:
+    """The merged hyper-parameters of a phase; each layer is valid alone, so what fails is a combination."""
+    try:
+        return r.intermediate_hyper(cli) if phase == "intermediate" else r.target_hyper(phase, cli)
+    except UserError as exc:
+        values = dataclasses.asdict(Hyper())
+        layers = [INTERMEDIATE_DEFAULTS, r.intermediate_hyperparameters] if phase == "intermediate" else \
+            [target_defaults(phase), r.hyperparameters] + [b for n, b in r.target_hyperparameters.items()
+                                                         if n == phase or UNIT_OF.get(n) == phase]
+        for layer in [*layers, cli or {}]:
+            values.update({k: v for k, v in layer.items() if v is not None})
+        bad = _combination_problem(values)
+        if bad is None:
+            raise _fail(r, f"{phase} phase: {exc.message}", None, named=False) from None
+        keys, flag = _hyper_source(r, phase, bad[0], cli)
+        raise _fail(r, f"{phase} phase: {bad[1]}", keys, flag, named=False) from None
+
+
+def _check_settings(r: Recipe, phase: str, spec, hyper: Hyper, cli: dict | None, intermediate: bool) -> None:
+    try:
+        task_settings(spec, hyper, intermediate)
+    except UserError as exc:
+        keys, flag = _hyper_source(r, phase, "max_length", cli)
+        raise _fail(r, exc.message, keys, flag, named=False) from None
 
 
 def load_recipe(path: str | os.PathLike) -> Recipe:
@@ -330,8 +565,8 @@ def recipe_from_text(text: str, path: str = "<recipe>") -> Recipe:
 def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
     out = {}
     for v in values or []:
-        if "=" not in v:
-            raise UserError(f"{flag} expects TASK=PATH, got '{v}'")
+        if "=" not in v or not v.split("=", 1)[1].strip():
+            raise UserError(f"{flag} expects TASK=PATH, got '{clip(v)}'")
         k, path = v.split("=", 1)
         out[k.strip()] = path.strip()
     return out
@@ -340,7 +575,8 @@ def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
 def recipe_from_options(args) -> Recipe:
     """A recipe file (``args.recipe``) or a bare one (``args.base``), with the command line's settings laid over it.
 
-    ``args`` has the ``xtreme-train run`` options as attributes (None: not given).
+    ``args`` has the ``xtreme-train run`` options as attributes (None: not given). The result is checked by
+    :func:`validate_recipe`; a bad flag value is named by its flag.
     """
     if args.recipe:
         recipe = load_recipe(args.recipe)
@@ -350,42 +586,33 @@ def recipe_from_options(args) -> Recipe:
         raise UserError("give --recipe FILE or --base MODEL")
     if args.base:
         recipe.base_model = args.base
+        recipe.flags["base_model"] = "--base"
     if args.intermediate is not None:
         names = [] if args.intermediate.strip() in ("", "none", "baseline") else \
             [n.strip() for n in args.intermediate.split(",") if n.strip()]
         recipe.intermediate = names
+        recipe.flags["intermediate"] = "--intermediate"
     if args.targets is not None:
         recipe.targets = parse_targets(args.targets)
-    for attr, key in (("data_dir", "data_dir"), ("intermediate_data_dir", "intermediate_data_dir"),
-                      ("intermediate_source", "intermediate_source"), ("sampling", "sampling"),
-                      ("temperature", "temperature"), ("seed", "seed"), ("precision", "precision"),
-                      ("trust_remote_code", "trust_remote_code")):
+        recipe.flags["targets"] = "--targets"
+    for attr in ("data_dir", "intermediate_data_dir", "intermediate_source", "sampling", "temperature", "seed",
+                 "precision", "trust_remote_code", "mlm_weight"):
         v = getattr(args, attr)
         if v is not None:
-            setattr(recipe, key, v)
+            setattr(recipe, attr, v)
+            recipe.flags[attr] = "--" + attr.replace("_", "-")
     if args.task_dir:
         recipe.task_dirs = list(recipe.task_dirs) + list(args.task_dir)
     if args.mlm_data:
         recipe.mlm_data = list(args.mlm_data)
         if not recipe.mlm_weight:
             recipe.mlm_weight = 0.1
-    if args.mlm_weight is not None:
-        if not 0 < args.mlm_weight <= 1:
-            raise UserError("--mlm-weight must be in (0, 1]")
-        recipe.mlm_weight = args.mlm_weight
-    if recipe.mlm_data and recipe.intermediate and recipe.mlm_weight >= 1:
-        raise UserError("--mlm-weight 1 leaves no batches for the intermediate tasks")
     recipe.train_files.update(_pairs(args.train_file, "--train-file"))
     recipe.dev_files.update(_pairs(args.dev_file, "--dev-file"))
     for k in list(recipe.train_files) + list(recipe.dev_files):
         if k not in TARGETS and k != "squad":
             raise UserError(f"--train-file/--dev-file: unknown target '{k}' (expected: {', '.join(TARGETS)}, squad)")
-    from ..spec import get_intermediate
-
-    for name in recipe.intermediate:
-        get_intermediate(name, recipe.task_dirs)
-    if not recipe.targets and not recipe.intermediate and not recipe.mlm_data:
-        raise UserError("nothing to train: no intermediate task and --targets none")
+    validate_recipe(recipe)
     return recipe
 
 

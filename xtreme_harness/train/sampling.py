@@ -23,7 +23,11 @@ def mixing_weights(sizes: Sequence[int], sampling: str = "proportional", tempera
     if sampling == "uniform":
         w = np.ones_like(n)
     elif sampling == "temperature":
-        w = n ** (1.0 / float(temperature))
+        with np.errstate(over="ignore"):
+            w = n ** (1.0 / float(temperature))
+        if not np.isfinite(w).all():  # a temperature near 0 overflows: the same weights, in log space
+            logs = np.where(n > 0, np.log(np.maximum(n, 1)) / float(temperature), -np.inf)
+            w = np.exp(logs - logs.max())
     elif sampling == "proportional":
         w = n.copy()
     else:
@@ -48,10 +52,9 @@ class BatchPlan:
             self.tasks = rng.choice(len(self.sizes), size=self.total, p=probs / probs.sum()).astype(np.int32)
         # k-th draw of its task: the k-th batch that task serves
         self.rank = np.zeros(self.total, dtype=np.int64)
-        counts = np.zeros(len(self.sizes), dtype=np.int64)
-        for m, t in enumerate(self.tasks):
-            self.rank[m] = counts[t]
-            counts[t] += 1
+        for t in range(len(self.sizes)):
+            where = np.flatnonzero(self.tasks == t)
+            self.rank[where] = np.arange(len(where))
         self._perm: dict[tuple[int, int], np.ndarray] = {}
 
     def batches_per_pass(self, task: int) -> int:
