@@ -291,7 +291,8 @@ def test_sigint_during_a_write_is_one_line_and_the_rerun_scores_the_same(tmp_pat
         code = proc.wait(timeout=120)
         err = proc.stderr.read()
         assert "Traceback" not in err, err
-        assert code in (0, 130), (code, err)
+        # 130, or killed by the signal itself while exiting (a shell shows that as 130 too)
+        assert code in (0, 130, -signal.SIGINT), (code, err)
     subprocess.run(cmd + xnli_args(suite / "xnli", data, out), check=True, capture_output=True)
     for rel in ("predictions/xnli/test-de.tsv", "labels/xnli/test-de.tsv", "records/xnli/de.jsonl"):
         assert (out / rel).read_bytes() == (clean / rel).read_bytes()
