@@ -296,3 +296,15 @@ def test_sigint_during_a_write_is_one_line_and_the_rerun_scores_the_same(tmp_pat
     subprocess.run(cmd + xnli_args(suite / "xnli", data, out), check=True, capture_output=True)
     for rel in ("predictions/xnli/test-de.tsv", "labels/xnli/test-de.tsv", "records/xnli/de.jsonl"):
         assert (out / rel).read_bytes() == (clean / rel).read_bytes()
+
+
+def test_retrieval_search_is_checked_recorded_and_marked(tmp_path, suite, capsys):
+    from xtreme_harness.protocol import unofficial_options
+
+    data = data_folder(tmp_path / "data")
+    code, err = run(*xnli_args(suite / "xnli", data, tmp_path / "o1", "--retrieval-search", "hnsw"), capsys=capsys)
+    assert code == 2 and "--retrieval-search must be exact or ivf or pca, not 'hnsw'" in err
+    assert run(*xnli_args(suite / "xnli", data, tmp_path / "o2", "--retrieval-search", "pca"), capsys=capsys)[0] == 0
+    config = json.loads((tmp_path / "o2" / "results.json").read_text())["config"]
+    assert config["retrieval_search"] == "pca"
+    assert any("approximately" in why for why in unofficial_options(config))

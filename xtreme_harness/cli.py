@@ -140,6 +140,10 @@ def eval_parser(prog: str = "xtreme-eval") -> argparse.ArgumentParser:
     p.add_argument("--tagging-windows", default="chunks", metavar="chunks|overlap",
                    help="long tagging sentences cut into consecutive chunks, as XTREME's preprocessing (default), "
                         "or into overlapping windows")
+    p.add_argument("--retrieval-search", default="exact", metavar="exact|pca|ivf",
+                   help="how BUCC's margin k-NN is searched: exact (default, XTREME's), or approximately with the "
+                        "candidates re-scored exactly: pca (exact search in 128 principal directions) or ivf "
+                        "(FAISS IVF, nprobe 64); not the official protocol")
     p.add_argument("--version", default="xtreme", choices=VERSIONS)
     p.add_argument("--task-dir", action="append", default=[], help="extra folder of task spec YAMLs")
     p.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints that ship their own code")
@@ -174,7 +178,7 @@ def _eval_options(args: argparse.Namespace) -> dict:
                 max_length=args.max_length, retrieval_layer=args.retrieval_layer, pooling=args.pooling,
                 progress=not args.no_progress, embedding_cache=args.embedding_cache, label_map=args.label_map,
                 qa_nbest=args.qa_nbest, tagging_windows=args.tagging_windows, qa_answer_text=args.qa_answer_text,
-                overwrite=args.overwrite)
+                retrieval_search=args.retrieval_search, overwrite=args.overwrite)
 
 
 def eval_command(argv: Sequence[str] | None, prog: str = "xtreme-eval", backend: str | None = None) -> int:

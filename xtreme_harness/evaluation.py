@@ -64,10 +64,12 @@ class EvalConfig:
     qa_nbest: str = "padded"  # XTREME's n-best over padded positions, or "real-tokens"
     tagging_windows: str = "chunks"  # XTREME's consecutive chunks, or "overlap"
     qa_answer_text: str = "xtreme"  # XTREME's projection of a span onto whitespace words, or "offsets"
+    retrieval_search: str = "exact"  # BUCC's margin k-NN: exact (XTREME's), or approximate with exact re-scoring
     overwrite: bool = False  # replace an output folder's results of other settings
 
     def validate(self) -> "EvalConfig":
-        for name in ("split", "pooling", "dtype", "version", "qa_nbest", "tagging_windows", "qa_answer_text"):
+        for name in ("split", "pooling", "dtype", "version", "qa_nbest", "tagging_windows", "qa_answer_text",
+                     "retrieval_search"):
             choice(name, getattr(self, name))
         self.batch_size = parse_batch_size(self.batch_size)
         if isinstance(self.label_map, str):
@@ -91,7 +93,7 @@ class EvalConfig:
     def settings(self) -> dict[str, Any]:
         """The options that change figures: an output folder holds the files of one such set."""
         keep = ("model", "data_dir", "split", "limit", "max_length", "dtype", "version", "pooling", "retrieval_layer",
-                "label_map", "qa_nbest", "tagging_windows", "qa_answer_text", "task_dirs")
+                "label_map", "qa_nbest", "tagging_windows", "qa_answer_text", "retrieval_search", "task_dirs")
         return {k: getattr(self, k) for k in keep}
 
 
@@ -99,9 +101,10 @@ def choice(name: str, value: Any, flag: str | None = None) -> Any:
     """``value`` if it is one of option ``name``'s values, else the one-line error naming them."""
     from .families.qa import ANSWER_TEXT, NBEST_OVER
     from .families.tagging import WINDOWS
+    from .mining import SEARCHES
 
     allowed = {"split": SPLITS, "pooling": POOLINGS, "dtype": DTYPES, "version": VERSIONS, "qa_nbest": NBEST_OVER,
-               "tagging_windows": WINDOWS, "qa_answer_text": ANSWER_TEXT}[name]
+               "tagging_windows": WINDOWS, "qa_answer_text": ANSWER_TEXT, "retrieval_search": SEARCHES}[name]
     if value not in allowed:
         raise UserError(f"{flag or '--' + name.replace('_', '-')} must be {' or '.join(allowed)}, not '{value}'")
     return value
@@ -200,7 +203,8 @@ def run_settings(cfg: EvalConfig, spec: TaskSpec):
 
 def protocol_settings(cfg) -> dict[str, str]:
     """The protocol options as family settings (read by the QA and tagging families)."""
-    return {"nbest_over": cfg.qa_nbest, "windows": cfg.tagging_windows, "answer_text": cfg.qa_answer_text}
+    return {"nbest_over": cfg.qa_nbest, "windows": cfg.tagging_windows, "answer_text": cfg.qa_answer_text,
+            "search": getattr(cfg, "retrieval_search", "exact")}
 
 
 def fingerprint(cfg: EvalConfig, spec: TaskSpec, ck: Checkpoint, lang: str) -> str:

@@ -15,10 +15,11 @@ memory grows with n * k, never n * n; a FAISS GPU index is used when FAISS
 was built with GPU support and sees a GPU.
 
 On a CPU, exact search of a full BUCC test pair (about 400k sentences a side)
-takes over an hour, so the margin k-NN can opt into an approximate index
+takes over an hour, so the margin k-NN can opt into an approximate search
 (``search="ivf"`` or ``"pca"``, see :func:`approx_knn`). It retrieves a larger
 candidate set and re-scores it exactly, so every neighbour it returns carries
 its exact cosine; what it can get wrong is a missed neighbour, never a score.
+On sentence embeddings ``pca`` misses far fewer than ``ivf`` (BENCHMARKS.md).
 Exact search stays the default, and the official protocol.
 """
 

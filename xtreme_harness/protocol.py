@@ -17,6 +17,8 @@ UNOFFICIAL = (
      "QA answers sliced from the context (--qa-answer-text offsets), not projected onto whitespace words as XTREME"),
     ("tagging_windows", "chunks",
      "long tagging sentences in overlapping windows (--tagging-windows overlap), not XTREME's consecutive chunks"),
+    ("retrieval_search", "exact",
+     "BUCC's margin k-NN searched approximately (--retrieval-search), not exactly as XTREME"),
 )
 
 
