@@ -103,12 +103,17 @@ def build_tiny(root: Path, tokenizer_dir: Path, folders, seed: int = 0) -> Path:
             max_position_embeddings=514, type_vocab_size=1, pad_token_id=tok.pad_token_id,
             bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, **_labels_kwargs(labels))
         model = getattr(transformers, f"XLMRoberta{'Model' if head == 'Model' else 'For' + head}")(cfg)
-        tmp = root / f".{name}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(str(tmp))
-        _copy_tokenizer(tokenizer_dir, tmp)
-        _finish(folder, tmp)
+        _save(model, tokenizer_dir, root, name)
     return root
+
+
+def _save(model, tokenizer_dir: Path, root: Path, name: str) -> None:
+    """Write one suite checkpoint whole: into a temp folder, with its tokenizer, then into place."""
+    tmp = root / f".{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    _copy_tokenizer(tokenizer_dir, tmp)
+    _finish(root / name, tmp)
 
 
 def build_me5(root: Path, me5_dir: Path, folders, seed: int = 0) -> Path:
@@ -130,11 +135,7 @@ def build_me5(root: Path, me5_dir: Path, folders, seed: int = 0) -> Path:
             model = cls.from_pretrained(str(me5_dir), **_labels_kwargs(labels))
         finally:
             transformers.logging.set_verbosity(verbosity)
-        tmp = root / f".{name}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(str(tmp))
-        _copy_tokenizer(me5_dir, tmp)
-        _finish(folder, tmp)
+        _save(model, me5_dir, root, name)
     return root
 
 

@@ -83,7 +83,7 @@ class Resolution:
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    from .data.io import read_bytes, read_text
+    from .data.io import parse_json, read_bytes, read_text
 
     cfg = path / "config.json"
     if not cfg.is_file():
@@ -97,11 +97,9 @@ def _read_config(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise UserError(f"config.json is not valid JSON: {exc.msg} (column {exc.colno}); expected a JSON object",
                         cfg, exc.lineno) from None
-    except RecursionError:
-        raise UserError("config.json is nested too deeply to be a model config; expected a JSON object of "
-                        "settings", cfg) from None
-    except ValueError as exc:  # an integer of thousands of digits
-        raise UserError(f"config.json holds a value JSON cannot read: {clip(str(exc), 100)}", cfg) from None
+    except (RecursionError, ValueError):  # nested too deeply, or a number of thousands of digits
+        parse_json(text, cfg, "config.json")  # raises the one-line error for this text
+        raise
     if not isinstance(data, dict):
         raise UserError("config.json must hold a JSON object", cfg, 1)
     return data
