@@ -31,6 +31,7 @@ demo: setup
 	$(BIN)/python -m xtreme_harness.demo run --out demo
 
 test: setup
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: setup

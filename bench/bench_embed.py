@@ -3,7 +3,7 @@
 naive  = float32, every sentence padded to a fixed length (128, and XTREME's
          retrieval maximum 512), batches of 32 in arrival order, mean pooling
          over non-pad tokens of one hidden layer
-engine = the project's own path: ``embedding.embed`` (the function
+engine = the project's own path: ``HiddenStateEncoder.encode`` (the function
          ``xtreme-eval`` calls for retrieval) on an ``InferenceEngine`` with
          ``batch_size="auto"``: length-sorted dynamic batching, padding only to
          each batch's longest sentence, SDPA, auto dtype (float32 on CPU)
@@ -52,8 +52,8 @@ from benchcommon import loadavg, machine  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from xtreme_harness.engine import InferenceEngine, load_kwargs, resolve_device  # noqa: E402
-from xtreme_harness.embedding import default_layer, embed  # noqa: E402
+from xtreme_harness.producers.engine import InferenceEngine, load_kwargs, resolve_device  # noqa: E402
+from xtreme_harness.producers.embedding import HiddenStateEncoder, default_layer  # noqa: E402
 
 SHAPES = {  # xlm-roberta-shaped encoders
     "small": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024),
@@ -178,7 +178,8 @@ def engine_run(model, ids: list[list[int]], layer: int, args) -> tuple[np.ndarra
     engine = InferenceEngine(device=args.device, dtype=args.dtype, batch_size="auto",
                              max_tokens_per_batch=args.max_tokens, progress=False)
     t0, c0 = time.perf_counter(), time.process_time()
-    emb = embed([str(i) for i in range(len(ids))], model, Pretokenized(ids), engine, layer, "mean", MAX_LEN, "bench")
+    emb = HiddenStateEncoder(model, Pretokenized(ids), engine, layer, "mean").encode([str(i) for i in range(len(ids))],
+                                                                              MAX_LEN, "bench")
     return emb, engine, time.perf_counter() - t0, time.process_time() - c0
 
 

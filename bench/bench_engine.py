@@ -34,7 +34,7 @@ from benchcommon import loadavg, machine  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from xtreme_harness.engine import InferenceEngine, logits_forward, resolve_device  # noqa: E402
+from xtreme_harness.producers.engine import InferenceEngine, logits_forward, resolve_device  # noqa: E402
 
 SHAPES = {  # xlm-roberta-shaped; 'small' keeps CPU runs to about a minute
     "small": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024),

@@ -97,7 +97,7 @@ ME5 = os.path.expanduser(os.path.join("~", ".cache", "xtreme-shared", "me5-small
 def read_real_bucc(bucc_dir: str):
     from pathlib import Path
 
-    from xtreme_harness.families.retrieval import read_bucc
+    from xtreme_harness.formats.bitext import read_bucc
 
     root = Path(bucc_dir)
     return read_bucc({"data": root / "zh-en.dev.zh", "english": root / "zh-en.dev.en",
@@ -110,8 +110,8 @@ def embed_bucc(out: str, model_dir: str, bucc_dir: str, threads: int) -> None:
     import torch
     import transformers
 
-    from xtreme_harness.embedding import default_layer, embed
-    from xtreme_harness.engine import InferenceEngine, load_kwargs
+    from xtreme_harness.producers.embedding import default_layer, embed
+    from xtreme_harness.producers.engine import InferenceEngine, load_kwargs
 
     torch.set_num_threads(threads)
     rs = read_real_bucc(bucc_dir)

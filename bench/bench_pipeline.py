@@ -119,6 +119,23 @@ SEAMS = (
     ("setup", "xtreme_harness.models", "resolve"),
     ("setup", "xtreme_harness.spec", "resolve_tasks"),
     ("setup", "xtreme_harness.results", "plan_languages"),
+    # the same seams in the layered package (the ones above are kept for trees of harness 0.2.0)
+    ("load", "xtreme_harness.producers.native", "load_model"),
+    ("load", "xtreme_harness.producers.native", "load_tokenizer"),
+    ("load", "xtreme_harness.producers.native", "check_vocabulary"),
+    ("read", "xtreme_harness.tasks.data", "read_split"),
+    ("featurise", "xtreme_harness.producers.embedding", "HiddenStateEncoder.encode"),
+    ("batching", "xtreme_harness.producers.engine", "InferenceEngine.run"),
+    ("score", "xtreme_harness.tasks.scoring", "score"),
+    ("write", "xtreme_harness.tasks.results", "score_and_write"),
+    ("write", "xtreme_harness.tasks.results", "write_outputs"),
+    ("write", "xtreme_harness.tasks.results", "Results.write"),
+    ("fingerprint", "xtreme_harness.run", "resume_key"),
+    ("fingerprint", "xtreme_harness.tasks.results", "read_state"),
+    ("fingerprint", "xtreme_harness.producers.embedding", "CachedEncoder.key"),
+    ("setup", "xtreme_harness.producers.checkpoints", "resolve"),
+    ("setup", "xtreme_harness.tasks.registry", "resolve_tasks"),
+    ("setup", "xtreme_harness.tasks.data", "plan_languages"),
 )
 # Tools per family, and the tasks that get tool rows unless --tool-tasks says otherwise
 TOOLS = {"classification": ("pipeline", "trainer", "official"), "tagging": ("pipeline", "trainer", "official"),
@@ -211,7 +228,7 @@ def _install_seams(clock: StageClock, engine_totals: dict) -> tuple[list[str], s
         if owner is None or original is None:
             missing.append(f"{mod_name}.{attr}")
             continue
-        if mod_name == "xtreme_harness.engine" and attr == "InferenceEngine.run":
+        if mod_name.endswith(".engine") and attr == "InferenceEngine.run":
             wrapped = _timed_engine_run(clock, original, engine_totals, mod)
             present.add("model")
         else:
@@ -280,7 +297,11 @@ def harness_worker(argv: list[str]) -> int:
     _set_threads(args.threads)
     import xtreme_harness
     import xtreme_harness.cli as cli
-    import xtreme_harness.evaluation  # noqa: F401  (the seams' modules, imported before wrapping)
+    for name in ("xtreme_harness.run", "xtreme_harness.evaluation"):  # the seams' modules, before wrapping
+        try:
+            __import__(name)
+        except ImportError:
+            pass
     import xtreme_harness.families  # noqa: F401
 
     _preimport()
@@ -318,8 +339,8 @@ def harness_worker(argv: list[str]) -> int:
 def _read_inputs(tree: str, task: str, data_dir: str, split: str, langs: list[str], limit: int | None):
     """The examples xtreme-eval reads, per language, through the current tree's own reader."""
     sys.path.insert(0, tree)
-    from xtreme_harness.data.readers import read_split
-    from xtreme_harness.spec import resolve_tasks
+    from xtreme_harness.tasks.data import read_split
+    from xtreme_harness.tasks.registry import resolve_tasks
 
     spec = resolve_tasks(task)[0]
     return {lang: read_split(spec, data_dir, lang, split, limit) for lang in langs}

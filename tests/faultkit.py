@@ -91,7 +91,7 @@ class Case:
 
 
 def score(name, task, lang, pred, gold, at, line, says, **kw) -> Case:
-    from xtreme_harness.spec import registry
+    from xtreme_harness.tasks.registry import registry
 
     spec = registry()[task]
     rel = f"{task}/test-{lang}.{spec.submission_ext}"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from xtreme_harness import demo_data as dd
-from xtreme_harness.errors import UserError
-from xtreme_harness.spec import registry
+from xtreme_harness.io.errors import UserError
+from xtreme_harness.tasks.registry import registry
 
 LANGS = ("en", "de", "es", "zh")
 ALL = dd.SUPPORTED_LANGUAGES
@@ -345,7 +345,7 @@ def test_cli(tmp_path, capsys):
 
 def test_project_readers_accept_demo_data(demo_all):
     """Every file the demo writes reads back through the harness's own readers, gold included."""
-    readers = pytest.importorskip("xtreme_harness.data.readers")
+    readers = pytest.importorskip("xtreme_harness.tasks.data")
     specs, n = registry(), 0
     for task, spec in specs.items():
         for lang in ALL:

@@ -10,17 +10,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xtreme_harness.engine import (
-    InferenceEngine,
-    cls_pool,
-    load_kwargs,
-    logits_forward,
-    mean_pool,
-    prepare_model,
-    resolve_device,
-    resolve_dtype,
-)
-from xtreme_harness.errors import UserError
+from xtreme_harness.producers.engine import cls_pool, InferenceEngine, load_kwargs, logits_forward, mean_pool, prepare_model, resolve_device, resolve_dtype
+from xtreme_harness.io.errors import UserError
 
 transformers = pytest.importorskip("transformers")
 

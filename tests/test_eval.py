@@ -9,10 +9,10 @@ import sys
 import pytest
 
 from tiny import HEADS, build_checkpoint, build_suite, build_tokenizer
-from xtreme_harness.errors import UserError
-from xtreme_harness.embedding import default_layer as default_retrieval_layer
-from xtreme_harness.evaluation import evaluate
-from xtreme_harness.scoring import score_folders
+from xtreme_harness.io.errors import UserError
+from xtreme_harness.producers.embedding import default_layer as default_retrieval_layer
+from xtreme_harness.run import evaluate
+from xtreme_harness.tasks.scoring import score_folders
 
 TASKS7 = "xnli,pawsx,udpos,panx,xquad,mlqa,tydiqa"
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_DATA, me5_small
-from xtreme_harness.data.examples import Answer, PairExample, QAExample, TaggingExample
+from xtreme_harness.formats.examples import Answer, PairExample, QAExample, TaggingExample
 from xtreme_harness.families import FAMILIES, FeatureList, classification, qa, tagging
 from xtreme_harness.metrics.qa import squad_em_f1, squad_example
 
@@ -441,7 +441,8 @@ def test_classification_decode_maps_ids_to_task_labels():
 def test_registry():
     from xtreme_harness.families import Family, head_family
 
-    assert set(FAMILIES) == {"classification", "tagging", "qa", "retrieval", "multiple_choice"}
+    assert set(FAMILIES) == {"classification", "tagging", "qa", "multiple_choice", "nearest_neighbour", "bitext_mining",
+                             "ranking"}
     for name, fam in FAMILIES.items():
         assert isinstance(fam, Family) and fam.name == name and fam.formats and fam.submissions
     assert head_family(["XLMRobertaForTokenClassification"]) == "tagging"

@@ -298,9 +298,9 @@ import json, os, runpy, sys, traceback
 import seqeval.metrics, transformers  # the heavy imports, paid once here instead of in every case
 from transformers import PreTrainedTokenizerFast  # noqa: F401
 from transformers.models.xlm_roberta import modeling_xlm_roberta  # noqa: F401
-import xtreme_harness.cli, xtreme_harness.evaluation, xtreme_harness.engine, xtreme_harness.mining  # noqa: F401
-import xtreme_harness.families, xtreme_harness.results, xtreme_harness.embedding  # noqa: F401
-import xtreme_harness.lmeval.runner, xtreme_harness.metrics, xtreme_harness.reporting  # noqa: F401
+import xtreme_harness.cli, xtreme_harness.run, xtreme_harness.producers.engine, xtreme_harness.mining  # noqa: F401
+import xtreme_harness.families, xtreme_harness.tasks.results, xtreme_harness.producers.embedding  # noqa: F401
+import xtreme_harness.lmeval.producer, xtreme_harness.metrics, xtreme_harness.tasks.report  # noqa: F401
 import xtreme_harness.train.recipes  # noqa: F401
 sys.stdout.write("ready\n"); sys.stdout.flush()
 for request in sys.stdin:

@@ -177,8 +177,8 @@ def test_label_maps_and_what_they_suggest(hub, tmp_path):
     ("xnli: {model: a/b, label_map: {LABEL_0: [x]}}\n", 1, "'xnli.label_map.LABEL_0' must name a task label"),
 ])
 def test_manifest_errors_name_file_and_line(tmp_path, text, line, says):
-    from xtreme_harness.errors import UserError
-    from xtreme_harness.manifest import load_manifest
+    from xtreme_harness.io.errors import UserError
+    from xtreme_harness.producers.manifest import load_manifest
 
     m = manifest(tmp_path / "m.yaml", text)
     with pytest.raises(UserError) as err:

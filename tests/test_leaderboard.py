@@ -15,12 +15,13 @@ import pytest
 
 from xtreme_harness import __version__
 from xtreme_harness.cli import leaderboard_main
-from xtreme_harness.errors import UserError
+from xtreme_harness.io.errors import UserError
 from xtreme_harness.leaderboard import (build_board, entry_from_dict, export_submission, load_references,
                                         load_results, paired_bootstrap, render, transfer_gap, transfer_matrix)
 from xtreme_harness.leaderboard.reference import available, reference_dir
-from xtreme_harness.scoring import aggregate_task, overall_scores, score_folders
-from xtreme_harness.spec import benchmark, registry
+from xtreme_harness.tasks.scoring import aggregate_task, overall_scores, score_folders
+from xtreme_harness.spec import benchmark
+from xtreme_harness.tasks.registry import registry
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("XTREME_SHARED", REPO.parent / "shared"))

@@ -20,11 +20,13 @@ from faultkit import line_of
 from faults_leaderboard import DOC, REC, doc_text, jsonl, run_files
 from test_leaderboard import MOCK, needs_mock, results_doc, scored_from, write_json
 from xtreme_harness.cli import leaderboard_main
-from xtreme_harness.errors import UserError
+from xtreme_harness.io.errors import UserError
 from xtreme_harness.leaderboard import build_board, entry_from_dict, export_submission, load_results, render
-from xtreme_harness.results import RECORD_FIELDS, JsonLocator, check_record, check_results, read_records
-from xtreme_harness.scoring import score_folders
-from xtreme_harness.spec import benchmark, registry
+from xtreme_harness.tasks.results import check_record, check_results, read_records, RECORD_FIELDS
+from xtreme_harness.io.jsonfile import JsonLocator
+from xtreme_harness.tasks.scoring import score_folders
+from xtreme_harness.spec import benchmark
+from xtreme_harness.tasks.registry import registry
 
 
 def materialise(root: Path, files: dict) -> None:
@@ -254,7 +256,7 @@ def test_board_and_plots_keep_the_umask_and_leave_no_temp_files(tmp_path, umask_
 
 
 def test_a_plot_that_fails_to_write_leaves_nothing(tmp_path, monkeypatch):
-    from xtreme_harness.data import io
+    from xtreme_harness.io import files as io
 
     def broken(fd):
         raise OSError(28, "No space left on device")
@@ -287,7 +289,7 @@ def test_export_folder_keeps_the_umask(tmp_path, umask_027):
 
 
 def test_a_damaged_state_is_recomputed_not_read(tmp_path):
-    from xtreme_harness.results import read_state
+    from xtreme_harness.tasks.results import read_state
 
     good = {"fingerprint": "f", "task": "xnli", "lang": "de", "n": 2, "stats": {}, "metrics": {"accuracy": 50.0},
             "secondary": {"macro_f1": 40.0}}

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from tiny import build_causal_lm, build_checkpoint, build_suite
-from xtreme_harness.errors import UserError
+from xtreme_harness.io.errors import UserError
 from xtreme_harness.lmeval import LMEVAL_TASKS, generate, task_name, tasks_path
 from xtreme_harness.metrics.qa import mlqa_em_f1, squad_em_f1
-from xtreme_harness.scoring import score_folders
-from xtreme_harness.spec import registry
+from xtreme_harness.tasks.scoring import score_folders
+from xtreme_harness.tasks.registry import registry
 
 lm_eval = pytest.importorskip("lm_eval")
 from lm_eval.api.model import LM  # noqa: E402
@@ -57,9 +57,12 @@ class PartlyRightLM(LM):
 
 
 def _run(cfg_kwargs, lm=None):
-    from xtreme_harness.lmeval.runner import LMEvalConfig, run
+    from xtreme_harness.lmeval.producer import LMEvalProducer
+    from xtreme_harness.options import EvalOptions
+    from xtreme_harness.run import run
 
-    return run(LMEvalConfig(**cfg_kwargs), lm=lm)
+    options = EvalOptions.build({"backend": "lm-eval", **cfg_kwargs})
+    return run(options, LMEvalProducer(options, lm) if lm is not None else None)
 
 
 # --- the YAMLs -------------------------------------------------------------------------------
@@ -303,7 +306,7 @@ def suite(tmp_path_factory):
 
 def test_encoder_suite_through_lm_eval_matches_native(suite, demo, tmp_path):
     """All seven fine-tuned tasks: lm-eval's figures are native xtreme-eval's, per language, prediction for prediction."""
-    from xtreme_harness.evaluation import evaluate
+    from xtreme_harness.run import evaluate
 
     tasks = ",".join(SEVEN)
     res = _run(dict(model="xtreme-encoder", model_args=f"pretrained={suite}", tasks=tasks, languages="en,de",
@@ -407,7 +410,7 @@ def _evaluate(demo, tasks, lm=None, **kwargs):
 
 
 def test_num_fewshot_shows_english_dev_examples(demo):
-    from xtreme_harness.data.readers import read_split
+    from xtreme_harness.tasks.data import read_split
 
     lm = RecordingLM()
     res = _evaluate(demo, ["xtreme_udpos_de", "xtreme_xnli_de", "xtreme_tydiqa_en"], lm, num_fewshot=2,
@@ -491,7 +494,7 @@ def test_request_cache_is_keyed_by_split_and_data(demo, tmp_path, monkeypatch):
     docs = {k: [s["doc"]["id"] for s in runs[k][0][0]["samples"]["xtreme_xnli_de"]] for k in runs}
     prompts = {k: runs[k][0][1].prompts["xtreme_xnli_de"] for k in runs}
     assert prompts["test"] != prompts["dev"] and again_lm.prompts == test_lm.prompts
-    from xtreme_harness.data.readers import read_split
+    from xtreme_harness.tasks.data import read_split
 
     dev_texts = {ex.text_a for ex in read_split(registry()["xnli"], demo, "de", "dev")}
     assert all(any(t in p for t in dev_texts) for p in prompts["dev"][::3])

@@ -82,7 +82,7 @@ def test_readme_block_covers_the_plain_lm_eval_commands():
 
 def test_plain_lm_eval_runs_xtreme_on_the_encoder_suite(readme_run):
     """``lm_eval --tasks xtreme`` with the suite: lm-eval's figures are native xtreme-eval's, for all seven tasks."""
-    from xtreme_harness.evaluation import evaluate
+    from xtreme_harness.run import evaluate
 
     work, runs = readme_run
     out, err = _command(runs, r"^lm_eval --model xtreme-encoder .*--tasks xtreme ")
@@ -177,7 +177,7 @@ def test_floor_version_loads_every_task_and_gives_the_same_figures(readme_run, t
     assert got["version"] == floor_version()
     yamls = {p.stem for p in (ROOT / "xtreme_harness/lmeval/tasks").glob("xtreme_*_*.yaml")}
     assert set(got["tasks"]) == set(got["index"]) == yamls
-    from xtreme_harness.spec import registry
+    from xtreme_harness.tasks.registry import registry
 
     assert len(yamls) == sum(len(registry()[t].all_languages()) for t in SEVEN)
     assert {f"xtreme_{t}" for t in SEVEN} | {"xtreme"} <= set(got["groups"])

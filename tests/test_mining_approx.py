@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from xtreme_harness import mining
-from xtreme_harness.data.examples import RetrievalSet
-from xtreme_harness.errors import UserError
+from xtreme_harness.formats.examples import RetrievalSet
+from xtreme_harness.io.errors import UserError
 from xtreme_harness.families import FAMILIES
 from xtreme_harness.mining import ApproxParams, approx_knn, knn, margin_scores, mine_candidates, rescore
-from xtreme_harness.spec import registry
+from xtreme_harness.tasks.registry import registry
 
 APPROX = ("ivf", "pca")
 PARAMS = {"ivf": ApproxParams(nprobe=8), "pca": ApproxParams(pca_dim=16)}  # 8 of ~70 lists, 16 of 48 dimensions
@@ -143,7 +143,9 @@ def test_mined_pairs_match_exact(sides, search):
 
 def test_exact_is_the_default(sides):
     x, y = sides
-    assert FAMILIES["retrieval"].defaults["search"] == "exact"
+    from xtreme_harness.options import EvalOptions
+
+    assert EvalOptions().retrieval_search == mining.EXACT == "exact"
     assert mining.SEARCHES[0] == "exact"
     a = margin_scores(x[:300], y[:400])
     b = margin_scores(x[:300], y[:400], search="exact")
@@ -165,20 +167,29 @@ def test_bad_search_value_is_a_clear_error(sides, call):
 
 
 def test_family_setting_is_checked_and_passed_down(sides):
-    fam = FAMILIES["retrieval"]
+    fam = FAMILIES["bitext_mining"]
     spec = registry()["bucc2018"]
-    with pytest.raises(UserError, match="search must be exact or ivf or pca, not 'faiss'"):
-        fam.settings(spec, {"search": "faiss"})
-    assert fam.settings(spec)["search"] == "exact"
+    from xtreme_harness.options import EvalOptions
+
+    with pytest.raises(UserError, match="--retrieval-search must be exact or ivf or pca, not 'faiss'"):
+        EvalOptions.build({"model": "m", "retrieval_search": "faiss"})
+    assert "search" not in fam.settings(spec).values  # absent: XTREME's exact search
     x, y = sides
     ids_x, ids_y = [f"x{i}" for i in range(len(x))], [f"y{i}" for i in range(len(y))]
+
+    class Fixed:  # an encoder whose embeddings are the fitted vectors
+        def describe(self):
+            return {}
+
+        def encode(self, texts, max_length, desc=""):
+            return x if texts[0].startswith("x") else y
+
     rset = RetrievalSet(lang="zh", source=ids_x, target=ids_y, source_ids=ids_x, target_ids=ids_y,
-                        gold_pairs=[(f"x{i}", f"y{i}") for i in range(250)])
+                        gold_pairs=[(f"x{i}", f"y{i}") for i in range(250)],
+                        split=spec.retrieval.get("threshold_split", "dev"))
     out = {}
     for search in ("exact", "ivf"):
-        stats: dict = {}
-        pred = fam._mine(spec, rset, x, y, None, fam.settings(spec, {"search": search}), "zh", stats,
-                         split=spec.retrieval.get("threshold_split", "dev"))
-        out[search] = (set(pred.output), stats)
+        pred = fam.predict(spec, rset, fam.settings(spec, {"search": search}), Fixed(), "zh")
+        out[search] = (set(pred.output), pred.stats)
     assert "search" not in out["exact"][1] and out["ivf"][1]["search"] == "ivf"
     assert len(out["exact"][0] ^ out["ivf"][0]) <= 0.02 * len(out["exact"][0])

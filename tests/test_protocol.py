@@ -12,10 +12,10 @@ import torch
 
 from conftest import SHARED_DATA
 from tiny import NER, build_tokenizer
-from xtreme_harness.data.examples import Answer, QAExample, TaggingExample
-from xtreme_harness.engine import InferenceEngine
+from xtreme_harness.formats.examples import Answer, QAExample, TaggingExample
+from xtreme_harness.producers.engine import InferenceEngine
 from xtreme_harness.families import FAMILIES
-from xtreme_harness.spec import registry
+from xtreme_harness.tasks.registry import registry
 
 
 class RuleQA(torch.nn.Module):
@@ -30,7 +30,7 @@ class RuleQA(torch.nn.Module):
     def forward(self, input_ids, attention_mask=None, **_):
         pos = torch.arange(input_ids.shape[1], dtype=torch.float32).expand(input_ids.shape)
         logits = torch.where(input_ids == self.pad_id, torch.full_like(pos, self.pad_score), -0.01 * pos)
-        return SimpleNamespace(start_logits=logits + self.weight, end_logits=logits + self.weight)
+        return {"start_logits": logits + self.weight, "end_logits": logits + self.weight}
 
 
 class RuleTagger(torch.nn.Module):
@@ -45,7 +45,7 @@ class RuleTagger(torch.nn.Module):
     def forward(self, input_ids, attention_mask=None, **_):
         pos = torch.arange(input_ids.shape[1]).expand(input_ids.shape)
         logits = torch.nn.functional.one_hot(pos % 3, self.n).float() + self.weight
-        return SimpleNamespace(logits=logits)
+        return {"logits": logits}
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,13 @@ def tok(tmp_path_factory):
 
 def _engine():
     return InferenceEngine(device="cpu", batch_size=4, progress=False)
+
+
+def _head(model, tok, labels=None):
+    """A model as the families run it (a producer's Head)."""
+    from xtreme_harness.producers.native import TransformersHead
+
+    return TransformersHead(model, tok, _engine(), labels)
 
 
 QUESTIONS = [QAExample(id=f"q{i}", question="Where did the cat sit ?", context=ctx,
@@ -69,7 +76,7 @@ def test_qa_nbest_where_padding_wins(tok, mode):
     spec = registry()["xquad"]
     fam = FAMILIES["qa"]
     settings = fam.settings(spec, {"nbest_over": mode})
-    pred = fam.predict(spec, QUESTIONS, RuleQA(tok.pad_token_id, 5.0), tok, _engine(), settings, lang="en")
+    pred = fam.predict(spec, QUESTIONS, settings, _head(RuleQA(tok.pad_token_id, 5.0), tok), lang="en")
     if mode == "padded":
         assert pred.output == {"q0": "empty", "q1": "empty"} and pred.stats["empty_answers"] == 2
     else:
@@ -80,7 +87,7 @@ def test_qa_nbest_padded_equals_real_tokens_when_padding_loses(tok):
     spec = registry()["xquad"]
     fam = FAMILIES["qa"]
     model = RuleQA(tok.pad_token_id, -5.0)
-    out = {mode: fam.predict(spec, QUESTIONS, model, tok, _engine(), fam.settings(spec, {"nbest_over": mode}),
+    out = {mode: fam.predict(spec, QUESTIONS, fam.settings(spec, {"nbest_over": mode}), _head(model, tok),
                              lang="en").output for mode in ("padded", "real-tokens")}
     assert out["padded"] == out["real-tokens"] == {"q0": "The", "q1": "Die"}
 
@@ -91,7 +98,7 @@ def test_qa_engine_pads_to_max_length_and_keeps_padded_logits(tok):
     feats = featurize(QUESTIONS, tok, max_length=64)
     engine = _engine()
     outs = engine.run(RuleQA(tok.pad_token_id, 5.0), feats,
-                      lambda m, b: {"start_logits": m(**b).start_logits}, token_keys=["start_logits"], pad_to=64)
+                      lambda m, b: {"start_logits": m(**b)["start_logits"]}, token_keys=["start_logits"], pad_to=64)
     assert all(o["start_logits"].shape == (64,) for o in outs)
     assert all((o["start_logits"][len(f["input_ids"]):] == 5.0).all() for o, f in zip(outs, feats))
 
@@ -133,9 +140,8 @@ def test_long_sentence_is_cut_into_xtremes_chunks(tok):
                 TaggingExample(id="short", tokens=words[:5], tags=["O"] * 5)]
     labels = {i: t for i, t in enumerate(NER)}
     model = RuleTagger(tok.pad_token_id, len(NER))
-    out = {mode: fam.predict(spec, sentence, model, tok, _engine(), fam.settings(spec, {"max_length": 16,
-                                                                                     "windows": mode}),
-                             labels=labels, lang="en") for mode in ("chunks", "overlap")}
+    out = {mode: fam.predict(spec, sentence, fam.settings(spec, {"max_length": 16, "windows": mode}),
+                             _head(model, tok, labels), lang="en") for mode in ("chunks", "overlap")}
     assert out["chunks"].output[0] == _expected_by_position(tok, words, 16, NER)
     assert len(xtreme_chunks(tok, words, 16)) == out["chunks"].stats["features"] - 1  # + the short sentence
     assert out["overlap"].output[0] != out["chunks"].output[0]
@@ -143,14 +149,14 @@ def test_long_sentence_is_cut_into_xtremes_chunks(tok):
 
 
 def test_options_are_validated_recorded_and_shown(tmp_path, tok):
-    from xtreme_harness.errors import UserError
-    from xtreme_harness.evaluation import EvalConfig
+    from xtreme_harness.io.errors import UserError
+    from xtreme_harness.options import EvalOptions
     from xtreme_harness.leaderboard.entries import load_results
 
     with pytest.raises(UserError, match="--qa-nbest must be padded or real-tokens, not 'all'"):
-        EvalConfig(model="m", data_dir=str(tmp_path), qa_nbest="all").validate()
+        EvalOptions.build(dict(model="m", data_dir=str(tmp_path), qa_nbest="all")).validate()
     with pytest.raises(UserError, match="--tagging-windows must be chunks or overlap"):
-        EvalConfig(model="m", data_dir=str(tmp_path), tagging_windows="sliding").validate()
+        EvalOptions.build(dict(model="m", data_dir=str(tmp_path), tagging_windows="sliding")).validate()
     doc = {"schema": "xtreme-harness/results/v1", "version": "xtreme", "model": {"name": "m"},
            "config": {"qa_nbest": "real-tokens", "tagging_windows": "chunks"},
            "tasks": {"xnli": {"accuracy": {"en": 50.0}, "avg_accuracy": 50.0, "avg_metric": 50.0, "split": "test"}},
@@ -165,7 +171,7 @@ def test_options_are_validated_recorded_and_shown(tmp_path, tok):
 def test_eval_records_the_options_and_resumes_per_option(tmp_path, capsys):
     from tiny import build_suite
     from xtreme_harness.demo_data import write_demo_data
-    from xtreme_harness.evaluation import evaluate
+    from xtreme_harness.run import evaluate
 
     data = write_demo_data(tmp_path / "data", ["en"], seed=0, size="tiny")
     suite = build_suite(tmp_path / "suite", ["xquad", "panx"])
@@ -188,7 +194,7 @@ def test_panx_zh_long_sentences_chunks_versus_windows(me5):
     """Real data: PAN-X zh dev sentences longer than 128 sub-tokens under the real XLM-R tokenizer."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from xtreme_harness.data.readers import read_split
+    from xtreme_harness.tasks.data import read_split
 
     spec = registry()["panx"]
     examples = read_split(spec, SHARED_DATA, "zh", "dev", 300)
@@ -206,8 +212,8 @@ def test_panx_zh_long_sentences_chunks_versus_windows(me5):
     model = AutoModelForTokenClassification.from_pretrained(str(me5), num_labels=len(NER))
     labels = {i: t for i, t in enumerate(NER)}
     fam = FAMILIES["tagging"]
-    run = {mode: fam.predict(spec, long + short, model, tok, _engine(), fam.settings(spec, {"windows": mode}),
-                             labels=labels, lang="zh").output for mode in ("chunks", "overlap")}
+    run = {mode: fam.predict(spec, long + short, fam.settings(spec, {"windows": mode}), _head(model, tok, labels),
+                             lang="zh").output for mode in ("chunks", "overlap")}
     n = len(long)
     assert run["chunks"][n:] == run["overlap"][n:]  # sentences that fit: identical
     assert any(a != b for a, b in zip(run["chunks"][:n], run["overlap"][:n]))
@@ -262,7 +268,7 @@ def test_qa_answer_text_xtreme_against_offsets(me5):
             for row, ids in enumerate(input_ids.tolist()):
                 i, j = self.targets[tuple(t for t in ids if t != self.pad_id)]
                 start[row, i], end[row, j] = 10.0, 10.0
-            return SimpleNamespace(start_logits=start, end_logits=end)
+            return {"start_logits": start, "end_logits": end}
 
     from xtreme_harness.families.qa import featurize
 
@@ -274,7 +280,7 @@ def test_qa_answer_text_xtreme_against_offsets(me5):
         a = ex.answers[0]
         pos = [p for p, o in enumerate(f["offset_mapping"]) if o and o[1] > a.start and o[0] < a.start + len(a.text)]
         model.targets[tuple(f["input_ids"])] = (pos[0], pos[-1])
-    out = {mode: fam.predict(spec, examples, model, tok, _engine(), fam.settings(spec, {"answer_text": mode}),
+    out = {mode: fam.predict(spec, examples, fam.settings(spec, {"answer_text": mode}), _head(model, tok),
                              lang="xx").output for mode in ("xtreme", "offsets")}
     assert out["offsets"] == {"zh": "卡万·肖特", "de": "Paris"}
     assert out["xtreme"] == {"zh": "职业碗防守截锋卡万·肖特以", "de": "Paris"}

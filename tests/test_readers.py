@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from xtreme_harness.data.readers import read_split
-from xtreme_harness.errors import UserError
-from xtreme_harness.spec import registry
+from xtreme_harness.tasks.data import read_split
+from xtreme_harness.io.errors import UserError
+from xtreme_harness.tasks.registry import registry
 
 SPECS = registry()
 

@@ -11,11 +11,12 @@ import yaml
 from conftest import SHARED
 from test_leaderboard import results_doc, scored_from, write_json
 from xtreme_harness.cli import leaderboard_main
-from xtreme_harness.errors import UserError
+from xtreme_harness.io.errors import UserError
 from xtreme_harness.leaderboard import build_board, load_reference, load_references, render
 from xtreme_harness.leaderboard.reference import available, find_row, parse_reference, shipped
-from xtreme_harness.scoring import overall_scores
-from xtreme_harness.spec import benchmark, registry
+from xtreme_harness.tasks.scoring import overall_scores
+from xtreme_harness.spec import benchmark
+from xtreme_harness.tasks.registry import registry
 
 PUBLISHED = SHARED / "reference" / "published_rows.yaml"
 TASKS = list(benchmark("xtreme")["tasks"])

@@ -223,7 +223,7 @@ def test_a_mistyped_local_path_fails_at_once(tmp_path, suite, capsys, monkeypatc
 def test_max_length_out_of_range_is_refused(tmp_path, suite, capsys, value):
     code, err = run(*xnli_args(suite / "xnli", data_folder(tmp_path / "data"), tmp_path / "out",
                                "--max-length", value), capsys=capsys)
-    assert code == 2 and "--max-length must be between 8 and 8192" in err
+    assert code == 2 and "--max-length must be at least 8 and at most 8192" in err
     assert not (tmp_path / "out").exists()
 
 
@@ -299,7 +299,7 @@ def test_sigint_during_a_write_is_one_line_and_the_rerun_scores_the_same(tmp_pat
 
 
 def test_retrieval_search_is_checked_recorded_and_marked(tmp_path, suite, capsys):
-    from xtreme_harness.protocol import unofficial_options
+    from xtreme_harness.options import unofficial_options
 
     data = data_folder(tmp_path / "data")
     code, err = run(*xnli_args(suite / "xnli", data, tmp_path / "o1", "--retrieval-search", "hnsw"), capsys=capsys)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tiny import build_suite
-from xtreme_harness.evaluation import evaluate
-from xtreme_harness.scoring import score_folders
+from xtreme_harness.run import evaluate
+from xtreme_harness.tasks.scoring import score_folders
 
 
 @pytest.fixture(scope="module")

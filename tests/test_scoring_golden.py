@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from xtreme_harness.scoring import score_folders
+from xtreme_harness.tasks.scoring import score_folders
 
 TOL = 1e-9
 

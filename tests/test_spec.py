@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from xtreme_harness.errors import UserError
-from xtreme_harness.spec import benchmark_categories, benchmark_tasks, load_spec, registry, resolve_tasks
+from xtreme_harness.io.errors import UserError
+from xtreme_harness.spec import benchmark_categories, benchmark_tasks
+from xtreme_harness.tasks.registry import load_spec, registry, resolve_tasks
 
 GOOD = """\
 task: xnli_tr_news
@@ -61,7 +62,7 @@ def test_user_spec_folder_adds_a_task(tmp_path):
     (lambda t: t.replace("official: accuracy", "official: bleu"), "unknown metric 'bleu'", 10),
     (lambda t: t.replace("labels: [contradiction, entailment, neutral]", "labels: contradiction"),
      "'labels' must be a list", 9),
-    (lambda t: t.replace("family: classification", "family: ranking"), "unknown family 'ranking'", 3),
+    (lambda t: t.replace("family: classification", "family: sorting"), "unknown family 'sorting'", 3),
     (lambda t: t.replace("primary: [accuracy]", "primary: [f1]"), "primary figure 'f1'", 10),
     (lambda t: t.replace("task: xnli_tr_news", "task: ../evil"), "must be a plain name", 1),
     (lambda t: t.replace("  custom: {", "  custom: {bad: 1, "), "unknown key 'benchmarks.custom.bad'", 6),

@@ -17,12 +17,14 @@ import time
 import pytest
 
 from faultkit import BUCC_DE, BUCC_EN, GOLD_QA, Q1, Q2, SRC, TGT, UD_TEST, XCOPA, XNLI_TEST, squad
-from xtreme_harness.data import submission
-from xtreme_harness.data.readers import read_split
-from xtreme_harness.errors import UserError
+from xtreme_harness.formats import squad as squad_format
+from xtreme_harness.io import jsonfile, messages
+from xtreme_harness.tasks.data import read_split
+from xtreme_harness.io.errors import UserError
 from xtreme_harness.families import family_of
-from xtreme_harness.scoring import aggregate_task, score_folders
-from xtreme_harness.spec import BenchmarkEntry, registry
+from xtreme_harness.tasks.scoring import aggregate_task, score_folders
+from xtreme_harness.spec import BenchmarkEntry
+from xtreme_harness.tasks.registry import registry
 
 SPECS = registry()
 FW1, FW0, SUP2, AR1 = "\uff11", "\uff10", "\u00b2", "\u0661"  # full-width 1 and 0, superscript 2, Arabic-Indic 1
@@ -40,49 +42,49 @@ def run_score(*args) -> subprocess.CompletedProcess:
                                       (AR1, False), ("1" + FW0, False), ("\u09e7", False), ("9" * 18, True),
                                       ("9" * 19, False)])
 def test_an_index_is_ascii_digits_without_leading_zeros(text, ok):
-    assert submission.is_index(text) is ok
+    assert jsonfile.is_index(text) is ok
 
 
 @pytest.mark.parametrize("value, out", [(3, 3), ("3", 3), (" 12 ", 12), ("-4", -4), (True, None), (3.0, None),
                                         (FW1, None), (SUP2, None), (AR1 + "2", None), ("", None), (None, None)])
 def test_parse_int_takes_json_integers_and_ascii_digit_strings_only(value, out):
-    assert submission.parse_int(value) == out
+    assert jsonfile.parse_int(value) == out
 
 
 @pytest.mark.parametrize("text, foreign", [("de-000413461", False), ("Q156913", False), ("de-" + FW1, True),
                                            ("x" + SUP2, True), ("en_1_" + AR1, True), ("\u2460", True),
                                            ("caf\u00e9", False)])
 def test_foreign_digits_are_found(text, foreign):
-    assert submission.has_foreign_digit(text) is foreign
+    assert jsonfile.has_foreign_digit(text) is foreign
 
 
 def test_a_repeated_key_is_refused_with_its_line_and_name(tmp_path):
     text = '{\n "a": 1,\n "b": {"x": 1},\n "a": 2\n}'
     with pytest.raises(UserError) as err:
-        submission.load_json_text(text, tmp_path / "f.json", key="question id")
+        jsonfile.load_json_text(text, tmp_path / "f.json", key="question id")
     assert err.value.line == 4 and "duplicate question id 'a'" in err.value.message
     nested = '{"a": [\n {"k": 1,\n  "k": 2}]}'
     with pytest.raises(UserError) as err:
-        submission.load_json_text(nested, tmp_path / "f.json")
+        jsonfile.load_json_text(nested, tmp_path / "f.json")
     assert err.value.line == 3 and "duplicate key 'k'" in err.value.message
-    assert submission.load_json_text('{"a": {"k": 1}, "b": {"k": 2}}', tmp_path / "f.json") == \
+    assert jsonfile.load_json_text('{"a": {"k": 1}, "b": {"k": 2}}', tmp_path / "f.json") == \
         {"a": {"k": 1}, "b": {"k": 2}}
 
 
 def test_json_path_line_places_values_and_falls_back_to_the_deepest_part():
     text = json.dumps({"data": [{"paragraphs": [{"context": "c", "qas": [{"id": "q", "answers": 5}]}]}]}, indent=1)
     lines = text.split("\n")
-    at = submission.json_path_line(text, ("data", 0, "paragraphs", 0, "qas", 0, "answers"))
+    at = jsonfile.json_path_line(text, ("data", 0, "paragraphs", 0, "qas", 0, "answers"))
     assert '"answers": 5' in lines[at - 1]
-    at = submission.json_path_line(text, ("data", 0, "paragraphs", 0, "nope", 3))
+    at = jsonfile.json_path_line(text, ("data", 0, "paragraphs", 0, "nope", 3))
     assert lines[at - 1].strip() == "{"  # the paragraph itself
-    assert submission.json_path_line("[1, 2]", ("x",)) == 1
+    assert jsonfile.json_path_line("[1, 2]", ("x",)) == 1
 
 
 def test_messages_never_quote_unbounded_input():
-    assert len(submission.show("x" * 10**6)) < 100
-    assert submission.show([[1]]) == "a list" and submission.show(None) == "null" and submission.show(True) == "true"
-    assert submission.listing([str(i) for i in range(1000)]).endswith("(988 more)")
+    assert len(messages.show("x" * 10**6)) < 100
+    assert messages.show([[1]]) == "a list" and messages.show(None) == "null" and messages.show(True) == "true"
+    assert messages.listing([str(i) for i in range(1000)]).endswith("(988 more)")
 
 
 # --- xtreme-score and xtreme-eval read a gold file with the same function -----------------------------------
@@ -178,7 +180,7 @@ def suite(tmp_path_factory):
 
 
 def _eval(suite, tmp_path, task, files, name):
-    from xtreme_harness.evaluation import evaluate
+    from xtreme_harness.run import evaluate
 
     data = tmp_path / f"data-{name}"
     for rel, text in files.items():
@@ -278,7 +280,7 @@ def test_structural_errors_in_a_large_file_still_come_back_fast(tmp_path):
     path.write_text(text, encoding="utf-8")
     start = time.monotonic()
     with pytest.raises(UserError) as err:
-        submission.read_qa_gold(str(path))
+        squad_format.read_qa_gold(str(path))
     assert "'last'" in err.value.message and err.value.line == text.count("\n", 0, text.index('"answers": 5')) + 1
     assert time.monotonic() - start < 30
 
@@ -310,7 +312,7 @@ def test_a_fifo_gold_file_is_refused_not_taken_for_no_gold(tmp_path):
 def test_scoring_does_not_loop_over_all_languages_per_language(tmp_path, monkeypatch):
     langs = tuple(f"l{i}" for i in range(50_000))
     big = dataclasses.replace(SPECS["xnli"], task="big", benchmarks={"xtreme": BenchmarkEntry("classification", langs)})
-    monkeypatch.setattr("xtreme_harness.scoring.registry", lambda *a, **k: {**SPECS, "big": big})
+    monkeypatch.setattr("xtreme_harness.tasks.scoring.registry", lambda *a, **k: {**SPECS, "big": big})
     for side in ("pred", "gold"):
         (tmp_path / side / "big").mkdir(parents=True)
         (tmp_path / side / "big" / "test-l7.tsv").write_text("neutral\n")
@@ -325,7 +327,7 @@ def test_scoring_does_not_loop_over_all_languages_per_language(tmp_path, monkeyp
 # --- the other readers that took any digit ---------------------------------------------------------------
 
 def test_source_paths_and_choice_labels_take_ascii_digits_only():
-    from xtreme_harness.data.sources import answer_list, choice_index, get_path
+    from xtreme_harness.formats.records import answer_list, choice_index, get_path
     from xtreme_harness.spec import Source
 
     src = Source("s", None, None, {}, {}, ())
@@ -339,7 +341,7 @@ def test_source_paths_and_choice_labels_take_ascii_digits_only():
 
 
 def test_hub_label_ids_are_checked():
-    from xtreme_harness.data.hf import label_name
+    from xtreme_harness.formats.hub import label_name
 
     names = ["entailment", "neutral", "contradiction"]
     assert label_name(1, names, names, "hf") == "neutral"

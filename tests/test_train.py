@@ -20,7 +20,7 @@ import pytest
 
 from conftest import ROOT, SHARED_DATA, me5_small
 
-from xtreme_harness.errors import UserError
+from xtreme_harness.io.errors import UserError
 
 WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
          "quebec romeo sierra tango uniform victor whiskey xray yankee zulu").split()
@@ -235,8 +235,8 @@ def test_stilts_suite_layout_is_what_xtreme_eval_takes(tiny_base, synthetic, dem
     """Intermediate task -> all seven targets -> a suite that models.resolve and evaluate() accept as is."""
     from safetensors.torch import load_file
 
-    from xtreme_harness.models import resolve
-    from xtreme_harness.spec import resolve_tasks
+    from xtreme_harness.producers.checkpoints import resolve
+    from xtreme_harness.tasks.registry import resolve_tasks
     from xtreme_harness.train import Recipe, run
 
     recipe = Recipe(base_model=str(tiny_base), seed=0, precision="no", data_dir=str(demo_data),
@@ -551,8 +551,8 @@ def test_non_english_training_files_are_refused(tiny_base, demo_data, tmp_path):
                     train_files={"panx": str(demo_data / "panx" / "dev-de.tsv")})
     with pytest.raises(UserError, match="English only"):
         run(recipe, tmp_path / "o", _opts())
-    from xtreme_harness.data.readers import read_split
-    from xtreme_harness.spec import get_task
+    from xtreme_harness.tasks.data import read_split
+    from xtreme_harness.tasks.registry import get_task
 
     with pytest.raises(UserError, match="only for en"):
         read_split(get_task("panx"), demo_data, "de", "train")
@@ -595,8 +595,8 @@ def test_sampling_weights_and_plan_are_deterministic():
 
 
 def test_builtin_intermediate_specs_read_local_files(shared_data):
-    from xtreme_harness.data.sources import read_intermediate
-    from xtreme_harness.spec import intermediate_registry
+    from xtreme_harness.tasks.sources import read_intermediate
+    from xtreme_harness.tasks.registry import intermediate_registry
 
     specs = intermediate_registry()
     assert {"anli_plus", "mnli", "qqp", "squad", "squad_v2", "hellaswag", "ccg", "cosmosqa",
@@ -611,7 +611,7 @@ def test_builtin_intermediate_specs_read_local_files(shared_data):
 
 
 def test_intermediate_spec_errors_name_the_line(tmp_path):
-    from xtreme_harness.spec import load_spec
+    from xtreme_harness.tasks.registry import load_spec
 
     p = tmp_path / "x.yaml"
     p.write_text("task: x\nname: X\nfamily: classification\nlabels: [a, b]\nsources:\n"
@@ -638,9 +638,9 @@ def test_me5_small_panx_english_transfers_to_german(tmp_path):
     cache = me5_small()
 
     from xtreme_harness import evaluate
-    from xtreme_harness.data.readers import read_split
+    from xtreme_harness.tasks.data import read_split
     from xtreme_harness.metrics import seqeval_f1
-    from xtreme_harness.spec import get_task
+    from xtreme_harness.tasks.registry import get_task
     from xtreme_harness.train import Recipe, run
 
     t0 = time.perf_counter()

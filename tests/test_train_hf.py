@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from xtreme_harness.data.sources import read_intermediate
-from xtreme_harness.spec import get_intermediate
+from xtreme_harness.tasks.sources import read_intermediate
+from xtreme_harness.tasks.registry import get_intermediate
 
 
 def test_commonsenseqa_through_load_dataset(tmp_path, hf_cache):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from xtreme_harness.errors import UserError
+from xtreme_harness.io.errors import UserError
 
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima".split()
 HYPER = {"lr": 1e-3, "max_steps": 12, "batch_size": 4, "save_every": 4, "eval_every": 1000, "max_length": 32,
@@ -358,7 +358,7 @@ def test_a_finished_phase_is_not_reused_after_its_inputs_change(base, data, tmp_
 
 
 def test_file_fingerprint_sees_content_not_just_size_and_mtime(tmp_path, monkeypatch):
-    from xtreme_harness.data import io
+    from xtreme_harness.io import reads as io
     from xtreme_harness.train.files import file_fingerprint
 
     monkeypatch.setattr(io, "FULL_HASH_BYTES", 2**20)  # the large file is hashed by samples

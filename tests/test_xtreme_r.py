@@ -13,9 +13,9 @@ import pytest
 from conftest import GOLDEN, ROOT, SHARED_DATA
 from tiny import build_checkpoint, build_suite
 from xtreme_harness.cli import score_main
-from xtreme_harness.errors import UserError
-from xtreme_harness.evaluation import evaluate
-from xtreme_harness.scoring import score_folders
+from xtreme_harness.io.errors import UserError
+from xtreme_harness.run import evaluate
+from xtreme_harness.tasks.scoring import score_folders
 
 OFFICIAL, MOCK = GOLDEN / "official", GOLDEN / "mock"
 needs_golden = pytest.mark.skipif(not GOLDEN.is_dir(), reason="../shared/golden is absent")
@@ -61,8 +61,9 @@ def test_xtreme_r_categories_and_the_all_task_score(tmp_path):
     """evaluate.py's XTREME-R aggregation: xcopa counts in classification and multi_choice, LAReQA in no
     category, and with LAReQA's empty language list the all-task score is never reported; the harness
     gives the mean of all ten tasks as a secondary figure instead."""
-    from xtreme_harness.scoring import aggregate_task, overall_scores
-    from xtreme_harness.spec import benchmark_tasks, registry
+    from xtreme_harness.tasks.scoring import aggregate_task, overall_scores
+    from xtreme_harness.spec import benchmark_tasks
+    from xtreme_harness.tasks.registry import registry
 
     specs = registry()
     tasks, complete = {}, set()
@@ -83,8 +84,9 @@ def test_xtreme_r_categories_and_the_all_task_score(tmp_path):
 def test_xtreme_r_board_shows_the_secondary_all_task_score(tmp_path):
     from xtreme_harness import __version__
     from xtreme_harness.leaderboard import build_board, entry_from_dict, render
-    from xtreme_harness.scoring import aggregate_task, overall_scores
-    from xtreme_harness.spec import benchmark_tasks, registry
+    from xtreme_harness.tasks.scoring import aggregate_task, overall_scores
+    from xtreme_harness.spec import benchmark_tasks
+    from xtreme_harness.tasks.registry import registry
 
     specs = registry()
     tasks, coverage = {}, {}
@@ -120,7 +122,7 @@ def test_xcopa_scorer_is_strict_about_integers(tmp_path):
 # --- Mewsli-X -------------------------------------------------------------------------------------
 
 def test_mention_query_as_utils_mewslix_builds_it():
-    from xtreme_harness.families.retrieval import entity_text, mention_query
+    from xtreme_harness.formats.rankings import entity_text, mention_query
 
     text = ("Prosecutors said so. The verdict came back for Smith, who stepped down as AG of {Fictitious} County "
             "in February, 2012.  Then it ended.")
@@ -200,8 +202,8 @@ def test_mewslix_through_xtreme_eval(tmp_path):
 
 @needs_data
 def test_lareqa_reader_pools_every_language():
-    from xtreme_harness.data.readers import read_split
-    from xtreme_harness.spec import get_task
+    from xtreme_harness.tasks.data import read_split
+    from xtreme_harness.tasks.registry import get_task
 
     rs = read_split(get_task("lareqa"), SHARED_DATA, "de", "test")
     langs = sorted(p.stem for p in (SHARED_DATA / "lareqa" / "xquad-r").glob("*.json"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import shlex
 import signal
 import sys
@@ -16,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import UserError
+from .io.errors import UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,7 +58,7 @@ def _report(prog: str, body: Callable[[], int | None]) -> int:
     except OSError as exc:  # the system refused a path the user named (read-only, full, too long ...)
         if exc.filename is None:
             raise
-        from .data.io import os_error
+        from .io.errors import os_error
 
         print(f"{prog}: error: {os_error(exc, exc.filename, 'path')}", file=sys.stderr)
         return 2
@@ -86,9 +85,9 @@ def score_main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--json", dest="json_out", help="write the scores as JSON to this file")
         p.add_argument("--task-dir", action="append", default=[], help="extra folder of task spec YAMLs")
         args = p.parse_args(argv)
-        from .data.io import atomic_write_json, output_path
-        from .reporting import format_scores
-        from .scoring import score_folders
+        from .io.files import atomic_write_json, output_path
+        from .tasks.report import format_scores
+        from .tasks.scoring import score_folders
 
         if args.json_out:
             args.json_out = output_path(args.json_out, "--json")
@@ -103,119 +102,45 @@ def score_main(argv: Sequence[str] | None = None) -> int:
 
 # --- xtreme-eval ---------------------------------------------------------------------
 
-BACKENDS = ("native", "lm-eval")
-
-
 def eval_parser(prog: str = "xtreme-eval") -> argparse.ArgumentParser:
-    """Every option of ``xtreme-eval``, native and lm-eval backends alike."""
-    p = _Parser(prog=prog, description="Score a checkpoint or a suite of per-task checkpoints on XTREME.")
-    p.add_argument("--model", help="checkpoint folder, hub id, suite folder (<task>/ checkpoints [+ encoder/]) or "
-                                   "suite manifest (.yaml); with --backend lm-eval, an lm-eval model type (hf, vllm, "
-                                   "xtreme-encoder, ...)")
-    p.add_argument("--label-map", default=None, metavar="CKPT_LABEL=TASK_LABEL,...",
-                   help="rename a single checkpoint's labels to the task's (LABEL_0=entailment,...); several may map "
-                        "to one (B-MISC=O,I-MISC=O)")
-    p.add_argument("--tasks", default="all", help="'all' (the benchmark's tasks) or a comma-separated list")
-    p.add_argument("--languages", default="all", help="'all' or a comma-separated list of ISO 639-1 codes")
-    p.add_argument("--data-dir", default=os.environ.get("XTREME_DATA_DIR", "download"),
-                   help="XTREME download layout folder, 'hf', or 'hf:<local dataset copy>' "
-                        "(default: $XTREME_DATA_DIR or ./download)")
-    p.add_argument("--split", default="test", choices=["test", "dev"])
-    p.add_argument("--output", default="xtreme-results", help="output folder (results.json, predictions/, records/)")
-    p.add_argument("--batch-size", default="auto", help="'auto' or sequences per batch")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    p.add_argument("--limit", type=int, default=None,
-                   help="only the first N examples per language (queries for retrieval)")
-    p.add_argument("--retrieval-layer", type=int, default=None,
-                   help="hidden layer for retrieval embeddings (0 = embeddings; default: 8 of 12, 14 of 24)")
-    p.add_argument("--pooling", default="mean", choices=["mean", "cls"])
-    p.add_argument("--max-length", type=int, default=None, help="override the task's max sequence length")
-    p.add_argument("--qa-nbest", default="padded", metavar="padded|real-tokens",
-                   help="QA n-best over every padded position, as XTREME's run_squad.py (default), or over real "
-                        "tokens only")
-    p.add_argument("--qa-answer-text", default="xtreme", metavar="xtreme|offsets",
-                   help="a QA span's text as XTREME writes it, projected onto whitespace words (default), or the "
-                        "context sliced at the span's character offsets")
-    p.add_argument("--tagging-windows", default="chunks", metavar="chunks|overlap",
-                   help="long tagging sentences cut into consecutive chunks, as XTREME's preprocessing (default), "
-                        "or into overlapping windows")
-    p.add_argument("--retrieval-search", default="exact", metavar="exact|pca|ivf",
-                   help="how BUCC's margin k-NN is searched: exact (default, XTREME's), or approximately with the "
-                        "candidates re-scored exactly: pca (exact search in 128 principal directions) or ivf "
-                        "(FAISS IVF, nprobe 64); not the official protocol")
-    p.add_argument("--version", default="xtreme", choices=VERSIONS)
-    p.add_argument("--task-dir", action="append", default=[], help="extra folder of task spec YAMLs")
-    p.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints that ship their own code")
-    p.add_argument("--allow-pickle", action="store_true", help="allow pickled pytorch_model.bin weights")
-    p.add_argument("--embedding-cache", default=None,
-                   help="folder to cache retrieval embeddings in (keyed by model, layer, pooling and text hash)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace what --output holds from other settings (otherwise such a folder is refused)")
+    """Every option of ``xtreme-eval``, native and lm-eval backends alike, from their one declaration."""
+    from .io.options import add_arguments, declared
+    from .options import EvalOptions
+
+    p = _Parser(prog=prog, description="Score a checkpoint, a suite of per-task checkpoints, a manifest, a "
+                                       "sentence-transformers model or an lm-eval model on XTREME.")
+    lmeval = set(EvalOptions.LMEVAL_ONLY) | {"backend"}
+    add_arguments(p, EvalOptions, [n for n in declared(EvalOptions) if n not in lmeval])
     g = p.add_argument_group("lm-eval backend")
-    g.add_argument("--backend", default="native", choices=BACKENDS,
-                   help="native: our engine on fine-tuned checkpoints; lm-eval: --model is an lm-eval model type "
-                        "run zero-shot on the xtreme_* lm-eval tasks")
-    g.add_argument("--model-args", default="",
-                   help="lm-eval model arguments, key=value,... (e.g. pretrained=PATH); --backend lm-eval only")
-    g.add_argument("--gen-kwargs", default=None,
-                   help="lm-eval generation overrides for the QA tasks, key=value,... (e.g. max_gen_toks=32)")
-    g.add_argument("--apply-chat-template", action="store_true",
-                   help="wrap prompts in the model's chat template (--backend lm-eval)")
+    add_arguments(p, EvalOptions, [n for n in declared(EvalOptions) if n in lmeval], group=g)
     g.add_argument("--lm-eval-tasks-path", action="store_true",
                    help="print the folder of the xtreme_* lm-eval task YAMLs (for lm_eval --include_path) and exit")
-    g.add_argument("--verbose", action="store_true", help="show lm-eval's own log (--backend lm-eval)")
     return p
 
 
-def _eval_options(args: argparse.Namespace) -> dict:
-    """The options both backends share, as :class:`~xtreme_harness.evaluation.EvalConfig` fields."""
-    return dict(model=args.model, tasks=args.tasks, languages=args.languages, data_dir=args.data_dir,
-                split=args.split, output=args.output, batch_size=args.batch_size, device=args.device,
-                dtype=args.dtype, limit=args.limit, version=args.version, task_dirs=list(args.task_dir),
-                trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle,
-                max_length=args.max_length, retrieval_layer=args.retrieval_layer, pooling=args.pooling,
-                progress=not args.no_progress, embedding_cache=args.embedding_cache, label_map=args.label_map,
-                qa_nbest=args.qa_nbest, tagging_windows=args.tagging_windows, qa_answer_text=args.qa_answer_text,
-                retrieval_search=args.retrieval_search, overwrite=args.overwrite)
-
-
 def eval_command(argv: Sequence[str] | None, prog: str = "xtreme-eval", backend: str | None = None) -> int:
+    from .io.options import given_flags
+    from .options import EvalOptions
+
     args = eval_parser(prog).parse_args(argv)
     if args.lm_eval_tasks_path:
         from .lmeval import tasks_path
 
         print(tasks_path())
         return 0
+    values = given_flags(EvalOptions, args)
     if backend:
-        args.backend = backend
-    from .reporting import format_scores
+        values["backend"] = backend
+    from .producers.distributed import is_main
+    from .run import run
+    from .tasks.report import format_scores
 
-    if args.backend == "lm-eval":
-        from .lmeval.runner import LMEvalConfig, run
-
-        if not args.model:
-            raise UserError("--model is required: an lm-eval model type such as hf, vllm or xtreme-encoder "
-                            "(with --model-args pretrained=PATH)")
-        cfg = LMEvalConfig(**_eval_options(args), model_args=args.model_args, gen_kwargs=args.gen_kwargs,
-                           apply_chat_template=args.apply_chat_template)
-        results = run(cfg, verbose=args.verbose)
-    else:
-        for flag, value in (("--model-args", args.model_args), ("--gen-kwargs", args.gen_kwargs),
-                            ("--apply-chat-template", args.apply_chat_template)):
-            if value:
-                raise UserError(f"{flag} applies to --backend lm-eval only")
-        if not args.model:
-            raise UserError("--model is required (see xtreme-eval --help)")
-        from .distributed import is_main
-        from .evaluation import evaluate
-
-        results = evaluate(**_eval_options(args))
-        if not is_main():
-            return 0
+    options = EvalOptions.build(values, "flag")
+    results = run(options)
+    if not is_main():
+        return 0
     print(format_scores(results))
-    print(f"\nresults: {Path(args.output) / 'results.json'}")
+    print(f"\nresults: {Path(options.output) / 'results.json'}")
     return 0
 
 
@@ -235,11 +160,12 @@ TRAIN_USAGE = """\
     xtreme-train check RECIPE          validate a recipe and print it as it would run"""
 
 
-def _hyper_flags() -> dict[str, dataclasses.Field]:
-    """The hyper-parameters that are command-line flags, as Hyper's fields declare them."""
+def _hyper_flags() -> dict:
+    """The hyper-parameters that are command-line flags, as Hyper's fields declare them: name -> Opt."""
+    from .io.options import declared
     from .train.loop import Hyper
 
-    return {f.name: f for f in dataclasses.fields(Hyper) if f.metadata["flag"]}
+    return {name: opt for name, (_, opt) in declared(Hyper).items() if opt.flag}
 
 
 def add_train_run_arguments(p) -> None:
@@ -266,12 +192,12 @@ def add_train_run_arguments(p) -> None:
                    help="how tasks are mixed in multi-task intermediate training")
     d.add_argument("--temperature", type=float, help="T for temperature sampling: p ~ n^(1/T)")
     h = p.add_argument_group("hyper-parameters (override the recipe for every phase)")
-    for name, f in _hyper_flags().items():
+    for name, opt in _hyper_flags().items():
         flag = "--" + name.replace("_", "-")
-        if "bool" in str(f.type):
-            h.add_argument(flag, action="store_true", default=None, dest=name, help=f.metadata["help"])
+        if opt.kind is bool:
+            h.add_argument(flag, action="store_true", default=None, dest=name, help=opt.help)
         else:
-            h.add_argument(flag, type=float if "float" in str(f.type) else int, dest=name, help=f.metadata["help"])
+            h.add_argument(flag, type=opt.kind, dest=name, help=opt.help)
     h.add_argument("--seed", type=int)
     r = p.add_argument_group("running")
     r.add_argument("--precision", choices=["auto", "bf16", "fp16", "no"], help="auto: bf16 on GPUs that have it")
@@ -308,7 +234,7 @@ def _train_run(argv: Sequence[str]) -> int:
     add_train_run_arguments(p)
     args = p.parse_args(list(argv))
     if args.out is not None:
-        from .data.io import output_path
+        from .io.files import output_path
 
         output_path(args.out, "--out", folder=True)  # before the recipe, the model or any data is read
     cli_hyper = _cli_hyper(args)
@@ -358,7 +284,7 @@ def _train_sweep(argv: Sequence[str]) -> int:
     names = [n.strip() for n in args.intermediate.split(",") if n.strip()]
     if not names and args.no_baseline:
         raise UserError("--intermediate is empty and --no-baseline leaves nothing to run")
-    from .data.io import output_path
+    from .io.files import output_path
     from .train.recipes import validate_recipe
 
     output_path(args.out, "--out", folder=True)
@@ -383,7 +309,7 @@ def _train_sweep(argv: Sequence[str]) -> int:
 
 
 def _train_tasks(argv: Sequence[str]) -> int:
-    from .spec import intermediate_registry
+    from .tasks.registry import intermediate_registry
     from .train.recipes import TARGETS, UNIT_OF
 
     p = _Parser(prog="xtreme-train tasks", description="List intermediate tasks and trainable targets.")

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .errors import UserError
+from .io.errors import UserError
 
 LANGUAGES = ("en", "de", "es", "zh")
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # XLM-R's ids 0-3, mask after
@@ -45,7 +45,15 @@ def _say(msg: str) -> None:
 
 def build_tokenizer(texts: Iterable[str], out_dir: str | Path | None = None, vocab_size: int = 3000):
     """An XLM-R-style fast tokenizer (``<s> a </s></s> b </s>``) with a WordPiece vocabulary trained on ``texts``."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordPiece(unk_token="<unk>", max_input_chars_per_word=64))
@@ -96,9 +104,10 @@ def demo_corpus(data_dir: str | Path, languages: Sequence[str] = LANGUAGES) -> l
     The XTREME-R tasks render the same world in the same words, so their text adds nothing the tokenizer
     and the MLM pretraining need.
     """
-    from .data.examples import PairExample, QAExample, RetrievalSet, TaggingExample
-    from .data.readers import available, read_split
-    from .spec import benchmark_tasks, registry
+    from .formats.examples import PairExample, QAExample, RetrievalSet, TaggingExample
+    from .spec import benchmark_tasks
+    from .tasks.data import available, read_split
+    from .tasks.registry import registry
 
     texts: list[str] = []
     seen_ctx: set[str] = set()
@@ -200,9 +209,9 @@ def run_demo(out: str | Path = "demo", languages: Sequence[str] = LANGUAGES, see
     _say(f"suite ready in {suite} ({time.perf_counter() - t0:.0f} s)")
     if not evaluate:
         return None
-    from .evaluation import evaluate as xtreme_evaluate
     from .leaderboard.boards import make_board
-    from .reporting import format_scores
+    from .run import evaluate as xtreme_evaluate
+    from .tasks.report import format_scores
 
     results = None
     for version, folder in (("xtreme", "results"), ("xtreme-r", "results-xtreme-r")):

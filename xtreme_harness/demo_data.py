@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Sequence
 
-from .errors import UserError
-from .spec import registry
+from .io.errors import UserError
+from .tasks.registry import registry
 
 SUPPORTED_LANGUAGES = ("en", "de", "es", "fr", "ru", "zh", "ar")
 DEFAULT_LANGUAGES = ("en", "de", "es", "zh")

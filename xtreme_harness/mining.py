@@ -36,7 +36,8 @@ DEFAULT_CHUNK_SIZE = 16384  # queries per FAISS search call
 MARGINS = ("ratio", "distance", "absolute")
 MODES = ("max", "fwd", "bwd", "intersect")
 DUPLICATES = ("drop", "expand")
-SEARCHES = ("exact", "ivf", "pca")  # how the margin k-NN is searched; "exact" is the official protocol
+EXACT = "exact"  # XTREME's search, the default
+SEARCHES = (EXACT, "ivf", "pca")  # how the margin k-NN is searched; "exact" is the official protocol
 
 
 # --- search -----------------------------------------------------------------------------

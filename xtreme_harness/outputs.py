@@ -17,8 +17,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .data.io import atomic_write_json, folder_lock, output_path, read_json, remove_stale_temps
-from .errors import UserError, clip
+from .io.errors import UserError, clip
+from .io.files import atomic_write_json, folder_lock, output_path, remove_stale_temps
+from .io.jsonfile import read_json
 
 SETTINGS = "settings.json"
 WRITTEN = ("predictions", "labels", "records", "state", "lmeval", "results.json", "timings.json", SETTINGS)

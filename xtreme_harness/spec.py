@@ -13,21 +13,34 @@ folders).
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Protocol
 
 import yaml
 
-from .data.io import os_error, read_text
-from .errors import UserError, clip
-from .yamlfile import Locator, check_mapping, dotted, load_yaml, str_list
+from .io.errors import UserError, clip
+from .io.yamlfile import Locator, check_mapping, dotted, load_yaml, str_list
+from .metrics import METRICS
 
 SPLITS = ("train", "dev", "test")
+
+
+class FamilyTraits(Protocol):
+    """What validating a spec needs to know of its task family (:mod:`xtreme_harness.families` provides it)."""
+
+    formats: tuple[str, ...]  # data formats its readers know (``format:``)
+    submissions: tuple[str, ...]  # submission formats it writes (``submission.format``)
+    needs_labels: bool  # a spec must give a label set
+    labels_from_data: bool  # an intermediate spec may take its label set from its training data
+    source_roles: tuple[frozenset, frozenset] | None  # (required, optional) column roles; None: no sources
+    intermediate_features: tuple[str, ...]  # features an intermediate spec must set
+    protocol_schema: tuple[dict, dict] | None  # the 'retrieval' block: (schema, allowed values); None: no block
+
+    def default_metric(self, features: Mapping[str, Any]) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -144,7 +157,13 @@ _METRICS = {"official": (str, True), "primary": (list, False), "secondary": (lis
 _SUBMISSION = {"ext": (str, True), "format": (str, True)}
 _HF = {"path": (str, True), "config": (str, True), "splits": (dict, True), "columns": (dict, True),
        "lang_names": (dict, False), "filter": (dict, False)}
-_TRAIN_SOURCE = {"task": (str, True), "split": (str, False), "path": (str, False), "note": (str, False)}
+# How the trainer gets a target's English training data (xtreme-train reads only this): the training run
+# (``unit``; tasks naming one unit share one model), the file (a split of the spec, or a path under the data
+# folder), the dev data it selects checkpoints on, the intermediate spec read when the file is absent, and the
+# paper's hyper-parameters for the run.
+_TRAIN_SOURCE = {"unit": (str, True), "split": (str, False), "path": (str, False), "dev_split": (str, False),
+                 "dev_path": (str, False), "fallback": (str, False), "hyperparameters": (dict, False),
+                 "note": (str, False)}
 # Featurisation settings, shared by every family: (type, smallest allowed value).
 FEATURES = {  # key: (type, lowest, highest)
     "max_length": (int, 8, 8192),
@@ -220,13 +239,9 @@ def _features(data: Any, path: str, loc: Locator) -> dict[str, Any]:
     return dict(data)
 
 
-def _metrics(data: Any, family: str, features: dict, path: str, loc: Locator) -> MetricSpec:
-    from .metrics import METRICS  # local import: metrics never import spec
-
+def _metrics(data: Any, fam: "FamilyTraits", features: dict, path: str, loc: Locator) -> MetricSpec:
     if data is None:
-        from .families import FAMILIES
-
-        official = FAMILIES[family].default_metric(features)
+        official = fam.default_metric(features)
         return MetricSpec(official, (METRICS[official].headline,))
     check_mapping(data, _METRICS, ("metrics",), path, loc)
     _one_of(data["official"], sorted(METRICS), "metric", ("metrics", "official"), path, loc)
@@ -245,13 +260,11 @@ def _metrics(data: Any, family: str, features: dict, path: str, loc: Locator) ->
     return MetricSpec(data["official"], primary, secondary)
 
 
-def _labels(data: dict, family: str, path: str, loc: Locator, intermediate: bool) -> tuple[tuple[str, ...] | None,
-                                                                                            bool]:
+def _labels(data: dict, family: str, fam: "FamilyTraits", path: str, loc: Locator,
+            intermediate: bool) -> tuple[tuple[str, ...] | None, bool]:
     """The label set, and whether it is read off the training data (an intermediate tagging task's choice)."""
-    from .families import FAMILIES
-
     labels = data.get("labels")
-    from_data_ok = intermediate and FAMILIES[family].labels_from_data
+    from_data_ok = intermediate and fam.labels_from_data
     if labels == "from_data" and from_data_ok:
         return None, True
     if isinstance(labels, str):
@@ -264,15 +277,16 @@ def _labels(data: dict, family: str, path: str, loc: Locator, intermediate: bool
     if not labels:
         if from_data_ok:
             return None, True
-        if FAMILIES[family].needs_labels:
+        if fam.needs_labels:
             raise UserError(f"a {family} task needs a 'labels' list", path, loc.line(("labels",)) or 1)
     return labels, False
 
 
-def parse_spec(text: str, path: str = "<spec>") -> TaskSpec:
-    """Validate one spec document (an XTREME task or an intermediate task) and build a :class:`TaskSpec`."""
-    from .families import FAMILIES
+def parse_spec(text: str, path: str, families: Mapping[str, "FamilyTraits"]) -> TaskSpec:
+    """Validate one spec document (an XTREME task or an intermediate task) and build a :class:`TaskSpec`.
 
+    ``families`` are the task families by name (the task registry passes them in: specs know what a family
+    must declare, never a family itself)."""
     data, loc = load_yaml(text, path)
     if not isinstance(data, dict):
         raise UserError("the document must be a mapping", path, 1)
@@ -289,12 +303,16 @@ def parse_spec(text: str, path: str = "<spec>") -> TaskSpec:
     if not task or any(c in task for c in bad) or task.startswith("-"):
         raise UserError(f"task id '{task}' must be a plain name (no {', '.join(repr(c) for c in bad.strip())} or "
                         "spaces)", path, loc.line(("task",)))
-    family = _one_of(data["family"], [f for f, fam in FAMILIES.items() if not intermediate or fam.source_roles],
+    if data["family"] == "retrieval":  # the vocabulary of harness 0.2: one family then, three now
+        raise UserError("family 'retrieval' is now three families: nearest_neighbour (was method: nearest), "
+                        "bitext_mining (method: margin) and ranking (method: ranking); name one and drop 'method'",
+                        path, loc.line(("family",)))
+    family = _one_of(data["family"], [f for f, fam in families.items() if not intermediate or fam.source_roles],
                      "family", ("family",), path, loc)
-    fam = FAMILIES[family]
+    fam = families[family]
     features = _features(data.get("features"), path, loc)
-    metrics = _metrics(data.get("metrics"), family, features, path, loc)
-    labels, from_data = _labels(data, family, path, loc, intermediate)
+    metrics = _metrics(data.get("metrics"), fam, features, path, loc)
+    labels, from_data = _labels(data, family, fam, path, loc, intermediate)
     common = dict(task=task, name=data["name"], description=data.get("description", ""), family=family,
                   metrics=metrics, labels=labels, labels_from_data=from_data, features=features,
                   citation=data.get("citation", ""), source_file=path,
@@ -303,7 +321,7 @@ def parse_spec(text: str, path: str = "<spec>") -> TaskSpec:
         for key in fam.intermediate_features:
             if not features.get(key):
                 raise UserError(f"a {family} task needs 'features: {{{key}: ...}}'", path, loc.line(("family",)))
-        return TaskSpec(**common, sources=_sources(data["sources"], family, path, loc))
+        return TaskSpec(**common, sources=_sources(data["sources"], family, fam, path, loc))
 
     fmt = _one_of(data["format"], fam.formats, f"format for family '{family}'", ("format",), path, loc)
     benchmarks = {}
@@ -341,11 +359,18 @@ def parse_spec(text: str, path: str = "<spec>") -> TaskSpec:
                     lang_names={str(k): str(v) for k, v in (h.get("lang_names") or {}).items()},
                     filter=h.get("filter"))
     if "train_source" in data:
-        check_mapping(data["train_source"], _TRAIN_SOURCE, ("train_source",), path, loc)
+        src = check_mapping(data["train_source"], _TRAIN_SOURCE, ("train_source",), path, loc)
+        if ("split" in src) == ("path" in src):
+            raise UserError("'train_source' needs one of 'split' (a split of this spec) or 'path' (a file under the "
+                            "data folder)", path, loc.line(("train_source",)))
+        for key in ("split", "dev_split"):
+            if key in src and src[key] not in splits:
+                raise UserError(f"'train_source.{key}' names split '{src[key]}', which this spec does not have "
+                                f"(it has: {', '.join(splits)})", path, loc.line(("train_source", key)))
     retrieval = dict(data.get("retrieval") or {})
     if fam.protocol_schema is not None:
         schema, values = fam.protocol_schema
-        if not retrieval:
+        if not retrieval and any(req for _, req in schema.values()):
             required = ", ".join(f"{k}: {'|'.join(v)}" for k, v in values.items() if schema[k][1])
             raise UserError(f"a {family} task needs a 'retrieval' block ({required})", path, loc.line(("family",)))
         check_mapping(retrieval, schema, ("retrieval",), path, loc)
@@ -360,11 +385,9 @@ def parse_spec(text: str, path: str = "<spec>") -> TaskSpec:
                     train_source=dict(data.get("train_source") or {}), retrieval=retrieval)
 
 
-def _sources(items: list, family: str, path: str, loc: Locator) -> tuple[Source, ...]:
-    from .families import FAMILIES
-
+def _sources(items: list, family: str, fam: "FamilyTraits", path: str, loc: Locator) -> tuple[Source, ...]:
     sources = []
-    required, optional = FAMILIES[family].source_roles
+    required, optional = fam.source_roles
     for i, s in enumerate(items):
         where = ("sources", i)
         check_mapping(s, _SOURCE, where, path, loc)
@@ -398,83 +421,8 @@ def _sources(items: list, family: str, path: str, loc: Locator) -> tuple[Source,
     return tuple(sources)
 
 
-def load_spec(path: str | os.PathLike) -> TaskSpec:
-    from .data.io import read_text  # names the line of invalid UTF-8; drops a BOM and CRs
-
-    path = os.fspath(path)
-    return parse_spec(read_text(path, "spec file"), path)
-
-
 def builtin_task_dir() -> Path:
     return Path(str(resources.files("xtreme_harness") / "tasks"))
-
-
-def builtin_intermediate_dir() -> Path:
-    return builtin_task_dir() / "intermediate"
-
-
-@lru_cache(maxsize=32)
-def _load_dir(directory: str) -> dict[str, TaskSpec]:
-    specs: dict[str, TaskSpec] = {}
-    d = Path(directory)
-    if not d.is_dir():
-        raise UserError("task spec folder not found", directory)
-    try:
-        names = os.listdir(d)
-    except OSError as exc:  # an unreadable folder would otherwise add no task, silently
-        raise os_error(exc, d, "task spec folder") from None
-    files = sorted(n for n in names if n.endswith(".yaml")) + sorted(n for n in names if n.endswith(".yml"))
-    for p in (d / n for n in files):
-        if p.name.startswith("_"):
-            continue
-        spec = load_spec(p)
-        if spec.task in specs:
-            raise UserError(f"task '{spec.task}' is defined twice (also in {specs[spec.task].source_file})", str(p))
-        specs[spec.task] = spec
-    return specs
-
-
-def _registry(builtin: Path, task_dirs, intermediate: bool) -> dict[str, TaskSpec]:
-    own = _load_dir(str(builtin))
-    specs = dict(own)
-    for d in task_dirs or ():
-        for name, spec in _load_dir(str(Path(d).resolve())).items():
-            if spec.intermediate != intermediate:
-                continue
-            if (name in own) != spec.replaces_builtin:
-                loc = Locator(read_text(spec.source_file, "task spec"))
-                if spec.replaces_builtin:
-                    raise UserError(f"'replaces_builtin: true' but there is no built-in task '{name}'",
-                                    spec.source_file, loc.line(("replaces_builtin",)))
-                raise UserError(f"task '{name}' is a built-in task; give this spec its own 'task' id, or set "
-                                "'replaces_builtin: true' to replace it (results then mark the task and leave it "
-                                "out of the overall score)", spec.source_file, loc.line(("task",)))
-            specs[name] = spec
-    return specs
-
-
-def registry(task_dirs: tuple[str, ...] | list[str] | None = None) -> dict[str, TaskSpec]:
-    """All XTREME-style tasks: the built-in specs, then user folders (a built-in id only with replaces_builtin)."""
-    return _registry(builtin_task_dir(), tuple(task_dirs or ()), intermediate=False)
-
-
-def intermediate_registry(task_dirs: tuple[str, ...] | list[str] | None = None) -> dict[str, TaskSpec]:
-    """All intermediate (STILTs) tasks: the built-in ones, then user folders."""
-    return _registry(builtin_intermediate_dir(), tuple(task_dirs or ()), intermediate=True)
-
-
-def get_task(name: str, task_dirs=None) -> TaskSpec:
-    specs = registry(tuple(task_dirs) if task_dirs else None)
-    if name not in specs:
-        raise UserError(f"unknown task '{clip(name)}' (known: {clip(', '.join(sorted(specs)), 400)})")
-    return specs[name]
-
-
-def get_intermediate(name: str, task_dirs=None) -> TaskSpec:
-    specs = intermediate_registry(tuple(task_dirs) if task_dirs else None)
-    if name not in specs:
-        raise UserError(f"unknown intermediate task '{name}' (known: {', '.join(sorted(specs))})")
-    return specs[name]
 
 
 @lru_cache(maxsize=1)
@@ -499,18 +447,3 @@ def benchmark(version: str) -> dict[str, Any]:
     return benchmarks()[version]
 
 
-def resolve_tasks(arg: str, version: str = "xtreme", task_dirs=None) -> list[TaskSpec]:
-    """Turn ``all`` or ``t1,t2`` into specs; ``all`` is the benchmark's tasks."""
-    specs = registry(tuple(task_dirs) if task_dirs else None)
-    if arg.strip() == "all":
-        names = [t for t in benchmark_tasks(version) if t in specs]
-    else:
-        names = [t.strip() for t in arg.split(",") if t.strip()]
-        if not names:
-            raise UserError("--tasks is empty (expected 'all' or a comma-separated list of task ids)")
-    out = []
-    for n in names:
-        if n not in specs:
-            raise UserError(f"unknown task '{clip(n)}' (known: {clip(', '.join(sorted(specs)), 400)})")
-        out.append(specs[n])
-    return out

@@ -12,9 +12,17 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..data import readers, submission
-from ..data.examples import PairExample
-from . import AccuracyScored, FeatureList, MODEL_INPUTS, Predictions, call_model, register, require_fast
+from ..formats import lines
+from ..formats.examples import PairExample
+from ..formats.pairs import read_pairs_tsv
+from .base import (
+    MODEL_INPUTS,
+    Family,
+    FeatureList,
+    Predictions,
+    keep_logits,
+    require_fast,
+)
 
 
 def featurize(examples: Sequence[PairExample], tokenizer: Any, max_length: int = 128,
@@ -69,8 +77,7 @@ def decode(logits: np.ndarray, labels: Mapping[int, str]) -> list[str]:
     return [labels[int(i)] for i in best]
 
 
-@register
-class Classification(AccuracyScored):
+class Classification(Family):
     name = "classification"
     head = "ForSequenceClassification"
     auto_class = "AutoModelForSequenceClassification"
@@ -80,10 +87,10 @@ class Classification(AccuracyScored):
     defaults = {"max_length": 128}
 
     def read(self, spec, paths, lang, limit):
-        return readers.read_pairs_tsv(paths["data"], spec.labels, paths.get("gold"), limit, lang)
+        return read_pairs_tsv(paths["data"], spec.labels, paths.get("gold"), limit, lang)
 
     def read_hf(self, spec, ds, lang, limit, where):
-        from ..data.hf import class_names, head, label_name
+        from ..formats.hub import class_names, head, label_name
 
         ds = head(ds, limit)
         cols = spec.hf.columns
@@ -108,18 +115,17 @@ class Classification(AccuracyScored):
             return None
         return PairExample(id=ex_id, text_a=str(record.col("text_a")), text_b=str(record.col("text_b")), label=label)
 
-    def logits(self, examples, model, tokenizer, engine, settings, call=call_model, desc: str = ""):
+    def logits(self, examples, head, settings, desc: str = ""):
         """The head's logits, one row per example, and the featurisation counts."""
-        feats = featurize(examples, tokenizer, max_length=settings["max_length"])
-        outs = engine.run(model, feats, lambda m, b: {"logits": call(m, b).logits}, desc=desc)
-        n_labels = getattr(getattr(model, "config", None), "num_labels", 0)
-        logits = np.stack([o["logits"] for o in outs]) if outs else np.zeros((0, n_labels))
-        return logits, dict(feats.stats)
+        feats = featurize(examples, head.tokenizer, max_length=settings["max_length"])
+        outs = head.run(feats, keep_logits, desc=desc)
+        n_labels = len(head.labels or ())
+        values = np.stack([o["logits"] for o in outs]) if outs else np.zeros((0, n_labels))
+        return values, dict(feats.stats)
 
-    def predict(self, spec, examples, model, tokenizer, engine, settings, labels=None, call=call_model, lang="",
-                **context):
-        logits, stats = self.logits(examples, model, tokenizer, engine, settings, call, f"{spec.task}/{lang}")
-        return Predictions(spec.task, lang, examples, decode(logits, labels), stats)
+    def predict(self, spec, examples, settings, model, lang=""):
+        values, stats = self.logits(examples, model, settings, f"{spec.task}/{lang}")
+        return Predictions(spec.task, lang, examples, decode(values, model.labels), stats)
 
     def train_features(self, spec, examples, tokenizer, settings, labels=None):
         return featurize(examples, tokenizer, max_length=settings["max_length"],
@@ -132,12 +138,27 @@ class Classification(AccuracyScored):
         batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
         return batch
 
+    def training_head(self, hidden, num_labels, dropout):
+        """RoBERTa's classification head on the first token."""
+        from torch import nn
+
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.Tanh(), nn.Dropout(dropout),
+                             nn.Linear(hidden, num_labels))
+
+    def head_outputs(self, head, hidden, input_shape, targets):
+        from torch.nn import functional as F
+
+        out = {"logits": head(hidden[:, 0])}
+        if targets.get("labels") is not None:
+            out["loss"] = F.cross_entropy(out["logits"].float(), targets["labels"])
+        return out
+
     def read_pair(self, spec, pred_path, label_path):
-        labels = submission.not_empty(submission.read_label_lines(label_path, spec.labels, "labels file"),
-                                      label_path, "one label per line")
-        preds = submission.read_label_lines(pred_path, spec.labels, "prediction file")
-        submission.same_length(pred_path, label_path, len(preds), len(labels), "lines")
+        labels = lines.not_empty(lines.read_label_lines(label_path, spec.labels, "labels file"), label_path,
+                                 "one label per line")
+        preds = lines.read_label_lines(pred_path, spec.labels, "prediction file")
+        lines.same_length(pred_path, label_path, len(preds), len(labels), "lines")
         return labels, preds
 
     def read_output(self, spec, path):
-        return len(submission.read_label_lines(path, spec.labels, "prediction file"))
+        return len(lines.read_label_lines(path, spec.labels, "prediction file"))

@@ -22,10 +22,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..data import readers, submission
-from ..data.examples import ChoiceExample
-from ..errors import UserError
-from . import AccuracyScored, FeatureList, MODEL_INPUTS, Predictions, call_model, register
+from ..formats import lines
+from ..formats.examples import ChoiceExample
+from ..formats.xcopa import read_label_jsonl, read_xcopa
+from ..io.errors import UserError
+from ..io.files import present
+from .base import MODEL_INPUTS, Family, FeatureList, Predictions, pad_rows
 
 
 def pair_texts(ex: ChoiceExample) -> list[tuple[str, str]]:
@@ -78,71 +80,7 @@ def decode(scores: Sequence[float], owner: Sequence[int], n_items: int) -> list[
     return [int(np.argmax(p)) for p in per]
 
 
-ITEM_EXPECTED = "one XCOPA item per line (premise, choice1, choice2, question, label)"
-LABEL_EXPECTED = 'one JSON object {"label": 0|1} per line'
-
-
-def _label(value, path, line: int) -> int:
-    """An XCOPA label: the JSON integer 0 or 1 (``evaluate.py`` compares with ==, so \"1\" never equals 1)."""
-    if type(value) is not int:
-        raise UserError(f"label {submission.show(value)} is not an integer (evaluate.py compares with ==, so "
-                        "\"1\" never equals 1); expected the integer 0 or 1", path, line)
-    if value not in (0, 1):
-        raise UserError(f"label {value} must be the integer 0 or 1 (the index of the right choice)", path, line)
-    return value
-
-
-def read_xcopa(path, limit: int | None = None, lang: str = "") -> list[ChoiceExample]:
-    """XCOPA / COPA JSON lines (premise, choice1, choice2, question, label[, idx]) as two-choice items.
-
-    XTREME-R's ``utils_preprocess.py`` (``xcopa_preprocess``) sets every test
-    label to 0 to hide the gold; a file of ten or more items whose labels are
-    all 0 is therefore read as unlabelled rather than scored against zeros.
-    """
-    examples = []
-    seen: dict[int, int] = {}
-    for i, rec in submission.json_lines(path, "data file", ITEM_EXPECTED):
-        missing = [k for k in ("premise", "choice1", "choice2", "question") if not isinstance(rec.get(k), str)]
-        if missing:
-            raise UserError(f"item lacks {', '.join(missing)} (or they are not strings); expected premise, choice1, "
-                            "choice2, question (cause or effect) and label", path, i)
-        if rec["question"] not in ("cause", "effect"):
-            raise UserError(f"question {submission.show(rec['question'])} must be 'cause' or 'effect'", path, i)
-        label = rec.get("label")
-        if label is not None:
-            label = _label(label, path, i)
-        idx = rec.get("idx", len(examples))
-        if type(idx) is not int:
-            raise UserError(f"idx {submission.show(idx)} is not an integer; expected the item's integer index",
-                            path, i)
-        if idx in seen:
-            raise UserError(f"idx {idx} appears twice (also on line {seen[idx]}); expected each item once", path, i)
-        seen[idx] = i
-        examples.append(ChoiceExample(id=f"{lang}-{idx}" if lang else str(idx),
-                                      context=f"{rec['premise']} What was the {rec['question']}?", question="",
-                                      choices=[rec["choice1"], rec["choice2"]], label=label))
-        if limit is not None and len(examples) >= limit:
-            break
-    if not examples:
-        raise UserError("no items; expected XCOPA JSON lines", path)
-    if len(examples) >= 10 and all(ex.label == 0 for ex in examples):
-        for ex in examples:
-            ex.label = None
-    return examples
-
-
-def read_label_jsonl(path: str, what: str) -> list[int]:
-    """``{"label": 0|1}`` per line, the only thing ``read_xcopa`` reads; JSON integers only."""
-    out = []
-    for i, rec in submission.json_lines(path, what, LABEL_EXPECTED, blank="error"):
-        if "label" not in rec:
-            raise UserError(f"expected a JSON object with a 'label' field; expected {LABEL_EXPECTED}", path, i)
-        out.append(_label(rec["label"], path, i))
-    return out
-
-
-@register
-class MultipleChoice(AccuracyScored):
+class MultipleChoice(Family):
     name = "multiple_choice"
     head = "ForMultipleChoice"
     auto_class = "AutoModelForMultipleChoice"
@@ -153,7 +91,7 @@ class MultipleChoice(AccuracyScored):
     def read(self, spec, paths, lang, limit):
         examples = read_xcopa(paths["data"], None, lang)
         gold = paths.get("gold")
-        if readers.present(gold) and all(ex.label is None for ex in examples):
+        if present(gold) and all(ex.label is None for ex in examples):
             labels = read_label_jsonl(str(gold), "labels file")
             if len(labels) != len(examples):
                 raise UserError(f"{len(labels)} labels for {len(examples)} items in {paths['data']}", gold,
@@ -169,7 +107,7 @@ class MultipleChoice(AccuracyScored):
     intermediate_features = ("num_choices",)
 
     def from_record(self, spec, record, ex_id):
-        from ..data.sources import choice_index, flat_list
+        from ..formats.records import choice_index, flat_list
 
         choices = [str(c) for c in flat_list(record.col("choices"))]
         if spec.features.get("num_choices") and len(choices) != spec.features["num_choices"]:
@@ -180,20 +118,19 @@ class MultipleChoice(AccuracyScored):
         return ChoiceExample(id=ex_id, context=str(record.col("context", "") or ""),
                              question=str(record.col("question", "") or ""), choices=choices, label=label)
 
-    def scores(self, examples, model, tokenizer, engine, settings, call=call_model, desc: str = ""):
+    def scores(self, examples, head, settings, desc: str = ""):
         """One score per choice of every item (flat, in item order) and the item of each."""
-        feats = featurize(examples, tokenizer, max_length=settings["max_length"])
+        feats = featurize(examples, head.tokenizer, max_length=settings["max_length"])
         flat, owner = flatten(feats)
 
-        def forward(m, batch):  # every choice sequence as an item with one choice: [n, 1, len]
-            return {"logits": call(m, {k: v[:, None] for k, v in batch.items()}).logits[:, 0]}
+        def forward(call, batch):  # every choice sequence as an item with one choice: [n, 1, len]
+            return {"logits": call({k: v[:, None] for k, v in batch.items()})["logits"][:, 0]}
 
-        outs = engine.run(model, flat, forward, desc=desc, token_keys=[])
+        outs = head.run(flat, forward, desc=desc, token_keys=[])
         return [float(np.asarray(o["logits"]).reshape(-1)[0]) for o in outs], owner, dict(feats.stats)
 
-    def predict(self, spec, examples, model, tokenizer, engine, settings, labels=None, call=call_model, lang="",
-                **context):
-        scores, owner, stats = self.scores(examples, model, tokenizer, engine, settings, call, f"{spec.task}/{lang}")
+    def predict(self, spec, examples, settings, model, lang=""):
+        scores, owner, stats = self.scores(examples, model, settings, f"{spec.task}/{lang}")
         return Predictions(spec.task, lang, examples, decode(scores, owner, len(examples)), stats)
 
     def train_features(self, spec, examples, tokenizer, settings, labels=None):
@@ -201,8 +138,6 @@ class MultipleChoice(AccuracyScored):
 
     def collate(self, features, pad_id):
         import torch
-
-        from . import pad_rows
 
         flat = [c for f in features for c in f["choices"]]
         width = max(len(c["input_ids"]) for c in flat)
@@ -214,8 +149,34 @@ class MultipleChoice(AccuracyScored):
         batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
         return batch
 
+    def training_head(self, hidden, num_labels, dropout):
+        """One score per (context, choice) sequence, as ``*ForMultipleChoice``."""
+        from torch import nn
+
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, 1))
+
+    def encoder_inputs(self, inputs):
+        """Items of several choices ([n, choices, len]) go through the encoder as one sequence per choice."""
+        ids = inputs["input_ids"]
+        if ids.dim() != 3:
+            return inputs, tuple(ids.shape)
+        width = ids.shape[-1]
+        return {k: (v.reshape(-1, width) if v is not None else None) for k, v in inputs.items()}, tuple(ids.shape)
+
+    def head_outputs(self, head, hidden, input_shape, targets):
+        from torch.nn import functional as F
+
+        scores = head(hidden[:, 0]).squeeze(-1)
+        if len(input_shape) != 3:
+            return {"logits": scores}
+        scores = scores.view(input_shape[0], input_shape[1])
+        out = {"logits": scores}
+        if targets.get("labels") is not None:
+            out["loss"] = F.cross_entropy(scores.float(), targets["labels"])
+        return out
+
     def write_output(self, spec, path, output):
-        from ..data.io import atomic_write_text
+        from ..io.files import atomic_write_text
 
         atomic_write_text(path, "".join(json.dumps({"label": int(p)}) + "\n" for p in output))
 
@@ -223,10 +184,10 @@ class MultipleChoice(AccuracyScored):
         self.write_output(spec, path, gold)
 
     def read_pair(self, spec, pred_path, label_path):
-        labels = submission.not_empty(read_label_jsonl(label_path, "labels file"), label_path,
-                                      'one {"label": <int>} per line')
+        labels = lines.not_empty(read_label_jsonl(label_path, "labels file"), label_path,
+                                 'one {"label": <int>} per line')
         preds = read_label_jsonl(pred_path, "prediction file")
-        submission.same_length(pred_path, label_path, len(preds), len(labels), "lines")
+        lines.same_length(pred_path, label_path, len(preds), len(labels), "lines")
         return labels, preds
 
     def read_output(self, spec, path):

@@ -33,14 +33,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..data import readers, submission
-from ..data.examples import Answer, QAExample
-from ..errors import UserError, clip
-from . import Family, FeatureList, MODEL_INPUTS, Predictions, call_model, register, require_fast
+from ..formats import lines, squad
+from ..formats.examples import Answer, QAExample
+from ..io.errors import UserError, clip
+from ..io.jsonfile import json_path_line
+from ..io.messages import show
+from .base import MODEL_INPUTS, Family, FeatureList, Predictions, require_fast
 
 _METASPACE = "\u2581"
-NBEST_OVER = ("padded", "real-tokens")  # XTREME's (the default), and real tokens only
-ANSWER_TEXT = ("xtreme", "offsets")  # XTREME's projection of the span (the default), and the context slice
 OFFICIAL_EMPTY = "empty"  # compute_predictions_logits' answer when no span qualifies
 
 
@@ -223,6 +223,16 @@ def train_features(examples: Sequence[QAExample], tokenizer: Any, max_length: in
     return feats
 
 
+def _span_loss(start_logits, end_logits, start_positions, end_positions):
+    """The mean of the start and end cross-entropies; positions outside the window are ignored (as HF's heads)."""
+    from torch.nn import functional as F
+
+    n = start_logits.size(1)
+    s = start_positions.clamp(0, n)
+    e = end_positions.clamp(0, n)
+    return (F.cross_entropy(start_logits, s, ignore_index=n) + F.cross_entropy(end_logits, e, ignore_index=n)) / 2
+
+
 def _top(logits: np.ndarray, n: int) -> np.ndarray:
     """Indices of the n largest logits, earlier index first on ties (XTREME's ``_get_best_indexes``)."""
     return np.argsort(-logits, kind="stable")[:n]
@@ -334,7 +344,6 @@ def _null_answers(examples, feats, starts, ends, answers, nbest) -> dict[str, st
     return out
 
 
-@register
 class QA(Family):
     name = "qa"
     head = "ForQuestionAnswering"
@@ -342,13 +351,14 @@ class QA(Family):
     formats = ("squad_json",)
     submissions = ("qa_json",)
     defaults = {"max_length": 384, "doc_stride": 128, "max_query_length": 64, "n_best": 20, "max_answer_length": 30,
-                "nbest_over": "padded", "answer_text": "xtreme"}
+}
+    run_options = ("nbest_over", "answer_text")
 
     def read(self, spec, paths, lang, limit):
-        return readers.read_squad(paths["data"], limit, all_or_none=True)
+        return squad.read_squad(paths["data"], limit, all_or_none=True)
 
     def read_hf(self, spec, ds, lang, limit, where):
-        from ..data.hf import head
+        from ..formats.hub import head
 
         ds = head(ds, limit)
         cols = spec.hf.columns
@@ -359,7 +369,7 @@ class QA(Family):
             answers = []
             for text, start in zip(ans.get("text", []), ans.get("answer_start", [])):
                 if context[start:start + len(text)] != text:
-                    raise UserError(f"answer_start {start} of question {submission.show(row[cols['id']])} does not "
+                    raise UserError(f"answer_start {start} of question {show(row[cols['id']])} does not "
                                     "point at its answer text in the context", where)
                 answers.append(Answer(text=text, start=int(start)))
             out.append(QAExample(id=str(row[cols["id"]]), question=row[cols["question"]], context=context,
@@ -380,7 +390,7 @@ class QA(Family):
                             "answer_start)", spec.source_file)
 
     def from_record(self, spec, record, ex_id):
-        from ..data.sources import answer_list
+        from ..formats.records import answer_list
 
         context = str(record.col("context"))
         answers = answer_list(record.col("answers"), record.col("answer_text"), record.col("answer_start"))
@@ -396,33 +406,33 @@ class QA(Family):
             return None
         return [[a.text for a in ex.answers] for ex in examples]
 
-    def predict(self, spec, examples, model, tokenizer, engine, settings, labels=None, call=call_model, lang="",
-                **context):
-        answers, stats = self.answers(examples, model, tokenizer, engine, settings, call, f"{spec.task}/{lang}")
+    def predict(self, spec, examples, settings, model, lang=""):
+        answers, stats = self.answers(examples, model, settings, f"{spec.task}/{lang}")
         return Predictions(spec.task, lang, examples, {ex.id: answers.get(ex.id, "") for ex in examples}, stats)
 
-    def answers(self, examples, model, tokenizer, engine, settings, call=call_model, desc: str = ""):
+    def answers(self, examples, head, settings, desc: str = ""):
         """Best answer per question id and the featurisation counts.
 
         With ``settings['unanswerable']`` (SQuAD 2.0) a question is answered ""
         when its CLS score beats the best span, threshold 0 as in the
         reference code.
         """
+        tokenizer = head.tokenizer
         feats = featurize(examples, tokenizer, max_length=settings["max_length"], doc_stride=settings["doc_stride"],
                           max_query_length=settings["max_query_length"])
 
-        def forward(m, batch):
-            out = call(m, batch)
-            return {"start_logits": out.start_logits, "end_logits": out.end_logits}
+        def forward(call, batch):
+            out = call(batch)
+            return {"start_logits": out["start_logits"], "end_logits": out["end_logits"]}
 
-        padded = settings.get("nbest_over", "padded") == "padded"
-        outs = engine.run(model, feats, forward, desc=desc, token_keys=["start_logits", "end_logits"],
-                          pad_to=settings["max_length"] if padded else None)
+        padded = settings.get("nbest_over") != "real-tokens"  # XTREME's top-n over padded positions unless told
+        outs = head.run(feats, forward, desc=desc, token_keys=["start_logits", "end_logits"],
+                        pad_to=settings["max_length"] if padded else None)
         starts, ends = [o["start_logits"] for o in outs], [o["end_logits"] for o in outs]
         answers, nbest = decode(examples, feats, starts, ends, n_best=settings["n_best"],
                                 max_answer_length=settings["max_answer_length"],
                                 empty=OFFICIAL_EMPTY if padded else "", full=False,
-                                tokenizer=tokenizer if settings.get("answer_text", "xtreme") == "xtreme" else None)
+                                tokenizer=None if settings.get("answer_text") == "offsets" else tokenizer)
         if settings.get("unanswerable"):
             answers = _null_answers(examples, feats, starts, ends, answers, nbest)
         stats = dict(feats.stats)
@@ -459,26 +469,24 @@ class QA(Family):
     def scored(self, spec, predictions):
         return [predictions.output[ex.id] for ex in predictions.examples]
 
-    def records(self, spec, predictions, gold):
-        from ..metrics.qa import mlqa_example, squad_example
+    def training_head(self, hidden, num_labels, dropout):
+        from torch import nn
 
-        out = []
-        for ex in predictions.examples:
-            pred = predictions.output.get(ex.id, "")
-            rec: dict[str, Any] = {"id": ex.id, "pred": pred}
-            if gold is not None:
-                golds = [a.text for a in ex.answers]
-                em, f1 = (mlqa_example(pred, golds, predictions.lang) if spec.metrics.official == "mlqa"
-                          else squad_example(pred, golds))
-                rec.update(gold=golds, em=int(em), f1=float(f1))
-            out.append(rec)
+        return nn.Linear(hidden, 2)
+
+    def head_outputs(self, head, hidden, input_shape, targets):
+        values = head(hidden).float()
+        out = {"start_logits": values[..., 0], "end_logits": values[..., 1]}
+        if targets.get("start_positions") is not None and targets.get("end_positions") is not None:
+            out["loss"] = _span_loss(out["start_logits"], out["end_logits"], targets["start_positions"],
+                                     targets["end_positions"])
         return out
 
-    def record_kind(self, spec):
-        return "qa"
+    def write_output(self, spec, path, output):
+        squad.write_qa(path, output)
 
     def write_gold(self, spec, path, gold, examples):
-        from ..data.io import atomic_write_json
+        from ..io.files import atomic_write_json
 
         paras = [{"context": ex.context, "qas": [{"id": ex.id, "question": ex.question,
                                                   "answers": [{"text": a.text, "answer_start": a.start}
@@ -486,18 +494,17 @@ class QA(Family):
         atomic_write_json(path, {"version": "1.1", "data": [{"title": "", "paragraphs": paras}]}, indent=None)
 
     def read_pair(self, spec, pred_path, label_path):
-        gold = submission.not_empty(submission.read_qa_gold(label_path), label_path,
-                                    "SQuAD JSON with at least one question")
-        preds = submission.read_qa_predictions(pred_path)
+        gold = lines.not_empty(squad.read_qa_gold(label_path), label_path, "SQuAD JSON with at least one question")
+        preds = squad.read_qa_predictions(pred_path)
         known = {qid for qid, _ in gold}
         unknown = [qid for qid in preds if qid not in known]
         if unknown:
-            from ..data.io import read_text
+            from ..io.files import read_text
 
-            raise UserError(f"question id {submission.show(unknown[0])} is not in the labels file {label_path}"
+            raise UserError(f"question id {show(unknown[0])} is not in the labels file {label_path}"
                             f"{f' (and {len(unknown) - 1} more)' if len(unknown) > 1 else ''}",
-                            pred_path, submission.json_path_line(read_text(pred_path), [unknown[0]]))
+                            pred_path, json_path_line(read_text(pred_path), [unknown[0]]))
         return [answers for _, answers in gold], [preds.get(qid) for qid, _ in gold]
 
     def read_output(self, spec, path):
-        return len(submission.read_qa_predictions(path))
+        return len(squad.read_qa_predictions(path))

@@ -26,12 +26,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..data import readers, submission
-from ..data.examples import TaggingExample
-from ..errors import UserError
-from . import Family, FeatureList, Predictions, call_model, register, require_fast
+from ..formats import lines
+from ..formats.conll import read_conll
+from ..formats.examples import TaggingExample
+from ..io.errors import UserError
+from .base import Family, FeatureList, Predictions, keep_logits, pad_rows, require_fast
 
-WINDOWS = ("chunks", "overlap")  # XTREME's (the default), and overlapping windows
 OVERLAP_STRIDE = 32
 IGNORE_INDEX = -100  # CrossEntropyLoss().ignore_index, XTREME's pad_token_label_id
 
@@ -228,28 +228,11 @@ def decode(features: Sequence[dict], token_logits_per_feature: Sequence[np.ndarr
     return preds  # type: ignore[return-value]
 
 
-def sentence_counts(official: str, gold: Sequence[str], pred: Sequence[str]) -> tuple[int, int, int]:
-    """(true positive, predicted, gold) chunks of one sentence under the task's official chunking.
-
-    The records keep them so that a paired bootstrap can recompute corpus F1.
-    """
-    if official == "pos_chunk_f1":
-        from ..metrics.tagging import legacy_entities
-
-        g, p = set(legacy_entities([list(gold)])), set(legacy_entities([list(pred)]))
-    else:
-        from seqeval.metrics.sequence_labeling import get_entities
-
-        g, p = set(get_entities(list(gold))), set(get_entities(list(pred)))
-    return len(g & p), len(p), len(g)
-
-
 def _stride(settings) -> int:
     """Sub-tokens shared by consecutive windows: none for XTREME's chunks."""
-    return OVERLAP_STRIDE if settings.get("windows", "chunks") == "overlap" else 0
+    return OVERLAP_STRIDE if settings.get("windows") == "overlap" else 0
 
 
-@register
 class Tagging(Family):
     name = "tagging"
     head = "ForTokenClassification"
@@ -257,13 +240,14 @@ class Tagging(Family):
     formats = ("conll",)
     submissions = ("tags",)
     needs_labels = True
-    defaults = {"max_length": 128, "windows": "chunks"}
+    defaults = {"max_length": 128}
+    run_options = ("windows",)
 
     def read(self, spec, paths, lang, limit):
-        return readers.read_conll(paths["data"], spec.labels, paths.get("gold"), limit, lang)
+        return read_conll(paths["data"], spec.labels, paths.get("gold"), limit, lang)
 
     def read_hf(self, spec, ds, lang, limit, where):
-        from ..data.hf import class_names, head, label_name
+        from ..formats.hub import class_names, head, label_name
 
         ds = head(ds, limit)
         cols = spec.hf.columns
@@ -291,12 +275,10 @@ class Tagging(Family):
             record.fail(f"has {len(tokens)} tokens but {len(tags)} tags")
         return TaggingExample(id=ex_id, tokens=tokens, tags=tags) if tokens else None
 
-    def predict(self, spec, examples, model, tokenizer, engine, settings, labels=None, call=call_model, lang="",
-                **context):
-        feats = featurize(examples, tokenizer, max_length=settings["max_length"], stride=_stride(settings))
-        outs = engine.run(model, feats, lambda m, b: {"logits": call(m, b).logits}, desc=f"{spec.task}/{lang}",
-                          token_keys=["logits"])
-        preds = decode(feats, [o["logits"] for o in outs], examples, labels)
+    def predict(self, spec, examples, settings, model, lang=""):
+        feats = featurize(examples, model.tokenizer, max_length=settings["max_length"], stride=_stride(settings))
+        outs = model.run(feats, keep_logits, desc=f"{spec.task}/{lang}", token_keys=["logits"])
+        preds = decode(feats, [o["logits"] for o in outs], examples, model.labels)
         return Predictions(spec.task, lang, examples, preds, dict(feats.stats))
 
     def train_features(self, spec, examples, tokenizer, settings, labels=None):
@@ -308,29 +290,29 @@ class Tagging(Family):
         return kept
 
     def collate(self, features, pad_id):
-        from . import pad_rows
-
         batch = super().collate(features, pad_id)
         batch["labels"] = pad_rows([f["labels"] for f in features], IGNORE_INDEX)
         return batch
 
-    def records(self, spec, predictions, gold):
-        out = []
-        for ex, p in zip(predictions.examples, predictions.output):
-            rec: dict[str, Any] = {"id": ex.id, "pred": p}
-            if gold is not None:
-                tp, n_pred, n_gold = sentence_counts(spec.metrics.official, ex.tags, p)
-                rec.update(gold=ex.tags, tp=tp, n_pred=n_pred, n_gold=n_gold,
-                           correct_tokens=sum(int(a == b) for a, b in zip(ex.tags, p)))
-            out.append(rec)
+    def training_head(self, hidden, num_labels, dropout):
+        from torch import nn
+
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, num_labels))
+
+    def head_outputs(self, head, hidden, input_shape, targets):
+        from torch.nn import functional as F
+
+        out = {"logits": head(hidden)}
+        labels = targets.get("labels")
+        if labels is not None:
+            values = out["logits"]
+            out["loss"] = F.cross_entropy(values.float().reshape(-1, values.size(-1)), labels.reshape(-1),
+                                          ignore_index=IGNORE_INDEX)
         return out
 
-    def record_kind(self, spec):
-        return "chunks"
-
     def read_pair(self, spec, pred_path, label_path):
-        labels, _ = submission.non_empty(*submission.read_tag_gold(label_path, spec.labels, "labels file"))
-        preds, starts = submission.non_empty(*submission.read_tag_sentences(pred_path, spec.labels,
+        labels, _ = lines.non_empty(*lines.read_tag_gold(label_path, spec.labels, "labels file"))
+        preds, starts = lines.non_empty(*lines.read_tag_sentences(pred_path, spec.labels,
                                                                             "prediction file"))
         if len(preds) != len(labels):
             line = starts[len(labels)] if len(preds) > len(labels) else None
@@ -343,4 +325,4 @@ class Tagging(Family):
         return labels, preds
 
     def read_output(self, spec, path):
-        return len(submission.non_empty(*submission.read_tag_sentences(path, spec.labels, "prediction file"))[0])
+        return len(lines.non_empty(*lines.read_tag_sentences(path, spec.labels, "prediction file"))[0])

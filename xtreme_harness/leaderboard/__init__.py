@@ -1,7 +1,7 @@
 """Leaderboards from results files: tables, reference rows, comparisons, plots and submission export.
 
 The XTREME score shown is always recomputed from the task figures with the
-official aggregation (:func:`xtreme_harness.scoring.overall_scores`) and
+official aggregation (:func:`xtreme_harness.tasks.scoring.overall_scores`) and
 checked against the file, so a board never disagrees with ``evaluate.py``.
 """
 

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..data.io import atomic_write_bytes, atomic_write_text, output_path
-from ..errors import UserError
+from ..io.errors import UserError
+from ..io.files import atomic_write_bytes, atomic_write_text, output_path
 from .entries import resolve_results_path, results_key
 
 if TYPE_CHECKING:

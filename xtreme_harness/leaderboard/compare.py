@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import results
-from ..data.io import os_error
-from ..errors import UserError, clip
-from ..scoring import task_languages
+from ..io.errors import UserError, clip, os_error
+from ..io.messages import is_number
+from ..metrics import METRICS
 from ..spec import benchmark
+from ..tasks import results
+from ..tasks.scoring import task_languages
 from .entries import Entry, spec_for
 
 DEFAULT_RESAMPLES = 1000
@@ -37,7 +38,7 @@ class LangRecords:
 
     path: str
     ids: list[str]
-    kind: str  # "accuracy", "qa", "chunks" or "ap"
+    kind: str  # the metric (its name in the registry) whose record fields these are
     arrays: dict[str, np.ndarray]
 
     @property
@@ -46,14 +47,12 @@ class LangRecords:
 
 
 def record_kind(task: str) -> str | None:
-    """How the task's family reduces records to its figure (None: a corpus-level metric, e.g. BUCC)."""
-    from ..families import family_of
-
+    """The metric whose per-example records give the task's figure (None: a corpus-level metric, e.g. BUCC)."""
     spec = spec_for(task)
-    return family_of(spec).record_kind(spec) if spec is not None else None
-
-
-_KEYS = {"accuracy": ("correct",), "qa": ("em", "f1"), "chunks": ("tp", "n_pred", "n_gold"), "ap": ("ap",)}
+    if spec is None:
+        return None
+    name = spec.metrics.official
+    return name if METRICS[name].from_sums is not None else None
 
 
 class NoGold(Exception):
@@ -61,10 +60,11 @@ class NoGold(Exception):
 
 
 def read_records(path: str | Path, kind: str) -> LangRecords:
-    """One language's records (each checked by :func:`xtreme_harness.results.read_records`) as metric arrays."""
+    """One language's records (each checked by :func:`xtreme_harness.tasks.results.read_records`) as metric
+    arrays."""
     path = str(path)
     recs = results.read_records(path)
-    keys = _KEYS[kind]
+    keys = tuple(METRICS[kind].fields)
     if recs and not any(keys[0] in r for _, r in recs):
         raise NoGold(path)
     ids: list[str] = []
@@ -73,7 +73,7 @@ def read_records(path: str | Path, kind: str) -> LangRecords:
         ids.append(str(rec["id"]))
         for k in keys:
             v = rec.get(k)
-            if not results.is_number(v):
+            if not is_number(v):
                 raise UserError(f"record '{clip(rec['id'])}' lacks the number '{k}' "
                                 f"(expected {results.RECORD_FIELDS[k]})", path, i)
             cols[k].append(v)
@@ -81,21 +81,8 @@ def read_records(path: str | Path, kind: str) -> LangRecords:
 
 
 def lang_metric(kind: str, sums: dict[str, np.ndarray], n: int | np.ndarray) -> np.ndarray:
-    """The primary per-language figure (percent) from summed record columns.
-
-    Accuracy and QA are means of per-example scores; QA is (EM+F1)/2, the
-    quantity ``avg_metric`` averages. Tagging is corpus chunk F1,
-    2*tp/(n_pred+n_gold), as seqeval computes it from the pooled counts.
-    """
-    if kind == "accuracy":
-        return 100.0 * sums["correct"] / n
-    if kind == "ap":
-        return 100.0 * sums["ap"] / n
-    if kind == "qa":
-        return 100.0 * (sums["em"] + sums["f1"]) / (2.0 * n)
-    denom = sums["n_pred"] + sums["n_gold"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denom > 0, 200.0 * sums["tp"] / np.where(denom > 0, denom, 1), 0.0)
+    """The primary per-language figure (percent) from summed record columns, as the metric aggregates them."""
+    return METRICS[kind].from_sums(sums, n)
 
 
 def align(a: LangRecords, b: LangRecords, where: str) -> LangRecords:

@@ -2,7 +2,7 @@
 
 A leaderboard that trusts a figure it did not recompute can print a score that
 ``evaluate.py`` would never give. So every file is re-aggregated from its
-per-language figures with :mod:`xtreme_harness.scoring`, and a file whose
+per-language figures with :mod:`xtreme_harness.tasks.scoring`, and a file whose
 averages or overall scores disagree with its own per-language figures is
 refused rather than shown.
 """
@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.io import os_error
-from ..errors import UserError
-from ..results import Where, check_results, read_results
-from ..scoring import overall_scores, task_languages
-from ..spec import TaskSpec, benchmark, registry
+from ..io.errors import UserError, os_error
+from ..io.jsonfile import Where
+from ..spec import TaskSpec, benchmark
+from ..tasks.registry import registry
+from ..tasks.results import check_results, read_results
+from ..tasks.scoring import overall_scores, task_languages
 
 PROTOCOLS = ("fine-tuned transfer", "zero-shot prompted")
 _TOL = 1e-9
@@ -256,7 +257,7 @@ def _entry(raw: dict, path: str, w: Where, name: str | None, base_dir: Path | No
     if config.get("limit"):
         notes.append(f"evaluated on at most {config['limit']} examples per language (--limit); "
                      "not comparable to full test-set figures")
-    from ..protocol import unofficial_options
+    from ..options import unofficial_options
 
     notes += [f"not XTREME's protocol: {why}" for why in unofficial_options(config)]
     split = {ts.get("split") for ts in raw["tasks"].values() if ts.get("split")}

@@ -15,11 +15,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.io import os_error, output_path, umask
-from ..errors import UserError
-from ..results import read_results
-from ..scoring import task_languages
-from ..spec import TaskSpec, benchmark, registry
+from ..io.errors import UserError, os_error
+from ..io.files import output_path, umask
+from ..spec import TaskSpec, benchmark
+from ..tasks.registry import registry
+from ..tasks.results import read_results
+from ..tasks.scoring import task_languages
 
 
 @dataclass

@@ -17,12 +17,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..data.io import parse_json, read_text
-from ..errors import UserError
-from ..results import JsonLocator
-from ..scoring import overall_scores
-from ..spec import benchmark, registry
-from ..yamlfile import Locator, check_mapping, load_yaml
+from ..io.errors import UserError
+from ..io.files import read_text
+from ..io.jsonfile import JsonLocator, parse_json
+from ..io.yamlfile import Locator, check_mapping, load_yaml
+from ..spec import benchmark
+from ..tasks.registry import registry
+from ..tasks.scoring import overall_scores
 from .entries import PROTOCOLS, Entry, Published, TaskScore, split_kind
 
 SCHEMA = "xtreme-harness/reference/v2"

@@ -14,10 +14,18 @@ import html
 import io
 from dataclasses import dataclass, field
 
-from ..scoring import task_languages
 from ..spec import benchmark
-from .compare import (BootstrapResult, PublishedComparison, PublishedMatrix, TransferMatrix, compare_published,
-                      delta, published_matrices, transfer_gap)
+from ..tasks.scoring import task_languages
+from .compare import (
+    BootstrapResult,
+    PublishedComparison,
+    PublishedMatrix,
+    TransferMatrix,
+    compare_published,
+    delta,
+    published_matrices,
+    transfer_gap,
+)
 from .entries import Entry, spec_for
 
 PARTIAL = "†"

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import sys
 
-from . import encoder  # noqa: F401  (registers xtreme-encoder)
-from . import tasks_path
+from . import (
+    encoder,  # noqa: F401  (registers xtreme-encoder)
+    tasks_path,
+)
 
 
 def with_tasks(argv: list[str]) -> list[str]:

@@ -26,24 +26,10 @@ from typing import Any
 
 from lm_eval.api.model import LM
 
-from ..errors import UserError
-from . import flag
+from ..io.errors import UserError
 from .forms import form_of
 
 MODEL_NAME = "xtreme-encoder"
-
-
-def _batch_size(value: Any) -> int | str:
-    text = str(value if value is not None else "auto").strip().lower()
-    if text.startswith("auto"):
-        return "auto"
-    try:
-        size = int(text)
-    except ValueError:
-        raise UserError(f"{MODEL_NAME}: batch_size must be a positive integer or auto, not {value!r}") from None
-    if size < 1:
-        raise UserError(f"{MODEL_NAME}: batch_size must be a positive integer or auto, not {value!r}")
-    return size
 
 
 def _device(device: Any) -> str:
@@ -72,49 +58,45 @@ def _log_softmax(logits):
 class XtremeEncoderLM(LM):
     """Checkpoints with task heads as one lm-eval model (see the module docstring)."""
 
-    def __init__(self, pretrained: str | None = None, batch_size: Any = "auto", device: str | None = "auto",
-                 dtype: str = "auto", max_length: int | None = None, trust_remote_code: Any = False,
-                 allow_pickle: Any = False, max_batch_size: Any = None, qa_nbest: str | None = None,
-                 tagging_windows: str | None = None, qa_answer_text: str | None = None, **_ignored: Any) -> None:
+    def __init__(self, pretrained: str | None = None, **model_args: Any) -> None:
         super().__init__()
         if not pretrained:
             raise UserError(f"{MODEL_NAME} needs pretrained=CHECKPOINT, SUITE or MANIFEST in its model arguments")
-        from ..engine import InferenceEngine
-        from ..evaluation import EvalConfig, _Loaded, choice, protocol_settings
+        from ..io.options import MODEL_ARGS, from_mapping
+        from ..options import EvalOptions
+        from ..producers.native import CheckpointProducer
 
+        model_args.pop("max_batch_size", None)  # lm-eval's command line always passes it; batches are ours
+        if model_args.get("batch_size") is not None:  # lm-eval's 'auto:N' asks for auto
+            size = str(model_args["batch_size"]).strip().lower()
+            model_args["batch_size"] = "auto" if size.startswith("auto") else size
+        if model_args.get("device") is not None:
+            model_args["device"] = _device(model_args["device"])
+        # xtreme-eval's options, by the very declarations its flags come from: unknown keys and bad values refused
+        given = from_mapping(EvalOptions, {k: v for k, v in model_args.items() if v is not None}, MODEL_ARGS,
+                             f"{MODEL_NAME} model_args", text=True)
         self.pretrained = str(pretrained)
-        self.trust_remote_code, self.allow_pickle = flag(trust_remote_code), flag(allow_pickle)
-        self.max_length = int(max_length) if max_length else None
-        # xtreme-eval's protocol options, validated as its flags are
-        given = {"qa_nbest": qa_nbest, "tagging_windows": tagging_windows, "qa_answer_text": qa_answer_text}
-        cfg = EvalConfig(model=self.pretrained, device=_device(device), dtype=dtype,
-                         trust_remote_code=self.trust_remote_code, allow_pickle=self.allow_pickle,
-                         **{k: choice(k, v, f"{MODEL_NAME}: {k}") for k, v in given.items() if v is not None})
-        self.options = protocol_settings(cfg)
-        self.loaded = _Loaded(cfg)
-        self.engine = InferenceEngine(device=cfg.device, dtype=dtype, batch_size=_batch_size(batch_size), progress=False)
+        self.options = EvalOptions(model=self.pretrained, progress=False, **given)
+        self.producer = CheckpointProducer(self.options)
         self._resolved: dict[str, Any] = {}
         self._name: str | None = None
         self.kind = _kind(self.pretrained)
 
     # --- which checkpoint serves a task ------------------------------------------------------
-    def resolve(self, specs):
-        from ..models import resolve
-
-        return resolve(self.pretrained, list(specs), self.trust_remote_code, self.allow_pickle)
-
     def checkpoint(self, spec):
         """The checkpoint that serves ``spec``, with the run settings (a manifest's defaults apply)."""
         if spec.task not in self._resolved:
-            res = self.resolve([spec])
-            self._name = res.name
-            if spec.task not in res.checkpoints:
-                raise UserError(f"{MODEL_NAME}: {self.pretrained} cannot answer {spec.task}: {res.skipped[spec.task]}")
-            max_length = self.max_length if self.max_length is not None else res.defaults.get("max_length")
             from ..families import family_of
 
-            self._resolved[spec.task] = (res.checkpoints[spec.task],
-                                         family_of(spec).settings(spec, {"max_length": max_length, **self.options}))
+            skipped = self.producer.prepare([spec])
+            self._name = self.producer.resolution.name
+            if spec.task in skipped:
+                raise UserError(f"{MODEL_NAME}: {self.pretrained} cannot answer {spec.task}: {skipped[spec.task]}")
+            options = self.producer.options
+            defaults = self.producer.defaults()
+            max_length = options.max_length if options.max_length is not None else defaults.get("max_length")
+            settings = family_of(spec).settings(spec, {**options.family_settings(), "max_length": max_length})
+            self._resolved[spec.task] = (self.producer.checkpoint(spec), settings)
         return self._resolved[spec.task]
 
     def get_model_info(self) -> dict[str, Any]:
@@ -128,14 +110,13 @@ class XtremeEncoderLM(LM):
 
         spec = source.spec
         ck, settings = self.checkpoint(spec)
-        model, tok = self.loaded.get(ck, spec.family)
+        head = self.producer.head(spec)
         examples = form_of(spec).examples(spec, docs)
         fam = family_of(spec)
         if spec.family == "classification":
-            logits, _ = fam.logits(examples, model, tok, self.engine, settings, desc=f"{spec.task}/{source.lang}")
+            logits, _ = fam.logits(examples, head, settings, desc=f"{spec.task}/{source.lang}")
             return ck, logits
-        return ck, fam.predict(spec, examples, model, tok, self.engine, settings, labels=ck.task_labels,
-                               lang=source.lang)
+        return ck, fam.predict(spec, examples, settings, head, lang=source.lang)
 
     @staticmethod
     def _by_task(requests):
@@ -199,9 +180,9 @@ def _kind(pretrained: str) -> str:
     """suite, manifest or checkpoint (a folder or hub id), as ``xtreme-eval --model`` reads it."""
     from pathlib import Path
 
-    from ..manifest import is_manifest
-    from ..models import is_suite
-    from ..spec import registry
+    from ..producers.checkpoints import is_suite
+    from ..producers.manifest import is_manifest
+    from ..tasks.registry import registry
 
     if is_manifest(pretrained):
         return "manifest"

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from ..data.examples import Answer, PairExample, QAExample, TaggingExample
-from ..errors import UserError
 from ..families import Predictions
+from ..formats.examples import Answer, PairExample, QAExample, TaggingExample
+from ..io.errors import UserError
+from .answers import fallback_tag, predicted_index
 
 HOOKS = "xtreme_harness.lmeval.utils"
 # Prompts are English instructions around the untouched example text (PAWS-X keeps its
@@ -132,8 +133,6 @@ class PairChoice(Form):
                 *_metric("macro_f1", "macro_f1_percent")]
 
     def predictions(self, spec, lang, examples, samples, stats):
-        from .utils import predicted_index
-
         output = [s["doc"]["labels"][predicted_index(s["filtered_resps"])] for s in samples]
         extra = [{"loglikelihoods": [float(r[0]) for r in s["filtered_resps"]]} for s in samples]
         return Predictions(spec.task, lang, examples, output, stats, extra=extra)
@@ -231,14 +230,6 @@ class TagGeneration(Form):
     def respond(self, spec, predictions):
         # Bare tags, one per word: the parser's unambiguous form (words may hold spaces or slashes).
         return [" ".join(tags) for tags in predictions.output]
-
-
-def fallback_tag(labels: Sequence[str]) -> str:
-    """The tag a word gets when an answer has none for it: O (no entity), else X (UD's 'other')."""
-    for tag in ("O", "X"):
-        if tag in labels:
-            return tag
-    return labels[-1]
 
 
 FORMS: dict[str, Form] = {"classification": PairChoice(), "qa": SpanGeneration(), "tagging": TagGeneration()}

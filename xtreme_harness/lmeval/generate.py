@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..spec import TaskSpec, registry
+from ..spec import TaskSpec
+from ..tasks.registry import registry
 from . import LMEVAL_TASKS, PREFIX, UMBRELLA, group_name, task_name, tasks_path
 from .forms import form_of, yaml_quote
 

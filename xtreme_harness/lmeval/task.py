@@ -33,11 +33,12 @@ from lm_eval.api.instance import Instance
 from lm_eval.api.samplers import ContextSampler
 from lm_eval.api.task import ConfigurableTask
 
-from .. import __version__
-from ..data.readers import read_split, required_files
-from ..errors import UserError
 from ..families import family_of
-from ..spec import TaskSpec, get_task
+from ..io.errors import UserError
+from ..io.version import __version__
+from ..spec import TaskSpec
+from ..tasks.data import data_source, missing_reason, read_split
+from ..tasks.registry import get_task
 from . import PREFIX
 from .forms import form_of
 from .utils import data_location
@@ -83,18 +84,6 @@ def fewshot_split(spec: TaskSpec) -> str | None:
         if s and (not s.languages or "en" in s.languages) and (test is None or s.path != test.path):
             return name
     return None
-
-
-def missing_reason(spec: TaskSpec, data_dir: str, lang: str, split: str) -> str | None:
-    if str(data_dir).startswith("hf"):
-        return None
-    if split not in spec.splits:
-        return f"{spec.task} has no {split} split"
-    langs = spec.splits[split].languages
-    if langs and lang not in langs:
-        return f"{spec.task} has no {split} split for {lang}"
-    absent = [p for p in required_files(spec, data_dir, lang, split) if not p.is_file()]
-    return f"{absent[0]} not found" if absent else None
 
 
 def _fingerprint(split: str, rows: list[dict]) -> str:
@@ -153,7 +142,8 @@ class XtremeTask(ConfigurableTask):
         spec = get_task(kw["xtreme_task"], [task_dir] if isinstance(task_dir, str) else task_dir)
         lang = kw["xtreme_lang"]
         data_dir, split = data_location(meta.get("xtreme_data_dir"), meta.get("xtreme_split"))
-        if not data_dir.startswith("hf") and not Path(data_dir).is_dir():
+        source = data_source(data_dir)
+        if not source.hub and not source.folder.is_dir():
             raise UserError("data folder of the xtreme_* lm-eval tasks not found (expected XTREME's download "
                             "layout)", data_dir)
         limit = meta.get("xtreme_limit")
@@ -170,7 +160,7 @@ class XtremeTask(ConfigurableTask):
         if missing:
             _MISSING.setdefault(spec.task, {})[lang] = missing
         rows = form.rows(spec, examples if not missing else [form.blank(spec)], lang)
-        where = data_dir if data_dir.startswith("hf") else str(Path(data_dir).resolve())
+        where = str(source) if source.hub else str(Path(data_dir).resolve())
         self.source = Source(spec, lang, split, where, limit, _fingerprint(split, rows), missing)
         LOADED[self.config.task] = self.source
         self.dataset = datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})

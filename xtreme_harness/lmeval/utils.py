@@ -14,8 +14,9 @@ from typing import Any, Sequence
 
 from lm_eval.api.filter import Filter
 
-from ..errors import UserError
+from ..io.errors import UserError
 from . import DATA_ENV, SPLIT_ENV
+from .answers import answer_text, parse_tags, predicted_index
 
 FALLBACK_DATA_ENV = "XTREME_DATA_DIR"
 
@@ -41,11 +42,6 @@ def percent(items: Sequence[float]) -> float:
 
 # --- classification -----------------------------------------------------------------------
 
-def predicted_index(results: Sequence) -> int:
-    """The chosen choice: argmax of the log-likelihoods, first on ties (as numpy's argmax and lm-eval's acc)."""
-    lls = [float(r[0]) if isinstance(r, (tuple, list)) else float(r) for r in results]
-    return max(range(len(lls)), key=lambda i: (lls[i], -i))
-
 
 def process_classification(doc: dict, results: Sequence) -> dict[str, Any]:
     """Correctness, lm-eval's acc_norm (log-likelihood per character of the choice), and (gold, pred) for macro-F1."""
@@ -65,12 +61,6 @@ def macro_f1_percent(items: Sequence[tuple[str, str]]) -> float:
 
 
 # --- QA -----------------------------------------------------------------------------------
-
-def answer_text(response: Any) -> str:
-    """A generation as the answer it stands for: the first line, stripped."""
-    text = response[0] if isinstance(response, (list, tuple)) else response
-    text = "" if text is None else str(text)
-    return text.strip().split("\n", 1)[0].strip()
 
 
 class AnswerFilter(Filter):
@@ -111,44 +101,6 @@ def qa_target(doc: dict) -> str:
 
 
 # --- tagging ------------------------------------------------------------------------------
-
-_STRIP = "\"'`.,;:()[]{}"
-
-
-class Tags(list):
-    """One tag per word (what is scored and what logged samples show), with how well the answer fitted."""
-
-    def __init__(self, tags, parsed: int, invalid: int):
-        super().__init__(tags)
-        self.parsed = parsed  # tags the answer gave
-        self.invalid = invalid  # of which not in the tag set
-
-
-def parse_tags(text: str, n_words: int, labels: Sequence[str]) -> Tags:
-    """One tag per word from a generation: ``word/TAG`` pairs, or bare tags.
-
-    With pairs the tag is what follows a token's last ``/`` (tokens without
-    one continue a word that holds spaces); otherwise every token is a tag.
-    Tags are matched to the tag set in any case; an unknown one, and any word
-    left without a tag, gets the fallback tag (O, or X for POS); extra tags
-    are dropped.
-    """
-    from .forms import fallback_tag
-
-    tokens = str(text or "").split()
-    if any("/" in t for t in tokens):
-        raw = [t.rsplit("/", 1)[1] for t in tokens if "/" in t]
-    else:
-        raw = tokens
-    by_upper = {label.upper(): label for label in labels}
-    fallback = fallback_tag(labels)
-    tags, invalid = [], 0
-    for tag in raw:
-        label = by_upper.get(tag.strip(_STRIP).upper())
-        if label is None:
-            invalid += 1
-        tags.append(label or fallback)
-    return Tags((tags + [fallback] * n_words)[:n_words], parsed=len(tags), invalid=invalid)
 
 
 class TagFilter(Filter):

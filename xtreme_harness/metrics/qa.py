@@ -139,7 +139,7 @@ def mlqa_em_f1(labels: Sequence[Sequence[str]], predictions: Sequence[str | None
     return _corpus(labels, predictions, lambda p, g: mlqa_example(p, g, language))
 
 
-def _squad_v2_example(prediction: str, golds: Sequence[str]) -> tuple[float, float]:
+def squad_v2_example(prediction: str, golds: Sequence[str]) -> tuple[float, float]:
     if not golds:  # an unanswerable question is right only when left unanswered
         return float(prediction == ""), float(prediction == "")
     return squad_example(prediction, golds)
@@ -148,4 +148,4 @@ def _squad_v2_example(prediction: str, golds: Sequence[str]) -> tuple[float, flo
 def squad_v2_em_f1(labels: Sequence[Sequence[str]], predictions: Sequence[str | None],
                    language: str | None = None) -> dict[str, float]:
     """SQuAD v2.0 EM/F1: as v1.1, and a question without gold answers counts only an empty answer as right."""
-    return _corpus(labels, predictions, _squad_v2_example)
+    return _corpus(labels, predictions, squad_v2_example)

@@ -100,3 +100,15 @@ def token_accuracy(labels: Sequence[Sequence[str]], predictions: Sequence[Sequen
         total += max(len(gold), len(pred))
         correct += sum(int(g == p) for g, p in zip(gold, pred))
     return {"token_accuracy": correct / total * 100 if total else 0.0}
+
+
+def chunk_counts(official: str, gold: Sequence[str], pred: Sequence[str]) -> tuple[int, int, int]:
+    """(true positive, predicted, gold) chunks of one sentence under the official chunking of ``official``
+    (``pos_chunk_f1``: seqeval 0.0.12's; otherwise seqeval's own), which a paired bootstrap pools back into F1."""
+    if official == "pos_chunk_f1":
+        g, p = set(legacy_entities([list(gold)])), set(legacy_entities([list(pred)]))
+    else:
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        g, p = set(get_entities(list(gold))), set(get_entities(list(pred)))
+    return len(g & p), len(p), len(g)

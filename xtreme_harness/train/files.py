@@ -22,13 +22,14 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..data.io import check_regular, folder_lock, os_error, read_json, remove_stale_temps
-from ..data.io import file_fingerprint as content_fingerprint
-from ..errors import UserError, clip
+from ..io.errors import UserError, clip, os_error
+from ..io.files import check_regular, folder_lock, remove_stale_temps
+from ..io.jsonfile import read_json
+from ..io.reads import file_fingerprint as content_fingerprint
 
 
 def file_fingerprint(path: str | os.PathLike, what: str = "file") -> dict[str, Any]:
-    """Size, ``mtime_ns`` and the content digest of :func:`~xtreme_harness.data.io.file_fingerprint` of a
+    """Size, ``mtime_ns`` and the content digest of :func:`~xtreme_harness.io.reads.file_fingerprint` of a
     regular file: equal fingerprints mean the same content."""
     st = check_regular(path, what)
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "digest": content_fingerprint(path)[1]}

@@ -15,9 +15,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..errors import UserError
 from ..families import FAMILIES, pad_rows
 from ..families.tagging import IGNORE_INDEX
+from ..io.errors import UserError
 from ..spec import TaskSpec
 
 
@@ -90,22 +90,30 @@ def mask_tokens(ids: torch.Tensor, attention: torch.Tensor, mlm: dict, rng: np.r
     return torch.from_numpy(arr), torch.from_numpy(labels)
 
 
+class TrainingHead:
+    """The model being trained, as a family runs a :class:`~xtreme_harness.families.Head`: each batch goes
+    through ``model(task=..., **batch)``, the multi-task model's own head for this task."""
+
+    def __init__(self, model, task: str, tokenizer, engine, labels):
+        self.model, self.task, self.tokenizer, self.engine, self.labels = model, task, tokenizer, engine, labels
+
+    def run(self, features, forward, desc="", token_keys=None, pad_to=None):
+        task = self.task
+        return self.engine.run(self.model, features, lambda m, batch: forward(lambda b: m(task=task, **b), batch),
+                               desc=desc, token_keys=token_keys, pad_to=pad_to)
+
+
 def score_dev(td: TaskData, model, tokenizer, engine) -> dict[str, float]:
-    """Predict the dev set with ``model(task=..., ...)`` and score it; 'score' is the selection figure."""
+    """Predict the dev set with the model being trained and score it as every producer's predictions are scored
+    (:func:`xtreme_harness.tasks.scoring.score`); 'score' is the selection figure."""
     from ..metrics import METRICS
+    from ..tasks.scoring import score
 
     exs = td.dev_examples or []
     if not exs:
         return {}
-    fam = FAMILIES[td.kind]
-
-    def call(m, batch):
-        return m(task=td.name, **batch)
-
-    predictions = fam.predict(td.spec, exs, model, tokenizer, engine, td.settings(),
-                              labels=dict(enumerate(td.labels or ())), call=call, lang="en")
-    gold = fam.gold(td.spec, exs)
-    metric = METRICS[td.spec.metrics.official]
-    res = metric.fn(gold, fam.scored(td.spec, predictions), "en")
-    return {**res, "score": res[metric.headline]}
-
+    head = TrainingHead(model, td.name, tokenizer, engine, dict(enumerate(td.labels or ())))
+    predictions = FAMILIES[td.kind].predict(td.spec, exs, td.settings(), head, lang="en")
+    _, state = score(td.spec, predictions)
+    res = state.get("metrics") or {}
+    return {**res, "score": res[METRICS[td.spec.metrics.official].headline]}

@@ -11,22 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from ..families.tagging import IGNORE_INDEX
+from ..families import FAMILIES
 
 
-@dataclass
-class HeadOutput:
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    start_logits: torch.Tensor | None = None
-    end_logits: torch.Tensor | None = None
+class HeadOutput(dict):
+    """A head's outputs by name (``loss``, ``logits``, ``start_logits``, ...), as a mapping and as attributes:
+    the families read them by name, the loop reads ``.loss``."""
+
+    def __getattr__(self, name: str):
+        return self.get(name)
 
 
 def _hidden_dropout(config) -> float:
@@ -38,28 +36,9 @@ def _hidden_dropout(config) -> float:
     return float(p)
 
 
-def make_head(kind: str, hidden: int, num_labels: int, dropout: float) -> nn.Module:
-    if kind == "classification":  # RoBERTa's classification head on the first token
-        return nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.Tanh(), nn.Dropout(dropout),
-                             nn.Linear(hidden, num_labels))
-    if kind == "tagging":
-        return nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, num_labels))
-    if kind == "qa":
-        return nn.Linear(hidden, 2)
-    if kind == "multiple_choice":  # one score per (context, choice) sequence, as *ForMultipleChoice
-        return nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, 1))
-    raise ValueError(kind)
-
-
-def _qa_loss(start_logits, end_logits, start_positions, end_positions):
-    n = start_logits.size(1)
-    s = start_positions.clamp(0, n)
-    e = end_positions.clamp(0, n)
-    return (F.cross_entropy(start_logits, s, ignore_index=n) + F.cross_entropy(end_logits, e, ignore_index=n)) / 2
-
-
 class MultiTaskModel(nn.Module):
-    """One encoder, one head per task; MLM batches go through the encoder's own LM head."""
+    """One encoder, one head per task (each family's own head and loss); MLM batches go through the encoder's own
+    LM head."""
 
     def __init__(self, encoder: nn.Module, tasks: dict[str, tuple[str, int]], mlm_model: nn.Module | None = None):
         super().__init__()
@@ -73,7 +52,7 @@ class MultiTaskModel(nn.Module):
         for name, (kind, n) in tasks.items():
             if kind == "mlm":
                 continue
-            head = make_head(kind, config.hidden_size, n, _hidden_dropout(config))
+            head = FAMILIES[kind].training_head(config.hidden_size, n, _hidden_dropout(config))
             for m in head.modules():
                 if isinstance(m, nn.Linear):
                     nn.init.normal_(m.weight, std=std)
@@ -83,47 +62,19 @@ class MultiTaskModel(nn.Module):
     def head_state(self) -> dict[str, torch.Tensor]:
         return {f"{k}": v for k, v in self.heads.state_dict().items()}
 
-    def forward(self, task: str, input_ids, attention_mask=None, token_type_ids=None, labels=None,
-                start_positions=None, end_positions=None) -> HeadOutput:
+    def forward(self, task: str, input_ids, attention_mask=None, token_type_ids=None, **targets) -> HeadOutput:
         kind = self.kinds[task]
         if kind == "mlm":
-            out = self.mlm_model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+            out = self.mlm_model(input_ids=input_ids, attention_mask=attention_mask, labels=targets.get("labels"))
             return HeadOutput(loss=out.loss, logits=out.logits)
-        shape = input_ids.shape
-        if kind == "multiple_choice" and input_ids.dim() == 3:
-            input_ids = input_ids.reshape(-1, shape[-1])
-            attention_mask = attention_mask.reshape(-1, shape[-1]) if attention_mask is not None else None
-            token_type_ids = token_type_ids.reshape(-1, shape[-1]) if token_type_ids is not None else None
-        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
+        fam = FAMILIES[kind]
+        inputs, shape = fam.encoder_inputs({"input_ids": input_ids, "attention_mask": attention_mask,
+                                           "token_type_ids": token_type_ids})
+        kwargs: dict[str, Any] = {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"]}
+        if inputs.get("token_type_ids") is not None:
+            kwargs["token_type_ids"] = inputs["token_type_ids"]
         hidden = self.encoder(**kwargs).last_hidden_state
-        head = self.heads[task]
-        if kind == "classification":
-            logits = head(hidden[:, 0])
-            loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
-            return HeadOutput(loss=loss, logits=logits)
-        if kind == "tagging":
-            logits = head(hidden)
-            loss = None
-            if labels is not None:
-                loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), labels.reshape(-1),
-                                       ignore_index=IGNORE_INDEX)
-            return HeadOutput(loss=loss, logits=logits)
-        if kind == "qa":
-            logits = head(hidden).float()
-            start, end = logits[..., 0], logits[..., 1]
-            loss = None
-            if start_positions is not None and end_positions is not None:
-                loss = _qa_loss(start, end, start_positions, end_positions)
-            return HeadOutput(loss=loss, start_logits=start, end_logits=end)
-        # multiple choice
-        scores = head(hidden[:, 0]).squeeze(-1)
-        if len(shape) == 3:
-            scores = scores.view(shape[0], shape[1])
-            loss = F.cross_entropy(scores.float(), labels) if labels is not None else None
-            return HeadOutput(loss=loss, logits=scores)
-        return HeadOutput(logits=scores)
+        return HeadOutput(fam.head_outputs(self.heads[task], hidden, shape, targets))
 
 
 class HFTaskModel(nn.Module):
@@ -136,8 +87,7 @@ class HFTaskModel(nn.Module):
 
     def forward(self, task: str, **batch):
         out = self.model(**batch)
-        return HeadOutput(loss=getattr(out, "loss", None), logits=getattr(out, "logits", None),
-                          start_logits=getattr(out, "start_logits", None), end_logits=getattr(out, "end_logits", None))
+        return HeadOutput({k: v for k, v in out.items() if v is not None})
 
 
 @contextlib.contextmanager
@@ -166,8 +116,6 @@ def load_quietly(fn, *args, **kwargs):
 def hf_head_model(init: str, kind: str, labels: list[str] | None, trust_remote_code: bool = False):
     """A pretrained (or intermediate) encoder with a fresh task head named by the task's labels."""
     import transformers
-
-    from ..families import FAMILIES
 
     cls = getattr(transformers, FAMILIES[kind].auto_class)
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}

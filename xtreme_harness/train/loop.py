@@ -25,15 +25,17 @@ import random
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from ..data.io import check_regular
-from ..errors import UserError
+from ..io.errors import UserError
+from ..io.files import check_regular
+from ..io.options import FLAG, RECIPE, option
+from ..options import HIGH, LOW
 from .files import RESTART_HINT, fix_modes, load_torch, read_state, uninterrupted
 from .formats import TaskData, collate, score_dev
 from .sampling import BatchPlan, mixing_weights, shard
@@ -43,12 +45,13 @@ _ACCELERATOR = None
 
 
 def _hp(default, help: str, low: float | None = None, above: bool = False, below: float | None = None,
-        flag: bool = True, high: float | None = None):
+        flag: bool = True, high: float | None = None, kind: type | None = None):
     """A hyper-parameter: its default, its help text and its range (``low`` inclusive, or exclusive with
-    ``above``; ``below`` exclusive, ``high`` inclusive). The recipe schema, the command-line flags (``flag``)
-    and the range checks are all read off these fields."""
-    return field(default=default, metadata={"help": help, "low": low, "above": above, "below": below,
-                                            "high": high, "flag": flag})
+    ``above``; ``below`` exclusive, ``high`` inclusive), declared once (:func:`xtreme_harness.io.options.option`):
+    the recipe schema, the command-line flags (``flag``) and the range checks are all read off it."""
+    return option(default, help, kind=kind or (type(default) if default is not None else int), low=low,
+                  above=above, below=below, high=high, nullable=default is None, flag=True if flag else None,
+                  sources=(FLAG, RECIPE) if flag else (RECIPE,))
 
 
 _MANY = 10**9  # a count no run reaches: the upper bound of intervals and limits
@@ -66,7 +69,7 @@ class Hyper:
     batch_size: int = _hp(32, "effective batch: per device x devices x accumulation", 1, high=_LONG)
     per_device_batch_size: int | None = _hp(None, "batch per device (the rest is gradient accumulation)", 1,
                                             high=_LONG)
-    max_length: int | None = _hp(None, "sub-tokens per sequence (default: the task's own)", 8, high=_LONG)
+    max_length: int | None = _hp(None, "sub-tokens per sequence (default: the task's own)", LOW, high=HIGH)
     warmup_ratio: float = _hp(0.1, "share of the steps with linear warm-up", 0, high=1.0)
     weight_decay: float = _hp(0.0, "AdamW weight decay", 0, high=1.0)
     max_grad_norm: float = _hp(1.0, "gradient clipping norm", 0, above=True, high=1e6)
@@ -310,7 +313,7 @@ def _load_last(src: Path, accelerator, model, optimizer, scheduler) -> dict:
 
 
 def _reason(exc: BaseException) -> str:
-    from ..errors import clip
+    from ..io.errors import clip
 
     return clip((str(exc).strip().splitlines() or [type(exc).__name__])[0], 120)
 
@@ -405,7 +408,7 @@ def run_phase(phase: Phase, accelerator) -> dict[str, Any]:
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
-    from ..engine import InferenceEngine
+    from ..producers.engine import InferenceEngine
 
     h = phase.hyper
     work = Path(phase.work_dir)

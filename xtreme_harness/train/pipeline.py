@@ -27,20 +27,50 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import __version__
-from ..errors import UserError
-from ..data.io import atomic_write_json, atomic_write_text, check_regular, output_path, read_json
-from ..data.sources import file_signature, read_intermediate
-from ..spec import get_intermediate
-from .files import (RESTART_HINT, describe_change, digest, fix_modes, hold_output, model_fingerprint,
-                    read_state, remove_leftovers, uninterrupted)
+from ..io.errors import UserError
+from ..io.files import (
+    atomic_write_json,
+    atomic_write_text,
+    check_regular,
+    file_signature,
+    output_path,
+)
+from ..io.jsonfile import read_json
+from ..io.version import __version__
+from ..tasks.registry import get_intermediate
+from ..tasks.sources import read_intermediate
+from .files import (
+    RESTART_HINT,
+    describe_change,
+    digest,
+    fix_modes,
+    hold_output,
+    model_fingerprint,
+    read_state,
+    remove_leftovers,
+    uninterrupted,
+)
 from .formats import TaskData, mlm_features, train_features
-from .loop import Hyper, Phase, discard_last, get_accelerator, read_saved_state, run_phase, saved_state
-from .recipes import Recipe, check_model_length, git_commit, task_settings, validate_recipe
+from .loop import (
+    Hyper,
+    Phase,
+    discard_last,
+    get_accelerator,
+    read_saved_state,
+    run_phase,
+    saved_state,
+)
+from .recipes import (
+    TARGETS,
+    Recipe,
+    check_model_length,
+    git_commit,
+    task_settings,
+    validate_recipe,
+)
 
 TRAIN_SCHEMA = "xtreme-harness/train/v1"
-MANAGED = ("recipe.yaml", "train_info.json", "encoder", "train", "xnli", "pawsx", "udpos", "panx", "xquad", "mlqa",
-           "tydiqa", "xcopa")
+MANAGED = ("recipe.yaml", "train_info.json", "encoder", "train", *TARGETS)  # what a run writes into --out
 
 
 def _say(msg: str) -> None:
@@ -61,7 +91,7 @@ def _spec_digest(spec) -> str:
 # --- English-only guard ----------------------------------------------------------------
 
 def _non_english_codes() -> set[str]:
-    from ..spec import registry
+    from ..tasks.registry import registry
 
     codes: set[str] = set()
     for spec in registry().values():
@@ -176,11 +206,14 @@ def _read_target_file(spec, path: Path, limit):
 
 
 def target_data(unit: str, served: list[str], recipe: Recipe, hyper: Hyper, split: str):
-    """English train or dev examples of a training unit, and where they came from."""
-    from ..data.readers import read_split, split_files
-    from ..spec import get_task
+    """English train or dev examples of a training unit, and where they came from, as the tasks' specs say
+    (``train_source``: a split or a file under the data folder, the dev data to select on, and the intermediate
+    spec or hub copy read when the file is absent); ``--train-file``/``--dev-file`` override."""
+    from ..tasks.data import read_split, split_files
+    from ..tasks.registry import get_task
 
     spec = get_task(served[0])
+    src = spec.train_source
     files = recipe.train_files if split == "train" else recipe.dev_files
     limit = hyper.limit_train if split == "train" else hyper.limit_dev
     override = next((files[n] for n in [*served, unit] if n in files), None)
@@ -189,27 +222,23 @@ def target_data(unit: str, served: list[str], recipe: Recipe, hyper: Hyper, spli
         if split == "train":
             check_english(override, f"training file for {unit}")
         return _read_target_file(spec, Path(override), limit)
-    if unit == "squad":
-        path = data_dir / "squad" / ("train-v1.1.json" if split == "train" else "dev-v1.1.json")
+    path_key, split_key = ("path", "split") if split == "train" else ("dev_path", "dev_split")
+    if src.get(path_key):
+        path = data_dir / src[path_key]
         if path.is_file():
             return _read_target_file(spec, path, limit)
-        if split == "dev":
-            return [], []
-        loaded = read_intermediate(get_intermediate("squad"), "train", recipe.intermediate_data_dir or data_dir,
-                                   recipe.intermediate_source, limit)
-        return loaded.examples, loaded.provenance
-    if split == "dev" and unit == "tydiqa":
-        return [], []  # its dev file is XTREME's TyDiQA test set: never select on it
-    if split not in spec.splits:
-        return [], []
-    path = split_files(spec, data_dir, "en", split)["data"]
-    if path.is_file():
-        return read_split(spec, data_dir, "en", split, limit), [{"split": split, **file_signature(path)}]
+    elif src.get(split_key):
+        path = split_files(spec, data_dir, "en", src[split_key])["data"]
+        if path.is_file():
+            return read_split(spec, data_dir, "en", src[split_key], limit), [{"split": src[split_key],
+                                                                             **file_signature(path)}]
+    else:
+        return [], []  # no dev data to select on (TyDiQA's dev file is XTREME's test set)
     if split == "dev":
         return [], []
-    if unit == "xnli":
-        _say(f"{path} not found; reading English MultiNLI (XNLI's training set) through the mnli spec")
-        loaded = read_intermediate(get_intermediate("mnli"), "train", recipe.intermediate_data_dir or data_dir,
+    if src.get("fallback"):
+        _say(f"{path} not found; reading {unit}'s English training data through the {src['fallback']} spec")
+        loaded = read_intermediate(get_intermediate(src["fallback"]), "train", recipe.intermediate_data_dir or data_dir,
                                    recipe.intermediate_source, limit)
         return loaded.examples, loaded.provenance
     if recipe.intermediate_source == "local" or spec.hf is None or "train" not in spec.hf.splits:
@@ -230,7 +259,7 @@ def _task_data(name: str, spec, train: list, dev: list, tokenizer, labels, setti
 
 
 def build_target_task(unit: str, served: list[str], recipe: Recipe, hyper: Hyper, tokenizer) -> TaskData:
-    from ..spec import get_task
+    from ..tasks.registry import get_task
 
     spec = get_task(served[0])
     train, prov = target_data(unit, served, recipe, hyper, "train")
@@ -266,7 +295,7 @@ def build_intermediate_tasks(recipe: Recipe, hyper: Hyper, tokenizer) -> list[Ta
         lines, prov = [], []
         for path in recipe.mlm_data:
             p = Path(path)
-            from ..data.io import read_lines
+            from ..io.files import read_lines
 
             lines.extend(ln.strip() for ln in read_lines(p, "MLM data file") if ln.strip())
             prov.append({"source": "mlm", **file_signature(p)})
@@ -529,7 +558,7 @@ def _baseline_encoder(recipe, out, opts, acc, tokenizer, info, base_meta, common
 
 def _target_phase(unit, served, recipe, out, opts, acc, tokenizer, info, base_meta, init, inter_fp,
                   common) -> None:
-    from ..spec import get_task
+    from ..tasks.registry import get_task
     from .heads import HFTaskModel, hf_head_model
 
     hyper = recipe.target_hyper(unit, opts.cli_hyper)

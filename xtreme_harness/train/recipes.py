@@ -31,7 +31,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,43 +38,55 @@ from typing import Any
 
 import yaml
 
-from ..errors import UserError, clip
+from ..io.errors import UserError, clip
+from ..io.options import _fmt, declared, number_problem, problem
+from ..io.yamlfile import (
+    Locator,
+    check_mapping,
+    dotted,
+    load_yaml,
+    read_yaml_file,
+    str_list,
+)
 from .loop import Hyper
 from .sampling import SAMPLING
-from ..yamlfile import Locator, check_mapping, dotted, load_yaml, read_yaml_file, str_list
 
-# The trainable tasks; 'all' means XTREME's seven (XCOPA, of XTREME-R, is asked for by name).
-TARGETS = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "xcopa")
-XTREME_TARGETS = TARGETS[:7]
-# XQuAD and MLQA have no training data of their own: one SQuAD v1.1 model serves both.
-UNIT_OF = {"xnli": "xnli", "pawsx": "pawsx", "udpos": "udpos", "panx": "panx", "xquad": "squad",
-           "mlqa": "squad", "tydiqa": "tydiqa", "xcopa": "xcopa"}
+# The order targets train and are listed in: the XTREME paper's (Table 1); which tasks are trainable, and how,
+# is read off their specs.
+_ORDER = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "xcopa")
 
-# Paper defaults (Phang et al., 2020): lr 1e-5; batch 32 (16 for QA); max length 256
-# (384 for QA); 2 epochs for XNLI and QA, 5 for PAWS-X, 10 for POS and NER.
-_TARGET_DEFAULTS = {
-    "xnli": {"epochs": 2, "batch_size": 32, "max_length": 256},
-    "pawsx": {"epochs": 5, "batch_size": 32, "max_length": 256},
-    "udpos": {"epochs": 10, "batch_size": 32, "max_length": 256},
-    "panx": {"epochs": 10, "batch_size": 32, "max_length": 256},
-    "squad": {"epochs": 2, "batch_size": 16, "max_length": 384},
-    "tydiqa": {"epochs": 2, "batch_size": 16, "max_length": 384},
-    # XTREME-R's scripts/train_xcopa.sh: lr 2e-5, batch 8 x 4 accumulation, 5 epochs, max length 128.
-    "xcopa": {"lr": 2e-5, "epochs": 5, "batch_size": 32, "max_length": 128},
-}
+
+def _trainable() -> tuple[dict[str, Any], dict[str, str], dict[str, dict[str, Any]]]:
+    """(train_source by task, unit by task, hyper-parameter defaults by unit), read off the task specs'
+    ``train_source`` blocks: the one place that says how a target is trained. Tasks naming one unit (XQuAD and
+    MLQA: SQuAD v1.1) share one model, so their blocks must agree."""
+    from ..tasks.registry import registry
+
+    specs = registry()
+    order = [t for t in _ORDER if t in specs] + sorted(t for t in specs if t not in _ORDER)
+    sources = {t: specs[t].train_source for t in order if t in specs and specs[t].train_source}
+    units, defaults = {}, {}
+    for task, src in sources.items():
+        unit = src["unit"]
+        first = next((t for t, u in units.items() if u == unit), None)
+        if first is not None and {k: v for k, v in sources[first].items() if k != "note"} != \
+                {k: v for k, v in src.items() if k != "note"}:
+            raise UserError(f"tasks {first} and {task} share the training unit '{unit}' but their train_source "
+                            "blocks differ", specs[task].source_file)
+        units[task] = unit
+        defaults[unit] = dict(src.get("hyperparameters") or {})
+    return sources, units, defaults
+
+
+TRAIN_SOURCES, UNIT_OF, _TARGET_DEFAULTS = _trainable()
+TARGETS = tuple(TRAIN_SOURCES)  # the trainable tasks
+XTREME_TARGETS = tuple(t for t in TARGETS if t in ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa"))
 INTERMEDIATE_DEFAULTS = {"lr": 1e-5, "epochs": 2, "batch_size": 32}
 
-def _hyper_schema() -> dict:
-    out = {}
-    for f in dataclasses.fields(Hyper):
-        t = str(f.type)
-        typ = float if "float" in t else bool if "bool" in t else int
-        out[f.name] = (typ, False)
-    return out
 
 
-HYPER_SCHEMA = _hyper_schema()
-_HYPER_FIELDS = {f.name: f for f in dataclasses.fields(Hyper)}
+_HYPER_OPTS = {name: opt for name, (_, opt) in declared(Hyper).items()}
+HYPER_SCHEMA = {name: (opt.kind, False) for name, opt in _HYPER_OPTS.items()}
 
 
 def target_defaults(unit: str) -> dict[str, Any]:
@@ -84,49 +95,21 @@ def target_defaults(unit: str) -> dict[str, Any]:
 
 # --- one check for every number of a recipe ------------------------------------------------------
 
-def _fmt(x: float) -> str:
-    if isinstance(x, float):
-        return f"{x:g}"
-    return str(x) if abs(x) < 10**30 else f"{'-' if x < 0 else ''}a {x.bit_length()}-bit integer"
 
 
-def number_problem(value: Any, kind: type, low: float | None = None, above: bool = False,
-                   below: float | None = None, high: float | None = None) -> str | None:
-    """What is wrong with ``value`` as a ``kind`` (int, float or bool) in its range, in words; None if nothing.
-
-    NaN, infinities and booleans where numbers belong are refused here, once, for every caller."""
-    if kind is bool:
-        return None if isinstance(value, bool) else f"must be true or false, got {clip(repr(value), 40)}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and isinstance(value, float)):
-        return f"must be {'an integer' if kind is int else 'a number'}, got {clip(repr(value), 40)}"
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"must be a finite number, got {value}"
-    parts = []
-    if low is not None:
-        parts.append(f"greater than {_fmt(low)}" if above else f"at least {_fmt(low)}")
-    if below is not None:
-        parts.append(f"below {_fmt(below)}")
-    if high is not None:
-        parts.append(f"at most {_fmt(high)}")
-    bad = (low is not None and (value < low or (above and value == low))) or \
-        (below is not None and value >= below) or (high is not None and value > high)
-    if bad:
-        return f"must be {' and '.join(parts)}, got {_fmt(value)}"
-    return None
 
 
 def hyper_problem(name: str, value: Any) -> str | None:
-    """What is wrong with one hyper-parameter value (None: fine or not set)."""
+    """What is wrong with one hyper-parameter value (None: fine or not set), by its one declaration."""
     if value is None:
         return None
-    f = _HYPER_FIELDS.get(name)
-    if f is None:
+    opt = _HYPER_OPTS.get(name)
+    if opt is None:
         return f"unknown hyper-parameter '{name}' (known: {', '.join(sorted(HYPER_SCHEMA))})"
-    m = f.metadata
     if name == "epochs":  # 0 is allowed, with max_steps (checked on the whole layer)
-        problem = number_problem(value, float, 0, False, None, m["high"])
-        return problem.replace("must be at least 0", "must be positive") if problem else None
-    return number_problem(value, HYPER_SCHEMA[name][0], m["low"], m["above"], m["below"], m["high"])
+        found = number_problem(value, float, 0, False, None, opt.high)
+        return found.replace("must be at least 0", "must be positive") if found else None
+    return problem(opt, value)
 
 
 def _combination_problem(values: dict[str, Any]) -> tuple[str, str] | None:
@@ -447,7 +430,7 @@ def validate_recipe(recipe: Recipe, cli_hyper: dict | None = None) -> list[Phase
         if t not in TARGETS:
             raise _fail(r, f"'{clip(str(t), 40)}' is not a trainable target (expected: {', '.join(TARGETS)})",
                         ("targets",), r.flags.get("targets"))
-    from ..spec import get_intermediate
+    from ..tasks.registry import get_intermediate
 
     inter_specs = []
     for name in r.intermediate:
@@ -482,7 +465,7 @@ def validate_recipe(recipe: Recipe, cli_hyper: dict | None = None) -> list[Phase
         plans.append(PhasePlan("intermediate", [], _phase_hyper(r, "intermediate", cli_hyper)))
         for spec in inter_specs:
             _check_settings(r, "intermediate", spec, plans[-1].hyper, cli_hyper, True)
-    from ..spec import get_task
+    from ..tasks.registry import get_task
 
     for unit, served in r.units():
         plan = PhasePlan(unit, served, _phase_hyper(r, unit, cli_hyper))
@@ -495,7 +478,7 @@ def recipe_output(r: Recipe) -> str | None:
     """The recipe's ``output`` folder, checked as an output path (an error names the recipe's line)."""
     if not r.output:
         return None
-    from ..data.io import output_path
+    from ..io.files import output_path
 
     if not isinstance(r.output, str):
         raise _fail(r, "must be a folder path", ("output",))

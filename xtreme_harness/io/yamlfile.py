@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from .errors import UserError, clip
+from .files import read_text
 
 
 class Locator:
@@ -88,8 +89,6 @@ def _check_expansion(text: str, path: str) -> None:
 
 def read_yaml_file(path: str | os.PathLike, what: str) -> tuple[Any, Locator, str]:
     """Read (BOM and CRLF tolerant, invalid UTF-8 named by line) and parse a YAML file."""
-    from .data.io import read_text
-
     path = os.fspath(path)
     text = read_text(path, what)
     data, loc = load_yaml(text, path)

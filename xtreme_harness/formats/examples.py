@@ -72,6 +72,8 @@ class RetrievalSet:
     gold: list[int] | None = None
     gold_pairs: list[tuple[str, str]] | None = None
     queries: int | None = None
+    split: str | None = None  # the split read (BUCC names where its threshold came from)
+    threshold_set: "RetrievalSet | None" = None  # BUCC: the split its mining threshold is tuned on
 
     @property
     def id(self) -> str:

@@ -15,16 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .data.submission import listing
-from .errors import UserError, clip
-from .metrics import METRICS
-from .spec import TaskSpec, benchmark, benchmarks, registry
+from ..families import Predictions, family_of
+from ..io.errors import UserError, clip
+from ..io.messages import listing
+from ..metrics import METRICS
+from ..spec import TaskSpec, benchmark, benchmarks
+from .registry import registry
 
 
 def load_pair(spec: TaskSpec, pred_path: str, label_path: str) -> tuple[Any, Any]:
     """Read a prediction file and its label file in the task's format, checking they line up: (gold, preds)."""
-    from .families import family_of
-
     return family_of(spec).read_pair(spec, pred_path, label_path)
 
 
@@ -38,6 +38,40 @@ def score_language(spec: TaskSpec, labels: Any, predictions: Any, lang: str) -> 
     except ValueError as exc:  # e.g. MLQA normaliser asked for a language it lacks
         raise UserError(f"{spec.task}/{lang}: {exc}") from None
     return official, secondary
+
+def score(spec: TaskSpec, predictions: Predictions) -> tuple[Any, dict[str, Any]]:
+    """(gold or None, the state entries of one language: n, stats and, with gold, the official and secondary
+    figures). Every producer's predictions are scored here: ``xtreme-eval``'s, lm-eval's and the trainer's."""
+    fam = family_of(spec)
+    gold = fam.gold(spec, predictions.examples)
+    state: dict[str, Any] = {"n": fam.count(predictions.examples), "stats": dict(predictions.stats)}
+    if gold is not None:
+        metrics, secondary = score_language(spec, gold, fam.scored(spec, predictions), predictions.lang)
+        secondary.update(predictions.figures)
+        state.update(metrics=metrics, secondary=secondary)
+    return gold, state
+
+
+def records(spec: TaskSpec, predictions: Predictions, gold: Any) -> list[dict[str, Any]]:
+    """One record per scored unit: id, prediction, gold and each metric's per-example fields (what a paired
+    bootstrap resamples), then the producer's own fields; none for a corpus-level metric such as BUCC's."""
+    units = family_of(spec).units(spec, predictions, gold)
+    if units is None:
+        return []
+    lang = predictions.lang
+    scorers = [METRICS[name].record for name in (spec.metrics.official, *spec.metrics.secondary)
+               if METRICS[name].record is not None]
+    out = []
+    for uid, pred, g in units:
+        rec: dict[str, Any] = {"id": uid, "pred": pred}
+        if gold is not None:
+            rec["gold"] = g
+            for record in scorers:
+                rec.update(record(g, pred, lang))
+        out.append(rec)
+    if predictions.extra:
+        out = [{**rec, **extra} for rec, extra in zip(out, predictions.extra)]
+    return out
 
 
 def aggregate_task(spec: TaskSpec, per_lang: dict[str, dict[str, float]],

@@ -15,70 +15,31 @@ import datetime as _dt
 import json
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .data.io import atomic_write_json, atomic_write_text, safe_join
-from .errors import UserError, clip
-from .families import Predictions, family_of
-from .spec import TaskSpec, benchmark_tasks
+from ..families import Predictions, family_of
+from ..io.errors import UserError, clip
+from ..io.files import (
+    atomic_write_json,
+    atomic_write_text,
+    read_lines,
+    read_text,
+    safe_join,
+)
+from ..io.jsonfile import JsonLocator, Where, load_json_text
+from ..io.messages import is_number, shown
+from ..io.version import __version__
+from ..metrics import FLAG, FRACTION, record_fields
+from ..spec import TaskSpec, benchmark_tasks
+from .scoring import aggregate_task, overall_scores, records, score
 
 SCHEMA = "xtreme-harness/results/v1"
+RECORD_FIELDS = record_fields()  # what each per-example record field may hold, as the metrics declare it
 STATE_VERSION = 1
 
 
-# --- which languages run ------------------------------------------------------------------
-
-def plan_languages(spec: TaskSpec, languages: str, split: str, data_dir: str, version: str,
-                   skipped: dict[str, dict[str, str]], missing: dict[str, list[str]]) -> list[str]:
-    """The languages of ``spec`` to run; the others are reported in ``skipped`` or ``missing``.
-
-    A language outside the task is skipped; a language of the task whose files
-    are missing is an error when asked for by name, and reported as missing
-    data under ``all``.
-    """
-    from .data.readers import available, required_files
-
-    task_langs = list(spec.languages(version) or spec.all_languages())
-    split_langs = spec.splits.get(split).languages if split in spec.splits else None
-    if languages.strip() == "all":
-        wanted, explicit = task_langs, False
-    else:
-        wanted, explicit = [x.strip() for x in languages.split(",") if x.strip()], True
-    out = []
-    for lang in wanted:
-        if lang not in spec.all_languages() and lang not in task_langs:
-            skipped.setdefault(spec.task, {})[lang] = f"not a {spec.task} language"
-            continue
-        if split_langs and lang not in split_langs:
-            skipped.setdefault(spec.task, {})[lang] = f"{spec.task} has no {split} split for {lang}"
-            continue
-        if not available(spec, data_dir, lang, split):
-            files = [str(p) for p in required_files(spec, data_dir, lang, split) if not p.is_file()]
-            if explicit:
-                raise UserError(f"{spec.task} data for '{lang}' not found", files[0] if files else data_dir)
-            missing.setdefault(spec.task, []).append(lang)
-            continue
-        out.append(lang)
-    return out
-
-
 # --- one (task, language) ------------------------------------------------------------------
-
-def score(spec: TaskSpec, predictions: Predictions) -> tuple[Any, dict[str, Any]]:
-    """(gold or None, the state entries: n, stats and, with gold, the official and secondary figures)."""
-    from .scoring import score_language
-
-    fam = family_of(spec)
-    gold = fam.gold(spec, predictions.examples)
-    state: dict[str, Any] = {"n": fam.count(predictions.examples), "stats": dict(predictions.stats)}
-    if gold is not None:
-        metrics, secondary = score_language(spec, gold, fam.scored(spec, predictions), predictions.lang)
-        secondary.update(predictions.figures)
-        state.update(metrics=metrics, secondary=secondary)
-    return gold, state
 
 
 def write_outputs(out: Path, spec: TaskSpec, predictions: Predictions, gold: Any) -> None:
@@ -88,12 +49,10 @@ def write_outputs(out: Path, spec: TaskSpec, predictions: Predictions, gold: Any
     fam.write_output(spec, safe_join(out, "predictions", spec.task, f"test-{lang}.{ext}"), predictions.output)
     if gold is not None:
         fam.write_gold(spec, safe_join(out, "labels", spec.task, f"test-{lang}.{ext}"), gold, predictions.examples)
-    records = fam.records(spec, predictions, gold)
-    if predictions.extra:
-        records = [{**rec, **extra} for rec, extra in zip(records, predictions.extra)]
-    if records:
+    recs = records(spec, predictions, gold)
+    if recs:
         atomic_write_text(safe_join(out, "records", spec.task, f"{lang}.jsonl"),
-                          "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+                          "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs))
 
 
 def score_and_write(out: Path, spec: TaskSpec, predictions: Predictions, fingerprint: str | None = None,
@@ -116,8 +75,6 @@ def score_and_write(out: Path, spec: TaskSpec, predictions: Predictions, fingerp
 def read_state(path: Path) -> dict | None:
     """A saved state, or None (then it is recomputed) for one that is missing, unreadable, not a regular file
     (a FIFO would block), malformed, absurdly nested or holding figures no scorer gives."""
-    from .data.io import read_text
-
     try:
         state = json.loads(read_text(path, "state file"))
     except (UserError, OSError, ValueError, RecursionError):
@@ -140,116 +97,6 @@ def read_state(path: Path) -> dict | None:
 # through the checks below and refuses the file at the offending line.
 
 PERCENT_SLACK = 1e-9  # float rounding of a mean of 100s
-
-
-class JsonLocator:
-    """Maps a key path of a JSON text to the 1-based line of its key (of the last one, where a key repeats,
-    as ``json`` keeps the last); the same interface as :class:`~xtreme_harness.yamlfile.Locator`."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self._offsets: dict[tuple, int] | None = None
-
-    def line(self, keys: tuple) -> int | None:
-        if self._offsets is None:
-            self._offsets = _json_offsets(self.text)
-        keys = tuple(keys)
-        while keys and keys not in self._offsets:
-            keys = keys[:-1]
-        if not keys:
-            return None
-        return self.text.count("\n", 0, self._offsets[keys]) + 1
-
-
-_WS = re.compile(r"[ \t\n\r]*")
-_SCALAR = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null|NaN|-?Infinity")
-
-
-def _json_offsets(text: str) -> dict[tuple, int]:
-    """Offset of every value's key (or, in a list, of the value) by key path; iterative, so any depth."""
-    from json.decoder import scanstring
-
-    out: dict[tuple, int] = {}
-    stack: list[list] = []  # [path of the container, is an object, index]
-    i = _WS.match(text, 0).end()
-    path: tuple = ()
-    start = i
-    try:
-        while True:
-            out[path] = start
-            ch = text[i]
-            if ch in "{[":
-                j = _WS.match(text, i + 1).end()
-                if text[j] in "}]":
-                    i = j + 1
-                elif ch == "{":
-                    key, i = scanstring(text, j + 1)
-                    i = _WS.match(text, _WS.match(text, i).end() + 1).end()  # past the colon
-                    stack.append([path, True, 0])
-                    path, start = path + (key,), j
-                    continue
-                else:
-                    stack.append([path, False, 0])
-                    path, start, i = path + (0,), j, j
-                    continue
-            elif ch == '"':
-                i = scanstring(text, i + 1)[1]
-            else:
-                i = _SCALAR.match(text, i).end()
-            while stack:  # after a value: the next member, or close the container
-                i = _WS.match(text, i).end()
-                parent, is_object, index = stack[-1]
-                if text[i] != ",":
-                    stack.pop()
-                    i += 1
-                    continue
-                j = _WS.match(text, i + 1).end()
-                if is_object:
-                    key, i = scanstring(text, j + 1)
-                    i = _WS.match(text, _WS.match(text, i).end() + 1).end()
-                    path, start = parent + (key,), j
-                else:
-                    stack[-1][2] = index + 1
-                    path, start, i = parent + (index + 1,), j, j
-                break
-            else:
-                return out
-    except (IndexError, ValueError, AttributeError):  # not JSON after all: the lines found so far
-        return out
-
-
-class Where:
-    """Raises a UserError at the line of a key path; the locator is built only when something is wrong."""
-
-    def __init__(self, path: str, loc: Any = None):
-        self.path, self._loc = path, loc
-
-    def line(self, keys: tuple) -> int | None:
-        if self._loc is None:
-            try:
-                from .data.io import read_text
-
-                self._loc = JsonLocator(read_text(self.path)) if os.path.isfile(self.path) else False
-            except UserError:
-                self._loc = False
-        return self._loc.line(keys) if self._loc and keys else None
-
-    def fail(self, msg: str, *keys) -> None:
-        raise UserError(msg, self.path, self.line(keys))
-
-
-def shown(value: Any) -> str:
-    """A JSON value as the file writes it (NaN, true, "text"), short enough for a message."""
-    try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return clip(text, 60)
-
-
-def is_number(v: Any) -> bool:
-    """A JSON number: ``true`` is not one, though Python counts it as 1."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _dotted(keys: tuple) -> str:
@@ -343,44 +190,36 @@ def check_results(raw: Any, path: str, loc: Any = None) -> None:
               task, "replaces_builtin")
         for key in ("languages", "missing", "no_gold", "missing_data"):
             _strings(w, cov.get(key), "coverage", task, key)
-    for task, score in raw["tasks"].items():
-        if not isinstance(score, dict):
-            w.fail(f"tasks.{task} is {shown(score)}; expected an object of figures", "tasks", task)
-        _kind(w, score.get("split"), (str,), "a string (the split)", "tasks", task, "split")
+    for task, figures in raw["tasks"].items():
+        if not isinstance(figures, dict):
+            w.fail(f"tasks.{task} is {shown(figures)}; expected an object of figures", "tasks", task)
+        _kind(w, figures.get("split"), (str,), "a string (the split)", "tasks", task, "split")
         for key in ("n", "stats", "secondary"):
-            _kind(w, score.get(key), (dict,), "an object", "tasks", task, key)
-        for lang, v in (score.get("n") or {}).items():
+            _kind(w, figures.get(key), (dict,), "an object", "tasks", task, key)
+        for lang, v in (figures.get("n") or {}).items():
             _count(w, v, "tasks", task, "n", lang)
-        for lang, v in (score.get("stats") or {}).items():
+        for lang, v in (figures.get("stats") or {}).items():
             _kind(w, v, (dict,), "an object", "tasks", task, "stats", lang, optional=False)
-        _figures(w, {k: v for k, v in score.items() if k not in _TASK_KEYS}, "tasks", task)
-        _figures(w, score.get("secondary") or {}, "tasks", task, "secondary")
+        _figures(w, {k: v for k, v in figures.items() if k not in _TASK_KEYS}, "tasks", task)
+        _figures(w, figures.get("secondary") or {}, "tasks", task, "secondary")
 
 
 def read_results(path: str | os.PathLike, what: str = "results file") -> tuple[dict, JsonLocator]:
     """A results document, read (regular file, size cap, UTF-8) and checked; with its line locator."""
-    from .data.io import parse_json, read_text
-
     path = os.fspath(path)
     text = read_text(path, what)
-    raw = parse_json(text, path, what)
+    raw = load_json_text(text, path, what)
     loc = JsonLocator(text)
     check_results(raw, path, loc)
     return raw, loc
 
 
-# What each per-example record field can hold, as the families write it: 0/1 flags, fractions, counts.
-_FLAG, _FRACTION, _COUNT = "0 or 1", "a fraction from 0 to 1", "a count, an integer of 0 or more"
-RECORD_FIELDS = {"correct": _FLAG, "em": _FLAG, "f1": _FRACTION, "ap": _FRACTION, "tp": _COUNT,
-                 "n_pred": _COUNT, "n_gold": _COUNT, "correct_tokens": _COUNT}
-
-
 def _record_field_ok(kind: str, v: Any) -> bool:
-    if kind == _FRACTION:
+    if kind == FRACTION:
         return is_number(v) and math.isfinite(v) and 0 <= v <= 1
     if not isinstance(v, int) or isinstance(v, bool):
         return False
-    return v in (0, 1) if kind == _FLAG else v >= 0
+    return v in (0, 1) if kind == FLAG else v >= 0
 
 
 def check_record(rec: Any, path: str, line: int) -> None:
@@ -402,8 +241,6 @@ def check_record(rec: Any, path: str, line: int) -> None:
 
 def read_records(path: str | os.PathLike) -> list[tuple[int, dict]]:
     """A records file (``records/<task>/<lang>.jsonl``) as (line, record) pairs, every record checked."""
-    from .data.io import read_lines
-
     path = os.fspath(path)
     numbered = [(i, ln) for i, ln in enumerate(read_lines(path, "records file"), 1) if ln.strip()]
     try:  # one parse for the whole file: per-line json.loads dominates on large test sets
@@ -443,20 +280,21 @@ class Results:
         self.skipped = dict(skipped or {})
         self.tasks: dict[str, Any] = {}
         self.coverage: dict[str, Any] = {}
+        self.inputs: dict[str, dict[str, Any]] = {}
         self.complete: set[str] = set()
 
     def add_task(self, spec: TaskSpec, split: str, states: dict[str, dict], run: list[str],
                  no_gold: list[str] | None = None, skipped: dict[str, str] | None = None,
                  missing_data: list[str] | None = None) -> None:
         """One task from the states of the languages that ran (``run``, in order)."""
-        from .scoring import aggregate_task
-
         per_lang, secondary, counts, stats = {}, {}, {}, {}
         for lang in run:
             if lang not in states:
                 continue
             state = states[lang]
             counts[lang] = state["n"]
+            if state.get("inputs") is not None:
+                self.inputs.setdefault(spec.task, {})[lang] = state["inputs"]
             stats[lang] = state.get("stats", {})
             if state.get("metrics"):
                 per_lang[lang] = state["metrics"]
@@ -478,8 +316,6 @@ class Results:
             self.complete.add(spec.task)
 
     def document(self) -> dict[str, Any]:
-        from .scoring import overall_scores
-
         overall, overall_secondary = overall_scores(self.tasks, self.complete, self.version)
         doc = {
             "schema": SCHEMA, "harness_version": __version__,
@@ -490,6 +326,8 @@ class Results:
             "partial": not all(t in self.complete for t in benchmark_tasks(self.version)),
             "records": "records",
         }
+        if self.inputs:  # what each (task, language) read, each input with its content fingerprint
+            doc["inputs"] = self.inputs
         if overall_secondary:
             doc["overall_secondary"] = overall_secondary
         return doc
@@ -502,6 +340,3 @@ class Results:
         return doc
 
 
-__all__ = ["JsonLocator", "RECORD_FIELDS", "Results", "SCHEMA", "STATE_VERSION", "Where", "check_record",
-           "check_results", "plan_languages", "read_records", "read_results", "read_state", "score",
-           "score_and_write", "write_outputs"]

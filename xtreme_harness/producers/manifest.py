@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
-from .yamlfile import check_mapping, read_yaml_file
+from ..io.errors import UserError
+from ..io.options import MANIFEST, from_mapping
+from ..io.yamlfile import check_mapping, read_yaml_file
 
 ENCODER = "encoder"
 _ENTRY = {"model": (str, True), "revision": (str, False), "label_map": (dict, False)}
-_DEFAULTS = {"pooling": (str, False), "layer": (int, False), "max_length": (int, False)}
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,10 @@ def is_manifest(model: str) -> bool:
     return model.lower().endswith((".yaml", ".yml"))
 
 
-def load_manifest(path: str | os.PathLike) -> Manifest:
-    from .spec import registry
+def load_manifest(path: str | os.PathLike, task_dirs=None) -> Manifest:
+    """The manifest at ``path``; its task ids may be the built-in ones or those of ``task_dirs``."""
+    from ..options import EvalOptions
+    from ..tasks.registry import registry
 
     path = os.fspath(path)
     if not Path(path).is_file():
@@ -64,7 +66,7 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
     data, loc, _ = read_yaml_file(path, "suite manifest")
     if not isinstance(data, dict) or not data:
         raise UserError("a suite manifest must be a mapping of task ids to {model: ...}", path, 1)
-    tasks = registry()
+    tasks = registry(tuple(task_dirs or ()))
     entries: dict[str, Entry] = {}
     base = Path(path).resolve().parent
     for key, value in data.items():
@@ -85,8 +87,8 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
                                 loc.line((key, "label_map", bad)))
             label_map = {str(k): str(v) for k, v in label_map.items()}
         model = value["model"]
-        if looks_local(model) and not Path(model).expanduser().is_absolute():
-            model = str(base / model)
+        if not Path(model).expanduser().is_absolute() and (looks_local(model, base) or (base / model).exists()):
+            model = str(base / model)  # a folder beside the manifest, whatever the working folder
         entries[key] = Entry(model, value.get("revision"), label_map, loc.line((key,)))
     if not entries:
         raise UserError("the manifest names no checkpoint (expected task ids mapping to {model: ...})", path, 1)
@@ -94,38 +96,20 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
     if not isinstance(name, str):
         raise UserError("'name' must be a string", path, loc.line(("name",)))
     defaults = data.get("defaults") or {}
-    check_mapping(defaults, _DEFAULTS, ("defaults",), path, loc)
-    if defaults.get("pooling") not in (None, "mean", "cls"):
-        raise UserError(f"'defaults.pooling' must be mean or cls, not '{defaults['pooling']}'", path,
-                        loc.line(("defaults", "pooling")))
-    for key, low in (("layer", 0), ("max_length", 8)):
-        if key in defaults and defaults[key] < low:
-            raise UserError(f"'defaults.{key}' must be at least {low}", path, loc.line(("defaults", key)))
+    if not isinstance(defaults, dict):
+        raise UserError("'defaults' must be a mapping of option names to values", path, loc.line(("defaults",)))
+    # validated by the very declarations the flags come from: the same names, types and ranges
+    defaults = from_mapping(EvalOptions, defaults, MANIFEST, "'defaults'", lambda k: (path, loc.line(("defaults", k))),
+                            name_of=lambda k: f"'defaults.{k}'")
     return Manifest(path=path, name=name, entries=entries, defaults=dict(defaults))
 
 
-def looks_local(model: str) -> bool:
+def looks_local(model: str, base: str | os.PathLike = ".") -> bool:
     """A path rather than a hub id (``org/name`` or ``name``): it starts like a path, has more parts, ends like
-    a file, or its first part is a local folder (``runs/xnli`` with ``runs/`` here is a mistyped path)."""
+    a file, or it (or its first part) is a folder under ``base`` (``runs/xnli`` with ``runs/`` there is a
+    mistyped path, not a hub id)."""
     first = model.split("/", 1)[0]
+    root = Path(base)
     return model.startswith((".", "/", "~")) or model.count("/") > 1 or os.sep + os.sep in model or \
         model.endswith(("/", ".json", ".yaml", ".yml", ".safetensors", ".bin")) or \
-        Path(model).expanduser().exists() or ("/" in model and Path(first).expanduser().is_dir())
-
-
-def parse_label_map(text: str | None) -> dict[str, str] | None:
-    """``--label-map KEY=VALUE,...``: checkpoint label name -> task label."""
-    if not text:
-        return None
-    out: dict[str, str] = {}
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise UserError(f"--label-map: expected CHECKPOINT_LABEL=TASK_LABEL pairs separated by commas, got "
-                            f"'{part.strip()}'")
-        key, value = (x.strip() for x in part.split("=", 1))
-        if not key or not value:
-            raise UserError(f"--label-map: '{part.strip()}' needs a label on both sides of '='")
-        out[key] = value
-    return out
+        (root / Path(model).expanduser()).exists() or ("/" in model and (root / Path(first).expanduser()).is_dir())

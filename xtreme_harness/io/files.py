@@ -1,30 +1,31 @@
-"""Text and JSON file access with errors that name the file and the line.
+"""Files: reading regular files with errors that name the file and line, and writing them atomically.
 
 Every reader goes through here, so BOMs, CRLF line ends and invalid UTF-8 are
 handled once: a BOM and CR before LF are dropped, invalid UTF-8 is a
-:class:`UserError` naming the line. Writes are atomic (temp file, then rename) and keep the umask. Only regular
-files are read (a FIFO would block), up to a size cap; output paths are
-checked before any work (:func:`output_path`).
+:class:`UserError` naming the line. Only regular files are read (a FIFO would
+block), up to a size cap, and each read is noted in the run's record of inputs
+(:mod:`.reads`). Writes are atomic (temp file, then rename) and keep the umask;
+output paths are checked before any work (:func:`output_path`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import json
 import os
-import re
 import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import UserError, clip
-
+from . import reads
+from .errors import UserError, clip, os_error
 
 MAX_INPUT_MB = 1024  # the default cap on one input file; XTREME_HARNESS_MAX_INPUT_MB raises it
+
+
 _KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"))
 
@@ -35,20 +36,6 @@ def max_input_bytes() -> int:
         return int(float(value) * 2**20) if value.strip() else MAX_INPUT_MB * 2**20
     except ValueError:
         raise UserError(f"XTREME_HARNESS_MAX_INPUT_MB must be a number of megabytes, not '{clip(value)}'") from None
-
-
-def os_error(exc: OSError, path: str | os.PathLike | None = None, what: str = "file") -> UserError:
-    """The one-line message for an OS refusal of a path the user named (never a traceback)."""
-    path = os.fspath(path if path is not None else (exc.filename or ""))
-    reasons = {errno.ENAMETOOLONG: "a path component is longer than the file system allows (255 bytes)",
-               errno.ELOOP: "symbolic link loop (or too many levels of links)",
-               errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
-               errno.ENOTDIR: "a component of the path is a file, not a folder",
-               errno.EISDIR: "expected a file, found a folder", errno.ENOENT: "not found",
-               errno.EROFS: "read-only file system", errno.ENOSPC: "no space left on the device",
-               errno.EEXIST: "already exists and is not a folder"}
-    reason = reasons.get(exc.errno, exc.strerror or type(exc).__name__)
-    return UserError(f"{what}: {reason}", path or None)
 
 
 def check_regular(path: str | os.PathLike, what: str = "file") -> os.stat_result:
@@ -77,9 +64,11 @@ def read_bytes(path: str | os.PathLike, what: str = "file") -> bytes:
                         "have (set XTREME_HARNESS_MAX_INPUT_MB to allow more)", path)
     try:
         with open(path, "rb") as f:
-            return f.read(cap + 1)
+            data = f.read(cap + 1)
     except OSError as exc:
         raise os_error(exc, path, what) from None
+    reads.note_bytes(path, data)
+    return data
 
 
 def read_text(path: str | os.PathLike, what: str = "file") -> str:
@@ -103,38 +92,6 @@ def read_lines(path: str | os.PathLike, what: str = "file") -> list[str]:
     if lines[-1] == "":
         lines.pop()
     return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
-
-
-def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
-    return parse_json(read_text(path, what), path, what)
-
-
-def parse_json(text: str, path: str | os.PathLike, what: str = "JSON file") -> Any:
-    """``json.loads`` with one-line errors: malformed, empty, or nested too deeply to hold data."""
-    if not text.strip():  # json's "Expecting value" would not say what is wrong
-        raise UserError(f"{what} is empty; expected JSON", os.fspath(path))
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"malformed JSON: {exc.msg} (column {exc.colno})", os.fspath(path), exc.lineno) from None
-    except RecursionError:
-        raise UserError(f"{what} is nested too deeply to be read; expected a JSON document of records",
-                        os.fspath(path)) from None
-    except ValueError as exc:  # not malformed but unreadable: an integer of thousands of digits
-        long = re.search(r"[0-9]{4300,}", text)
-        raise UserError(f"a number of {long.end() - long.start() if long else 'too many'} digits cannot be read "
-                        f"({clip(str(exc), 80)}); expected JSON with ordinary numbers", os.fspath(path),
-                        text.count("\n", 0, long.start()) + 1 if long else None) from None
-
-
-def json_line(text: str, needle: str, nth: int = 1) -> int | None:
-    """Best-effort 1-based line of the ``nth`` occurrence of ``needle`` in a JSON text (for messages)."""
-    pos = -1
-    for _ in range(nth):
-        pos = text.find(needle, pos + 1)
-        if pos < 0:
-            return None
-    return text.count("\n", 0, pos) + 1
 
 
 TEMP_GLOB = ".*.tmp"  # what atomic_write_text's temporary files look like
@@ -188,45 +145,6 @@ def remove_stale_temps(folder: str | os.PathLike) -> int:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=indent, sort_keys=False) + "\n")
-
-
-FULL_HASH_BYTES = 64 * 2**20  # files up to this size are hashed whole; larger ones by size, mtime and samples
-_SAMPLE = 2**20
-_fingerprints: dict[tuple, str] = {}
-
-
-def file_fingerprint(p: str | os.PathLike) -> list:
-    """Path and content digest of a file, for resume fingerprints; ``[path, None]`` for a missing file.
-
-    Small files (data, gold, configs, tokenizers) are hashed whole, so an edit
-    that keeps size and mtime still counts. Weights are hashed by size, mtime
-    in nanoseconds and three 1 MiB samples: a rewrite of the same size is
-    caught without reading gigabytes on every resume.
-    """
-    path = os.fspath(p)
-    try:
-        st = os.stat(path)
-    except OSError:
-        return [path, None]
-    if not stat.S_ISREG(st.st_mode):
-        return [path, "not a regular file"]
-    key = (path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)  # ctime: no utime() hides a write
-    if key not in _fingerprints:
-        h = hashlib.blake2b(str(st.st_size).encode(), digest_size=16)
-        try:
-            with open(path, "rb") as f:
-                if st.st_size <= FULL_HASH_BYTES:
-                    for block in iter(lambda: f.read(2**22), b""):
-                        h.update(block)
-                else:
-                    h.update(str(st.st_mtime_ns).encode())
-                    for offset in (0, st.st_size // 2, st.st_size - _SAMPLE):
-                        f.seek(offset)
-                        h.update(f.read(_SAMPLE))
-        except OSError as exc:
-            raise os_error(exc, path, "input file") from None
-        _fingerprints[key] = h.hexdigest()
-    return [path, _fingerprints[key]]
 
 
 SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")
@@ -287,17 +205,6 @@ def folder_lock(folder: str | os.PathLike, doing: str, flag: str) -> Iterator[No
         os.close(fd)  # closing releases the lock
 
 
-def folder_fingerprint(folder: str | os.PathLike) -> list:
-    """:func:`file_fingerprint` of every file of a checkpoint folder: weights, config and tokenizer alike
-    (not its hidden files or its model card)."""
-    try:
-        names = sorted(os.listdir(folder))
-    except OSError as exc:
-        raise os_error(exc, folder, "checkpoint folder") from None
-    return [file_fingerprint(os.path.join(folder, n)) for n in names
-            if not n.startswith(".") and not n.endswith(".md")]
-
-
 def safe_join(root: str | os.PathLike, *parts: str) -> Path:
     """Join under ``root`` and refuse any result outside it (ids or specs with ``../``)."""
     root_p = Path(root).resolve()
@@ -305,3 +212,29 @@ def safe_join(root: str | os.PathLike, *parts: str) -> Path:
     if out != root_p and root_p not in out.parents:
         raise UserError(f"path '{os.path.join(*parts)}' would leave the folder {root_p}")
     return out
+
+
+def present(path: os.PathLike | str | None) -> bool:
+    """Whether an optional input (a gold file) is there at all: a FIFO, a folder or a dangling link counts, so
+    that reading it says what is wrong with it instead of skipping it silently. Its absence is noted in the
+    record of inputs, so adding it later changes what a rerun reuses."""
+    if path is None:
+        return False
+    if os.path.lexists(path):
+        return True
+    reads.note_absent(path)
+    return False
+
+
+def file_signature(path: str | os.PathLike) -> dict[str, Any]:
+    """Size and sha256 of a data file, for the provenance record next to the checkpoints."""
+    p = Path(path)
+    st = check_regular(p, "data file")  # a FIFO would block the hash forever
+    h = hashlib.sha256()
+    try:
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as exc:
+        raise os_error(exc, p, "data file") from None
+    return {"file": str(p.resolve()), "bytes": st.st_size, "sha256": h.hexdigest()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 
@@ -35,3 +36,18 @@ def clip(text: str, limit: int = 80) -> str:
         return text
     head = limit * 2 // 3
     return f"{text[:head]}…[{len(text) - limit} characters]…{text[len(text) - (limit - head):]}"
+
+
+def os_error(exc: OSError, path: str | os.PathLike | None = None, what: str = "file") -> UserError:
+    """The one-line message for an OS refusal of a path the user named (never a traceback)."""
+    path = os.fspath(path if path is not None else (exc.filename or ""))
+    reasons = {errno.ENAMETOOLONG: "a path component is longer than the file system allows (255 bytes)",
+               errno.ELOOP: "symbolic link loop (or too many levels of links)",
+               errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+               errno.ENOTDIR: "a component of the path is a file, not a folder",
+               errno.EISDIR: "expected a file, found a folder", errno.ENOENT: "not found",
+               errno.EROFS: "read-only file system", errno.ENOSPC: "no space left on the device",
+               errno.EEXIST: "already exists and is not a folder"}
+    reason = reasons.get(exc.errno, exc.strerror or type(exc).__name__)
+    return UserError(f"{what}: {reason}", path or None)
+

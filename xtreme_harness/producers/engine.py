@@ -21,8 +21,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .errors import UserError
-from .families import MODEL_INPUTS
+from ..families import MODEL_INPUTS
+from ..io.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 A suite is a folder with one checkpoint per task (``ckpt/xnli/``,
 ``ckpt/panx/``, ...) and optionally ``ckpt/encoder/`` for the retrieval tasks,
-or a manifest (:mod:`xtreme_harness.manifest`) naming a hub id or folder per
+or a manifest (:mod:`xtreme_harness.producers.manifest`) naming a hub id or folder per
 task. A hub id is resolved through the real hub code (``snapshot_download``:
 the local hub cache, or a download) to a snapshot folder, whose name is the
 commit that was scored. The head a checkpoint carries is read from its config
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError, clip
-from .spec import TaskSpec
+from ..io.errors import UserError, clip
+from ..spec import TaskSpec
 
 WEIGHT_FILES_SAFE = ("model.safetensors", "model.safetensors.index.json")
 WEIGHT_FILES_PICKLE = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -61,7 +61,7 @@ class Checkpoint:
 
     def head(self) -> str | None:
         """The family whose head this checkpoint carries (None: a bare encoder or an unknown head)."""
-        from .families import head_family
+        from ..families import head_family
 
         return head_family(self.architectures)
 
@@ -83,7 +83,8 @@ class Resolution:
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    from .data.io import parse_json, read_bytes, read_text
+    from ..io.files import read_bytes, read_text
+    from ..io.jsonfile import parse_json
 
     cfg = path / "config.json"
     if not cfg.is_file():
@@ -170,7 +171,7 @@ def match_labels(ckpt: Checkpoint, spec: TaskSpec) -> dict[int, str]:
 
 def _label_ids(id2label: Any) -> dict[int, str]:
     """``id2label`` with integer ids; only ASCII digits make an id (``int()`` would take '０' or '²')."""
-    from .data.submission import is_index
+    from ..io.jsonfile import is_index
 
     out = {}
     for k, v in dict(id2label or {}).items():
@@ -218,7 +219,7 @@ def _suggest(unmapped: list[str], uncovered: list[str], task_labels: list[str], 
 
 def _config_line(ck_path: str, key: str) -> tuple[str | None, int | None]:
     """(config.json, line of ``key``) of a local checkpoint, for messages; (None, None) for hub ids."""
-    from .data.io import json_line
+    from ..io.jsonfile import json_line
 
     cfg = Path(ck_path) / "config.json"
     try:
@@ -307,12 +308,12 @@ def _hub_reachable(endpoint: str, timeout: float = 3.0) -> bool:
 
 
 def resolve(model: str, specs: list[TaskSpec], trust_remote_code: bool = False, allow_pickle: bool = False,
-            label_map: dict[str, str] | None = None) -> Resolution:
+            label_map: dict[str, str] | None = None, task_dirs=None) -> Resolution:
     """Decide which checkpoint serves each task; a task nothing can serve is skipped with a reason.
 
     ``label_map`` (``--label-map``) applies to a single checkpoint; a manifest gives one per entry.
     """
-    from .families import family_of
+    from ..families import family_of
     from .manifest import is_manifest, load_manifest
 
     path = Path(model).expanduser()
@@ -323,10 +324,10 @@ def resolve(model: str, specs: list[TaskSpec], trust_remote_code: bool = False, 
         raise UserError("--label-map applies to a single checkpoint; give a suite's label maps in a manifest "
                         "(label_map under each task)")
     if is_manifest(model):
-        manifest = load_manifest(model)
+        manifest = load_manifest(model, task_dirs)
         loaded: dict[tuple, Checkpoint] = {}
         for spec in specs:
-            found = manifest.entry_for(spec.task, family_of(spec).head is None)
+            found = manifest.entry_for(spec.task, family_of(spec).needs_encoder)
             if found is None:
                 skipped[spec.task] = f"the manifest {manifest.path} names no checkpoint for {spec.task}"
                 continue
@@ -346,7 +347,7 @@ def resolve(model: str, specs: list[TaskSpec], trust_remote_code: bool = False, 
             encoder = _checkpoint(str(path / "encoder"), trust_remote_code, allow_pickle)
         for spec in specs:
             sub = path / spec.task
-            if family_of(spec).head is None:  # retrieval: the encoder, no head
+            if family_of(spec).needs_encoder:  # retrieval: the encoder, no head
                 if encoder is not None:
                     checkpoints[spec.task] = encoder
                 else:
@@ -365,10 +366,10 @@ def resolve(model: str, specs: list[TaskSpec], trust_remote_code: bool = False, 
 
 def _assign(ck: Checkpoint, spec: TaskSpec, checkpoints: dict, skipped: dict) -> None:
     """``ck`` serves ``spec`` when it carries the family's head (any checkpoint's encoder serves retrieval)."""
-    from .families import family_of
+    from ..families import family_of
 
     fam = family_of(spec)
-    if fam.head is None:
+    if fam.needs_encoder:
         checkpoints[spec.task] = ck
         return
     head = ck.head()
@@ -382,96 +383,9 @@ def _assign(ck: Checkpoint, spec: TaskSpec, checkpoints: dict, skipped: dict) ->
     checkpoints[spec.task] = ck
 
 
-def _bad_checkpoint_file(exc: Exception) -> bool:
-    """A load failure caused by the checkpoint's files (corrupt weights, bad config values, tensors whose
-    shapes contradict the config), not by a bug: anything ``from_pretrained`` raises but a missing library."""
-    return not isinstance(exc, (ImportError, MemoryError, NotImplementedError))
-
-
 def _first_line(exc: Exception) -> str:
     """The gist of a loader's message on one line (some put what was expected on their second line)."""
     text = " ".join(str(exc).split())
     return (text or type(exc).__name__)[:240]
 
 
-def load_tokenizer(ck: Checkpoint, trust_remote_code: bool = False):
-    from transformers import AutoTokenizer
-
-    try:
-        tok = AutoTokenizer.from_pretrained(ck.path, use_fast=True, trust_remote_code=trust_remote_code)
-    except BaseException as exc:  # the Rust tokenizer panics (PanicException is a BaseException) on bad files
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)) or not _bad_checkpoint_file(exc):
-            raise
-        raise UserError(f"cannot load the tokenizer of {ck.path}: {_first_line(exc)}") from None
-    if not getattr(tok, "is_fast", False):
-        raise UserError(f"the tokenizer of {ck.path} has no fast (Rust) version; character offsets need one")
-    return tok
-
-
-def load_model(ck: Checkpoint, family: str, device, dtype, trust_remote_code: bool = False,
-               allow_pickle: bool = False):
-    """Load the model a family needs (its head class; the bare encoder for retrieval), ready for inference."""
-    import transformers
-
-    from .engine import load_kwargs, prepare_model
-    from .families import FAMILIES
-
-    transformers.utils.logging.disable_progress_bar()  # our own bars say what is running
-    cls = getattr(transformers, FAMILIES[family].auto_class)
-    kwargs = dict(load_kwargs(device, dtype))
-    kwargs["trust_remote_code"] = trust_remote_code
-    kwargs["use_safetensors"] = None if allow_pickle else True
-    verbosity = transformers.utils.logging.get_verbosity()
-    transformers.utils.logging.set_verbosity_error()  # its load report is ours to give, as one line
-    try:
-        model, info = cls.from_pretrained(ck.path, output_loading_info=True, **kwargs)
-    except Exception as exc:
-        if not _bad_checkpoint_file(exc):
-            raise
-        raise UserError(f"cannot load {ck.path} as a {family} model: {_first_line(exc)}") from None
-    finally:
-        transformers.utils.logging.set_verbosity(verbosity)
-    check_loaded_weights(ck.path, model, info, bare=FAMILIES[family].head is None)
-    return prepare_model(model, device, dtype)
-
-
-# A bare encoder's pooler is never used (embeddings pool hidden states), and task checkpoints often lack it.
-UNUSED_WHEN_BARE = ("pooler.",)
-
-
-def check_loaded_weights(path: str, model, info: dict, bare: bool) -> None:
-    """Refuse weights that the checkpoint lacks (transformers would fill them with random numbers) or holds
-    beyond the model its config describes (a config with fewer layers than the weights).
-
-    Loading a task checkpoint as a bare encoder leaves its head unused: those
-    tensors are expected, the encoder's own are not.
-    """
-    missing = [k for k in info.get("missing_keys", ()) if not (bare and k.startswith(UNUSED_WHEN_BARE))]
-    own = {name for name, _ in model.named_children()}
-    unexpected = [k for k in info.get("unexpected_keys", ()) if not bare or k.split(".", 1)[0] in own]
-    mismatched = [k for k, *_ in info.get("mismatched_keys", ())]
-    for what, keys, hint in (("lacks", missing, "they would be filled with random numbers"),
-                             ("holds tensors its config.json does not describe", unexpected,
-                              "is the config from another model?"),
-                             ("has tensors of the wrong shape", mismatched, "is the config from another model?")):
-        if keys:
-            shown = ", ".join(sorted(keys)[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
-            lead = f"the checkpoint {what}" + (" the tensors" if what == "lacks" else "")
-            raise UserError(f"{lead} {shown}; {hint}", path)
-
-
-def check_vocabulary(path: str, model, tokenizer) -> None:
-    """Every id the tokenizer can produce must have a row in the embedding matrix (else an index error, or
-    on a GPU a device assert, in the middle of a run)."""
-    emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    rows = getattr(emb, "num_embeddings", None)
-    if rows is None:
-        return
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:  # the model's ids are 0..n-1; added tokens may sit anywhere
-        top = max([backend.get_vocab_size(with_added_tokens=False) - 1, *backend.get_added_tokens_decoder()])
-    else:
-        top = max(tokenizer.get_vocab().values(), default=-1)
-    if top >= rows:
-        raise UserError(f"the tokenizer produces ids up to {top} but the model's embedding matrix has {rows} rows; "
-                        "expected the tokenizer the model was trained with", path)

@@ -1,0 +1,114 @@
+"""Sentence embeddings for the retrieval families: XTREME's hidden-layer protocol, and a cache for any encoder.
+
+:class:`HiddenStateEncoder` is XTREME's protocol for a plain transformers
+encoder: the mean over every non-pad position (special tokens included), or
+the first position, of ``hidden_states[layer]`` (0 is the embedding output),
+each text cut to ``max_length`` sub-tokens. :class:`CachedEncoder` wraps any
+:class:`~xtreme_harness.families.Encoder`: the last few arrays are kept in
+memory (one LAReQA pool serves every question language) and, when asked for,
+on disk as ``.npy`` files keyed by the encoder's identity, the length and the
+texts (read with ``allow_pickle=False``; a damaged file is a miss).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..families import MODEL_INPUTS
+from ..io.files import atomic_write_bytes
+
+
+def default_layer(num_layers: int | None) -> int:
+    """XTREME's layer: 8 of 12 (base) and 14 of 24 (large); other depths: two thirds, rounded."""
+    if not num_layers:
+        return 8
+    return {12: 8, 24: 14}.get(num_layers, max(1, round(num_layers * 2 / 3)))
+
+
+class HiddenStateEncoder:
+    """One hidden layer of a transformers encoder, pooled (XTREME's retrieval protocol)."""
+
+    def __init__(self, model, tokenizer, engine, layer: int, pooling: str = "mean"):
+        self.model, self.tokenizer, self.engine = model, tokenizer, engine
+        self.layer, self.pooling = layer, pooling
+
+    def describe(self) -> dict[str, Any]:
+        return {"layer": self.layer, "pooling": self.pooling}
+
+    def encode(self, texts: Sequence[str], max_length: int, desc: str = "") -> np.ndarray:
+        """Float32 embeddings, one row per text, in input order."""
+        from .engine import cls_pool, mean_pool
+
+        texts = list(texts)
+        enc = self.tokenizer(texts, truncation=True, max_length=max_length)
+        keys = [k for k in MODEL_INPUTS if k in enc]
+        feats = [{k: enc[k][i] for k in keys} for i in range(len(texts))]
+        layer, pooling = self.layer, self.pooling
+
+        def forward(m, batch):
+            hidden = m(**batch, output_hidden_states=True).hidden_states[layer]
+            pooled = cls_pool(hidden) if pooling == "cls" else mean_pool(hidden, batch["attention_mask"])
+            return {"embedding": pooled}
+
+        outs = self.engine.run(self.model, feats, forward, desc=desc, token_keys=[])
+        dim = self.model.config.hidden_size
+        return np.stack([o["embedding"] for o in outs]).astype("float32") if outs else np.zeros((0, dim), "float32")
+
+
+class CachedEncoder:
+    """Any encoder, its last arrays kept in memory and (with ``cache_dir``) on disk."""
+
+    MEMORY = 2  # a LAReQA pool and one language's questions; a BUCC corpus is never held twice
+
+    def __init__(self, encoder, identity: Any, cache_dir: str | os.PathLike | None = None):
+        self.encoder, self.identity = encoder, identity
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def describe(self) -> dict[str, Any]:
+        return self.encoder.describe()
+
+    def key(self, texts: Sequence[str], max_length: int) -> str:
+        """The encoder (model by content, how it embeds), the length and the texts themselves."""
+        h = hashlib.sha256(json.dumps([self.identity, self.describe(), max_length], sort_keys=True,
+                                      default=str).encode())
+        for s in texts:
+            h.update(hashlib.sha256(s.encode("utf-8")).digest())
+        return h.hexdigest()
+
+    def encode(self, texts: Sequence[str], max_length: int, desc: str = "") -> np.ndarray:
+        texts = list(texts)
+        key = self.key(texts, max_length)
+        if key in self._memory:
+            self._memory.move_to_end(key)
+            return self._memory[key]
+        cache_file = self.cache_dir / f"{key}.npy" if self.cache_dir else None
+        emb = None
+        if cache_file is not None and cache_file.is_file():
+            try:  # a truncated or foreign file is a cache miss, recomputed and replaced
+                emb = np.load(cache_file, allow_pickle=False)
+            except (OSError, ValueError, EOFError):
+                emb = None
+            if emb is not None and (emb.ndim != 2 or emb.shape[0] != len(texts) or emb.dtype != np.float32):
+                emb = None
+        if emb is None:
+            emb = np.asarray(self.encoder.encode(texts, max_length, desc), dtype=np.float32)
+            if cache_file is not None:
+                buf = io.BytesIO()
+                np.save(buf, emb, allow_pickle=False)
+                atomic_write_bytes(cache_file, buf.getvalue())
+        self._memory[key] = emb
+        while len(self._memory) > self.MEMORY:
+            self._memory.popitem(last=False)
+        return emb
+
+
+__all__ = ["CachedEncoder", "HiddenStateEncoder", "default_layer"]

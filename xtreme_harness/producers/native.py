@@ -1,0 +1,271 @@
+"""Transformers checkpoints as producers: one checkpoint, a suite, a manifest or a hub id (``xtreme-eval``'s own).
+
+Which checkpoint serves which task is decided in :mod:`.checkpoints`; here the
+checkpoints are loaded with the class their task family names (safetensors
+only unless ``allow_pickle``; remote code only when asked), checked (every
+tensor the model needs is in the file, every token id has an embedding row),
+and run: a family with a task head gets a :class:`TransformersHead`, a
+retrieval family an encoder (XTREME's hidden-layer protocol, cached). Models
+and tokenizers are loaded once and reused across languages; one model is held
+in memory at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from ..families import FAMILIES, Predictions, family_of
+from ..io.errors import UserError
+from ..io.reads import file_fingerprint, folder_fingerprint
+from ..options import EvalOptions
+from ..spec import TaskSpec
+from .checkpoints import Checkpoint, _first_line, resolve
+from .distributed import is_main, local_device
+from .embedding import CachedEncoder, HiddenStateEncoder, default_layer
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                   "sentencepiece.bpe.model", "spm.model", "tokenizer.model", "vocab.txt", "vocab.json", "merges.txt")
+
+
+def tokenizer_digest(path: str) -> str:
+    """Which tokenizer a checkpoint folder holds, by the content of its tokenizer files."""
+    parts = [(name, file_fingerprint(Path(path) / name)[1]) for name in TOKENIZER_FILES]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+class TransformersHead:
+    """A transformers model with a task head, as a family runs it (:class:`~xtreme_harness.families.Head`)."""
+
+    def __init__(self, model, tokenizer, engine, labels: dict[int, str] | None):
+        self.model, self.tokenizer, self.engine, self.labels = model, tokenizer, engine, labels
+
+    def run(self, features, forward, desc="", token_keys=None, pad_to=None):
+        return self.engine.run(self.model, features, lambda m, batch: forward(lambda b: m(**b), batch), desc=desc,
+                               token_keys=token_keys, pad_to=pad_to)
+
+
+class CheckpointProducer:
+    """Predictions of transformers checkpoints (see the module docstring)."""
+
+    needs_gold = False
+
+    def __init__(self, options: EvalOptions):
+        self.options = options
+        self.resolution = None
+        self.engine = None
+        self._models: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._encoders: OrderedDict[tuple, CachedEncoder] = OrderedDict()
+        self._tokenizers: dict[str, Any] = {}  # by the digest of the tokenizer files: suites share one
+
+    # --- which checkpoint serves which task ------------------------------------------------------
+    def prepare(self, specs):
+        """Resolve which checkpoint serves each of ``specs`` (added to what earlier calls resolved)."""
+        o = self.options
+        res = resolve(o.model, list(specs), o.trust_remote_code, o.allow_pickle, o.label_map, o.task_dirs)
+        if self.resolution is None:
+            self.resolution = res
+        else:
+            self.resolution.checkpoints.update(res.checkpoints)
+            self.resolution.skipped.update(res.skipped)
+        return dict(res.skipped)
+
+    def defaults(self):
+        return dict(self.resolution.defaults)
+
+    def checkpoint(self, spec: TaskSpec) -> Checkpoint:
+        return self.resolution.checkpoints[spec.task]
+
+    def model_info(self) -> dict[str, Any]:
+        """What was scored: the checkpoint(s), each task's model id, commit and label map, and its STILTs lineage."""
+        res, model = self.resolution, self.options.model
+        cks = list(res.checkpoints.values())
+        intermediate = None
+        base = None
+        for ck in cks:
+            if "xtreme_intermediate" in ck.config:
+                intermediate = list(ck.config.get("xtreme_intermediate") or [])
+                base = ck.config.get("xtreme_base_model")
+                break
+        commits = {ck.commit for ck in cks}
+        revision = next(iter(commits)) if len(commits) == 1 else None
+        return {"name": res.name or Path(model.rstrip("/")).name or model, "path": model, "revision": revision,
+                "kind": res.kind, "protocol": "fine-tuned transfer", "intermediate": intermediate,
+                "base_model": base, "checkpoints": {t: ck.path for t, ck in res.checkpoints.items()},
+                "tasks": {t: ck.identity() for t, ck in res.checkpoints.items()}}
+
+    def identity(self, spec: TaskSpec) -> dict[str, Any]:
+        ck = self.checkpoint(spec)
+        out: dict[str, Any] = {"model": ck.path, "checkpoint": folder_fingerprint(ck.path), "labels": ck.task_labels}
+        if family_of(spec).needs_encoder:
+            out.update(layer=self.layer(ck), pooling=self.options.pooling)
+        return out
+
+    # --- loading ---------------------------------------------------------------------------------
+    def _engine(self):
+        if self.engine is None:
+            from .distributed import ShardedEngine
+            from .engine import InferenceEngine
+
+            o = self.options
+            self.engine = ShardedEngine(InferenceEngine(device=local_device(o.device), dtype=o.dtype,
+                                                        batch_size=o.batch_size, progress=o.progress and is_main()))
+        return self.engine
+
+    def tokenizer(self, ck: Checkpoint):
+        """The checkpoint's tokenizer, parsed once per run for every checkpoint whose tokenizer files are the
+        same bytes (a 17 MB tokenizer.json takes seconds to parse)."""
+        key = tokenizer_digest(ck.path)
+        if key not in self._tokenizers:
+            self._tokenizers[key] = load_tokenizer(ck, self.options.trust_remote_code)
+        return self._tokenizers[key]
+
+    def model(self, ck: Checkpoint, family: str):
+        key = (ck.path, family)
+        if key not in self._models:
+            self._models.clear()  # one model in memory at a time
+            self._encoders.clear()
+            o = self.options
+            tok = self.tokenizer(ck)
+            model = load_model(ck, family, self._engine().device, o.dtype, o.trust_remote_code, o.allow_pickle)
+            check_vocabulary(ck.path, model, tok)
+            self._models[key] = (model, tok)
+        return self._models[key]
+
+    def layer(self, ck: Checkpoint) -> int:
+        n = ck.num_hidden_layers
+        chosen = self.options.retrieval_layer
+        layer = chosen if chosen is not None else default_layer(n)
+        if n is not None and not 0 <= layer <= n:
+            raise UserError(f"--retrieval-layer {layer} is outside 0..{n} for {ck.path} ({n} layers; 0 is the "
+                            "embedding output)")
+        return layer
+
+    def head(self, spec: TaskSpec) -> TransformersHead:
+        """The model serving ``spec``'s task head, ready to run."""
+        ck = self.checkpoint(spec)
+        model, tok = self.model(ck, spec.family)
+        return TransformersHead(model, tok, self._engine(), ck.task_labels)
+
+    def encoder(self, spec: TaskSpec) -> CachedEncoder:
+        ck = self.checkpoint(spec)
+        model, tok = self.model(ck, spec.family)
+        key = (ck.path, self.layer(ck), self.options.pooling)
+        if key not in self._encoders:
+            inner = HiddenStateEncoder(model, tok, self._engine(), key[1], key[2])
+            identity = [getattr(model, "name_or_path", "") or "", model.config.to_json_string(),
+                        self.options.dtype, folder_fingerprint(ck.path)]
+            self._encoders[key] = CachedEncoder(inner, identity, self.options.embedding_cache)
+        return self._encoders[key]
+
+    def predict(self, spec: TaskSpec, lang: str, examples: Any, settings) -> Predictions:
+        fam = family_of(spec)
+        model = self.encoder(spec) if fam.needs_encoder else self.head(spec)
+        return fam.predict(spec, examples, settings, model, lang)
+
+    def close(self) -> None:
+        self._models.clear()
+        self._encoders.clear()
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """No load bars or load reports from transformers: our own bars say what runs, and its load report is ours
+    to give, as one line."""
+    import transformers
+
+    verbosity = transformers.utils.logging.get_verbosity()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers.utils.logging.set_verbosity(verbosity)
+
+
+def _bad_checkpoint_file(exc: Exception) -> bool:
+    """A load failure caused by the checkpoint's files (corrupt weights, bad config values, tensors whose
+    shapes contradict the config), not by a bug: anything ``from_pretrained`` raises but a missing library."""
+    return not isinstance(exc, (ImportError, MemoryError, NotImplementedError))
+
+
+def load_tokenizer(ck: Checkpoint, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(ck.path, use_fast=True, trust_remote_code=trust_remote_code)
+    except BaseException as exc:  # the Rust tokenizer panics (PanicException is a BaseException) on bad files
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)) or not _bad_checkpoint_file(exc):
+            raise
+        raise UserError(f"cannot load the tokenizer of {ck.path}: {_first_line(exc)}") from None
+    if not getattr(tok, "is_fast", False):
+        raise UserError(f"the tokenizer of {ck.path} has no fast (Rust) version; character offsets need one")
+    return tok
+
+
+def load_model(ck: Checkpoint, family: str, device, dtype, trust_remote_code: bool = False,
+               allow_pickle: bool = False):
+    """Load the model a family needs (its head class; the bare encoder for retrieval), ready for inference."""
+    import transformers
+
+    from .engine import load_kwargs, prepare_model
+
+    cls = getattr(transformers, FAMILIES[family].auto_class)
+    kwargs = dict(load_kwargs(device, dtype))
+    kwargs["trust_remote_code"] = trust_remote_code
+    kwargs["use_safetensors"] = None if allow_pickle else True
+    try:
+        with quiet_transformers():
+            model, info = cls.from_pretrained(ck.path, output_loading_info=True, **kwargs)
+    except Exception as exc:
+        if not _bad_checkpoint_file(exc):
+            raise
+        raise UserError(f"cannot load {ck.path} as a {family} model: {_first_line(exc)}") from None
+    check_loaded_weights(ck.path, model, info, bare=FAMILIES[family].needs_encoder)
+    return prepare_model(model, device, dtype)
+
+
+# A bare encoder's pooler is never used (embeddings pool hidden states), and task checkpoints often lack it.
+UNUSED_WHEN_BARE = ("pooler.",)
+
+
+def check_loaded_weights(path: str, model, info: dict, bare: bool) -> None:
+    """Refuse weights that the checkpoint lacks (transformers would fill them with random numbers) or holds
+    beyond the model its config describes (a config with fewer layers than the weights).
+
+    Loading a task checkpoint as a bare encoder leaves its head unused: those
+    tensors are expected, the encoder's own are not.
+    """
+    missing = [k for k in info.get("missing_keys", ()) if not (bare and k.startswith(UNUSED_WHEN_BARE))]
+    own = {name for name, _ in model.named_children()}
+    unexpected = [k for k in info.get("unexpected_keys", ()) if not bare or k.split(".", 1)[0] in own]
+    mismatched = [k for k, *_ in info.get("mismatched_keys", ())]
+    for what, keys, hint in (("lacks", missing, "they would be filled with random numbers"),
+                             ("holds tensors its config.json does not describe", unexpected,
+                              "is the config from another model?"),
+                             ("has tensors of the wrong shape", mismatched, "is the config from another model?")):
+        if keys:
+            shown = ", ".join(sorted(keys)[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+            lead = f"the checkpoint {what}" + (" the tensors" if what == "lacks" else "")
+            raise UserError(f"{lead} {shown}; {hint}", path)
+
+
+def check_vocabulary(path: str, model, tokenizer) -> None:
+    """Every id the tokenizer can produce must have a row in the embedding matrix (else an index error, or
+    on a GPU a device assert, in the middle of a run)."""
+    emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    rows = getattr(emb, "num_embeddings", None)
+    if rows is None:
+        return
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:  # the model's ids are 0..n-1; added tokens may sit anywhere
+        top = max([backend.get_vocab_size(with_added_tokens=False) - 1, *backend.get_added_tokens_decoder()])
+    else:
+        top = max(tokenizer.get_vocab().values(), default=-1)
+    if top >= rows:
+        raise UserError(f"the tokenizer produces ids up to {top} but the model's embedding matrix has {rows} rows; "
+                        "expected the tokenizer the model was trained with", path)
