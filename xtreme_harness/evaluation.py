@@ -84,7 +84,9 @@ class EvalConfig:
             raise UserError(f"--max-length must be between {MIN_LENGTH} and {MAX_LENGTH} sub-tokens, not "
                             f"{self.max_length}")
         if not str(self.data_dir).startswith("hf") and not Path(self.data_dir).is_dir():
-            raise UserError("data folder not found (expected XTREME's download layout, or 'hf')", self.data_dir)
+            raise UserError("data folder not found (expected XTREME's download layout, or 'hf'); get one with "
+                            "'xtreme-data download --tasks all' (writes ./download) or name yours with --data-dir",
+                            self.data_dir)
         self.output = str(output_path(self.output, "--output", folder=True))
         if self.embedding_cache:
             self.embedding_cache = str(output_path(self.embedding_cache, "--embedding-cache", folder=True))
