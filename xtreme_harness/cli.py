@@ -100,6 +100,18 @@ def score_main(argv: Sequence[str] | None = None) -> int:
     return _run("xtreme-score", body)
 
 
+# --- xtreme-data ---------------------------------------------------------------------
+
+def data_main(argv: Sequence[str] | None = None) -> int:
+    """``xtreme-data download|verify|list``: the command lives in :mod:`xtreme_harness.download`."""
+    def body():
+        from .download import build_parser, run_command
+
+        return run_command(build_parser(_Parser).parse_args(argv))
+
+    return _run("xtreme-data", body)
+
+
 # --- xtreme-eval ---------------------------------------------------------------------
 
 def eval_parser(prog: str = "xtreme-eval") -> argparse.ArgumentParser:

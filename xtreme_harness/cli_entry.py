@@ -1,4 +1,4 @@
-"""``python -m xtreme_harness.cli_entry <eval|score|train|leaderboard> ...``: the console scripts without installing them."""
+"""``python -m xtreme_harness.cli_entry <eval|score|train|leaderboard|data> ...``: the console scripts without installing them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from . import cli
 
 COMMANDS = {"eval": cli.eval_main, "score": cli.score_main, "train": cli.train_main,
-            "leaderboard": cli.leaderboard_main}
+            "leaderboard": cli.leaderboard_main, "data": cli.data_main}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
