@@ -88,15 +88,29 @@ def full(task: str, value: float) -> dict:
     return {lang: {k: value for k in spec.metrics.primary} for lang in spec.languages("xtreme")}
 
 
-def complete_scores(version: str = "xtreme", value: float = 60.0, per_lang_step: float = 0.0) -> dict:
-    """Every task of ``version`` in every language (a complete run), figures ``value`` (+ step per language)."""
-    per_task = {}
+def complete_doc(name: str, version: str = "xtreme", value: float = 60.0, step: float = 0.0, parameters=None,
+                  **model) -> dict:
+    """A complete run of ``version``: every task in every language (LAReQA's whole language list for XTREME-R,
+    as the harness scores it), figures ``value`` (+ ``step`` per language, so English differs from the rest)."""
+    from test_leaderboard import results_doc
+    from xtreme_harness.scoring import aggregate_task, overall_scores
+
+    tasks, coverage = {}, {}
     for task in benchmark(version)["tasks"]:
         spec = registry()[task]
-        langs = spec.languages(version) or spec.all_languages()
-        per_task[task] = {lang: {k: min(100.0, value + per_lang_step * i) for k in spec.metrics.primary}
-                          for i, lang in enumerate(langs)}
-    return scored_from(per_task, version)
+        langs = list(spec.languages(version) or spec.all_languages())
+        per_lang = {lang: {k: min(100.0, value + step * i) for k in spec.metrics.primary}
+                    for i, lang in enumerate(langs)}
+        tasks[task] = aggregate_task(spec, per_lang, None, langs, langs)
+        coverage[task] = {"complete": True, "languages": langs, "missing": []}
+    official, secondary = overall_scores(tasks, set(tasks), version)
+    scored = {"overall": official, "tasks": tasks, "coverage": coverage, "partial": False, "version": version}
+    doc = results_doc(scored, name=name, **model)
+    if secondary:
+        doc["overall_secondary"] = secondary
+    if parameters is not None:
+        doc["model"]["parameters"] = parameters
+    return doc
 
 
 # --- lm-eval ----------------------------------------------------------------------------------------------

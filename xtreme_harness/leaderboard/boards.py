@@ -69,7 +69,7 @@ def make_board(results: list[str], fmt: str = "md", out: str | None = None, refe
     notices = []
     if version != "xtreme" and not refs and not any(r.version == version for r in shipped()):
         notices.append(no_reference_rows_notice(version))
-        if asked:
+        if asked and (reference or "all").strip() not in ("", "all"):
             notices.append(f"The {asked} reference row(s) asked for are XTREME rows, not {version.upper()} rows; "
                            "they are left out.")
     runs = merge_passes(loaded)

@@ -492,8 +492,8 @@ def gap_section(runs: list[Entry], version: str) -> Section | None:
 def gap_by_size_section(runs: list[Entry], version: str) -> Section | None:
     """The transfer gap per model size: the runs of one parameter count together, smallest first."""
     sized = [e for e in runs if e.parameters is not None]
-    tasks = [t for t in board_tasks(version) + extra_tasks(runs, version)
-             if any(transfer_gap(e, t)[0] is not None for e in sized)]
+    extras = extra_tasks(runs, version)
+    tasks = [t for t in board_tasks(version) + extras if any(transfer_gap(e, t)[0] is not None for e in sized)]
     if not sized or not tasks:
         return None
     cols = [("parameters", "Params"), ("runs", "Runs")] + [(t, task_name(t)) for t in tasks] + [("avg", "Avg")]
@@ -512,12 +512,13 @@ def gap_by_size_section(runs: list[Entry], version: str) -> Section | None:
             partial = any(p for g, p in gaps if g is not None) or (0 < len(known) < len(group))
             cells.append(Cell(value, mark=PARTIAL if value is not None and partial else ""))
             means.append(value)
-        known = [v for v in means if v is not None]
-        cells.append(Cell(sum(known) / len(known) if known and len(known) == len(tasks) else None))
+        core = [v for t, v in zip(tasks, means) if t not in extras]
+        cells.append(Cell(sum(core) / len(core) if core and None not in core else None))
         sec.rows.append(Row(f"params|{n}", cells))
     sec.notes.append(f"Each cell: the mean gap of the runs of that size that have the task; {PARTIAL} some of them "
-                     "are partial or lack the task. Runs without a parameter count (model.training.parameters or "
-                     "model.parameters) are left out.")
+                     f"are partial or lack the task. Avg: over the {version_name(version)} tasks with a gap (blank "
+                     "when the size lacks one of them). Runs without a parameter count (model.training.parameters "
+                     "or model.parameters) are left out.")
     return sec
 
 
