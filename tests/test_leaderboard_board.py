@@ -20,7 +20,7 @@ from xtreme_harness.cli import leaderboard_main
 from xtreme_harness.leaderboard import load_results
 from xtreme_harness.leaderboard.reference import available, shipped
 from xtreme_harness.leaderboard.tables import MIN_CONTRAST, contrast_ratio, heat_colours
-from xtreme_harness.spec import benchmark, registry
+from xtreme_harness.spec import benchmark
 
 LM_FILE = "results_2026-12-07T04-06-42.671509.json"
 
