@@ -129,6 +129,15 @@ def test_a_model_scored_in_two_passes_is_one_row(tmp_path):
     assert row["score"] == pytest.approx(expected, abs=1e-12)
 
 
+def test_score_files_without_a_model_never_merge(tmp_path):
+    a, b = two_passes(tmp_path / "runs")
+    for path in (a, b):
+        doc = json.loads(path.read_text())
+        del doc["model"], doc["schema"]  # what xtreme-score --json writes: no model to merge by
+        write_json(path, doc)
+    assert len(run_json(tmp_path, a, b, "--reference", "none")["rows"]) == 2
+
+
 def test_passes_that_share_a_task_stay_separate_rows(tmp_path):
     a, b = two_passes(tmp_path / "runs")
     doc = json.loads(b.read_text())

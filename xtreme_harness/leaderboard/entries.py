@@ -407,9 +407,11 @@ def _entry(raw: dict, path: str, w: Where, name: str | None, base_dir: Path | No
     split = {ts.get("split") for ts in raw["tasks"].values() if ts.get("split")}
     if split - {"test"}:
         notes.append(f"split: {', '.join(sorted(split))}")
+    # What was scored; a file that does not say (an xtreme-score --json file) has none and never merges.
     identity = json.dumps({"name": model.get("name"), "path": model.get("path"), "revision": model.get("revision"),
                            "protocol": protocol, "training": training.as_dict() if training else None,
-                           "lm_eval": model.get("lm_eval"), "version": version}, sort_keys=True, default=str)
+                           "lm_eval": model.get("lm_eval"), "version": version}, sort_keys=True, default=str) \
+        if model.get("name") or model.get("path") or training is not None else ""
     return Entry(name=str(label), kind="run", version=version, tasks=tasks, overall=overall, source=path,
                  overall_secondary=overall_secondary,
                  protocol=protocol, intermediate=tuple(inter) if inter is not None else None,

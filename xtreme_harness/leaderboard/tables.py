@@ -322,7 +322,7 @@ def _printed_params(e: Entry) -> str | None:
     """A reference row's parameter count as printed (``params: {pretraining: 559M}``)."""
     if e.ref is None:
         return None
-    params = getattr(e.ref, "params", None) or {}
+    params = e.ref.params
     if not params:
         return None
     return str(params.get("finetuning") or params.get("pretraining") or next(iter(params.values())))
