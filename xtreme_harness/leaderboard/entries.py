@@ -187,7 +187,7 @@ class Entry:
     identity: str = ""  # what was scored: entries of one identity from several passes merge into one row
     sources: list[str] = field(default_factory=list)  # every results file the row is made of
     records_by_task: dict[str, Path] = field(default_factory=dict)  # a merged row's records folder per task
-    marked_partial: bool = False  # the file says 'partial': true whatever its figures look like
+    marked_partial: bool = False  # the file says "partial": true though its figures look complete
     model_info: dict[str, Any] = field(default_factory=dict)  # lm-eval model name and args, for the notes and JSON
 
     @property

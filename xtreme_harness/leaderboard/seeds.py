@@ -125,7 +125,7 @@ class Cell:
                 "unpaired_seeds": list(self.unpaired), **({"blank": self.why_blank} if self.why_blank else {})}
 
 
-@dataclass
+@dataclass(eq=False)
 class Row:
     """Every seed of one configuration: what was trained, less the seed."""
 
@@ -227,9 +227,9 @@ def seed_transfer(entries: list[Entry], resamples: int = 1000, boot_seed: int = 
             if not row.values(task):
                 continue
             row.cells[task] = _cell(row, task, baselines, st, cache)
-    used = [b for b in baselines if any(b in r.baseline_for.get(t, []) for r in others for t in tasks)]
+    used = [b for b in baselines if any(b is x for r in others for t in tasks for x in r.baseline_for.get(t, []))]
     for b in baselines:
-        if b not in used and any(b.base == r.base for r in others):
+        if not any(b is u for u in used) and any(b.base == r.base for r in others):
             used.append(b)
     for b in used:
         for task in tasks:
