@@ -372,8 +372,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
 # --- xtreme-leaderboard --------------------------------------------------------------
 
-LEADERBOARD_USAGE = """xtreme-leaderboard RESULTS... [--format md|csv|latex|html] [--out FILE]
-         [--reference all|none|ID,MODEL,FILE] [--per-language]
+LEADERBOARD_USAGE = """xtreme-leaderboard RESULTS|EVAL_DIR... [--format md|csv|latex|html|json] [--out FILE]
+         [--reference all|none|ID,MODEL,FILE] [--per-language] [--sort score|size] [--title TITLE]
          [--compare A B] [--bootstrap N] [--seed S] [--plots DIR] [--decimals N]
        xtreme-leaderboard export RESULTS_DIR --out SUBMISSION_DIR [--version xtreme|xtreme-r]
          [--allow-partial] [--force]"""
@@ -408,7 +408,8 @@ def _board(argv: list[str]) -> int:
     p.add_argument("--plots", metavar="DIR", help="also write the PNG plots to this folder")
     p.add_argument("--no-plots", action="store_true", help="leave the plots out of the HTML page")
     p.add_argument("--decimals", type=int, default=1, help="decimals shown (default 1; CSV values keep full precision)")
-    p.add_argument("--title", default="XTREME leaderboard")
+    p.add_argument("--title", default=None, help="page title (default: XTREME or XTREME-R leaderboard, by version)")
+    p.add_argument("--sort", default="score", choices=("score", "size"), help="row order: score, or parameter count")
     a = p.parse_args(argv)
     fmt = a.format or (FORMAT_OF_SUFFIX.get(Path(a.out).suffix.lower(), "md") if a.out else "md")
     if a.decimals < 0 or a.decimals > 10:
@@ -419,7 +420,7 @@ def _board(argv: list[str]) -> int:
         raise UserError(f"--seed must be 0 or more, not {a.seed}")
     text = make_board(a.results, fmt=fmt, out=a.out, reference=a.reference, per_language=a.per_language,
                       compare=tuple(a.compare) if a.compare else None, bootstrap=a.bootstrap, seed=a.seed,
-                      plots=a.plots, no_plots=a.no_plots, decimals=a.decimals, title=a.title)
+                      plots=a.plots, no_plots=a.no_plots, decimals=a.decimals, title=a.title, sort=a.sort)
     if not a.out:
         sys.stdout.write(text)
     return 0

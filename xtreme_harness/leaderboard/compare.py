@@ -235,9 +235,10 @@ def paired_bootstrap(a: Entry, b: Entry, resamples: int = DEFAULT_RESAMPLES, see
 
 def _record_langs(e: Entry, task: str) -> dict[str, Path]:
     """``records/<task>/<lang>.jsonl`` by language; a folder that cannot be read is an error, not "no records"."""
-    if e.records_dir is None:
+    base = e.records_by_task.get(task, e.records_dir)
+    if base is None:
         return {}
-    d = e.records_dir / task
+    d = base / task
     try:
         with os.scandir(d) as it:
             names = sorted(x.name for x in it if x.name.endswith(".jsonl"))

@@ -12,8 +12,8 @@ import math
 import re
 
 from .compare import transfer_gap
-from .entries import Entry
-from .tables import Plot, board_tasks, task_name
+from .entries import Entry, board_tasks
+from .tables import Plot, task_name
 
 
 def _figure(width: float, height: float):

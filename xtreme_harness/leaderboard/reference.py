@@ -320,6 +320,8 @@ def _row_entry(row: dict, i: int, source: dict, ref_id: str, version: str, bench
         delta_figures=deltas, intermediate=inter.get("task"), mlm=inter.get("mlm") if inter else None,
         transfer=row.get("transfer"), setting=row.get("setting"), label_printed=row.get("table_row_label"),
         url=source.get("url"), url_read=source.get("url_read"),
+        arxiv=str((source.get("paper") or {}).get("arxiv") or "").strip() or None,
+        params={str(k): v for k, v in (row.get("params") or {}).items()},
         version_read=(source.get("paper") or {}).get("version_read"), page=source.get("page"),
         caveat=source.get("caveat"), second_hand=source.get("second_hand"),
         printed_avg={label: float(row[k]) for k, label in PRINTED_AVG.items() if row.get(k) is not None},
