@@ -168,13 +168,14 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
 
 # --- xtreme-train --------------------------------------------------------------------
 
-TRAIN_SUBCOMMANDS = ("run", "sweep", "tasks", "check")
+TRAIN_SUBCOMMANDS = ("run", "sweep", "data", "tasks", "check")
 TRAIN_USAGE = """\
     xtreme-train [run] (--recipe FILE | --base MODEL) [--intermediate T1[,T2]] [--targets all|T1,T2|none]
                  --out DIR [options]
     xtreme-train [run] ... --seeds 1,2,3 --out DIR   one suite per seed: DIR/seed-<n>/, listed in DIR/sweep.json
     xtreme-train sweep --intermediate A,B,C+D --targets xnli,panx --base MODEL --out DIR [--seeds 1,2,3]
                  [--no-baseline] [--dry-run] [run options]
+    xtreme-train data --intermediate all|T1,T2 --out DIR [--hub-copies DIR]   stage intermediate data locally
     xtreme-train tasks                 list intermediate tasks and trainable targets
     xtreme-train check RECIPE          validate a recipe and print it as it would run"""
 
@@ -361,6 +362,25 @@ def _train_sweep(argv: Sequence[str]) -> int:
     return 0
 
 
+def _train_data(argv: Sequence[str]) -> int:
+    from .train.staging import stage
+
+    p = _Parser(prog="xtreme-train data",
+                description="Stage the intermediate tasks' hub data as the local files their specs name, under "
+                            "--out, with intermediate-manifest.json (repository, config, split, revision, sha256); "
+                            "train with --intermediate-data-dir OUT --intermediate-source local to read them offline.")
+    p.add_argument("--intermediate", required=True, help="'all' or comma-separated intermediate tasks")
+    p.add_argument("--out", required=True, help="folder to stage into (what --intermediate-data-dir names later)")
+    p.add_argument("--task-dir", action="append", default=[], help="extra folder of intermediate task YAMLs")
+    p.add_argument("--hub-copies", metavar="DIR", help="read a hub repository owner/name from DIR/owner/name when "
+                                                       "that local copy exists (offline)")
+    p.add_argument("--overwrite", action="store_true", help="stage again what the manifest says is staged")
+    args = p.parse_args(list(argv))
+    stage(args.intermediate, args.out, args.task_dir, args.hub_copies, args.overwrite)
+    print(args.out)
+    return 0
+
+
 def _train_tasks(argv: Sequence[str]) -> int:
     from .tasks.registry import intermediate_registry
     from .train.recipes import TARGETS, UNIT_OF
@@ -404,7 +424,8 @@ def train_command(argv: Sequence[str] | None) -> int:
         print(f"usage:\n{TRAIN_USAGE}\n\n(xtreme-train run --help lists the options)", file=sys.stderr)
         return 2
     cmd, rest = (argv[0], argv[1:]) if argv[0] in TRAIN_SUBCOMMANDS else ("run", argv)
-    return {"run": _train_run, "sweep": _train_sweep, "tasks": _train_tasks, "check": _train_check}[cmd](rest)
+    return {"run": _train_run, "sweep": _train_sweep, "data": _train_data, "tasks": _train_tasks,
+            "check": _train_check}[cmd](rest)
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
@@ -417,7 +438,9 @@ LEADERBOARD_USAGE = """xtreme-leaderboard RESULTS|EVAL_DIR... [--format md|csv|l
          [--reference all|none|ID,MODEL,FILE] [--per-language] [--sort score|size] [--title TITLE]
          [--compare A B] [--bootstrap N] [--seed S] [--plots DIR] [--decimals N]
        xtreme-leaderboard export RESULTS_DIR --out SUBMISSION_DIR [--version xtreme|xtreme-r]
-         [--allow-partial] [--force]"""
+         [--allow-partial] [--force]
+       xtreme-leaderboard divergence --model ENCODER --intermediate A,B --tasks T1,T2 [--results EVAL_DIR]
+         [--samples N] [--format md|csv|latex|html|json] [--out FILE] (see divergence --help)"""
 
 
 MAX_RESAMPLES = 1_000_000  # more moves no interval, and the differences alone would need gigabytes
@@ -492,9 +515,39 @@ def _export(argv: list[str]) -> int:
     return 0
 
 
+def _divergence(argv: list[str]) -> int:
+    from .io.files import atomic_write_text, output_path
+    from .io.options import add_arguments, given_flags
+    from .leaderboard.boards import FORMAT_OF_SUFFIX
+    from .leaderboard.divergence import EVAL_FLAGS, DivergenceOptions, render_divergence, run_divergence
+    from .options import EvalOptions
+
+    p = _Parser(prog="xtreme-leaderboard divergence",
+                description="How far each English intermediate task's data lies from each target task's data per "
+                            "language (cosine distance of mean embeddings; MMD² with an RBF kernel), beside the "
+                            "transfer deltas of a seed study (--results) and their rank correlation.")
+    add_arguments(p, DivergenceOptions)
+    add_arguments(p, EvalOptions, EVAL_FLAGS, group=p.add_argument_group("encoder and target data (as xtreme-eval)"))
+    args = p.parse_args(argv)
+    d = DivergenceOptions(**given_flags(DivergenceOptions, args))
+    e = EvalOptions.build(given_flags(EvalOptions, args), "flag")
+    fmt = d.format or (FORMAT_OF_SUFFIX.get(Path(d.out).suffix.lower(), "md") if d.out else "md")
+    out = output_path(d.out, "--out") if d.out else None
+    doc = run_divergence(d, e, say=lambda msg: print(f"xtreme-leaderboard: {msg}", file=sys.stderr))
+    text = render_divergence(doc, fmt, d.decimals)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(out, text)
+        print(f"xtreme-leaderboard: wrote {out} ({fmt})", file=sys.stderr)
+    return 0
+
+
 def leaderboard_main(argv: Sequence[str] | None = None) -> int:
     def body():
         args = list(sys.argv[1:] if argv is None else argv)
+        if args and args[0] == "divergence":
+            return _divergence(args[1:])
         return _export(args[1:]) if args and args[0] == "export" else _board(args)
 
     return _run("xtreme-leaderboard", body)
