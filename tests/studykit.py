@@ -23,6 +23,7 @@ def hub_repo(root: Path, repo: str, configs: dict[str, dict[str, dict]], feature
     ``load_dataset(path)`` reads without a config name."""
     import datasets
 
+    datasets.disable_progress_bars()
     folder = root / repo
     lines = ["---", "configs:"]
     for name, splits in configs.items():
@@ -118,9 +119,10 @@ def intermediate_hub(root: Path, n: int = 12, seed: int = 0) -> Path:
     return root
 
 
-def demo_study_inputs(root: Path, hidden: int = 32, layers: int = 2, size: str = "tiny") -> dict[str, Path]:
-    """The demo's data (en, de), a tiny base encoder built with the demo's builders, and the demo_nli
-    intermediate spec the demo writes."""
+def demo_study_inputs(root: Path, hidden: int = 32, layers: int = 2, size: str = "tiny",
+                      languages: tuple[str, ...] = ("en", "de")) -> dict[str, Path]:
+    """The demo's data, a tiny base encoder built with the demo's builders, and the demo_nli intermediate spec
+    the demo writes."""
     from xtreme_harness.demo import (
         DEMO_NLI_SPEC,
         build_encoder,
@@ -129,8 +131,8 @@ def demo_study_inputs(root: Path, hidden: int = 32, layers: int = 2, size: str =
     )
     from xtreme_harness.demo_data import write_demo_data
 
-    data = write_demo_data(root / "download", ["en", "de"], seed=0, size=size)
-    tok = build_tokenizer(demo_corpus(data, ["en", "de"]), None, vocab_size=400)
+    data = write_demo_data(root / "download", list(languages), seed=0, size=size)
+    tok = build_tokenizer(demo_corpus(data, list(languages)), None, vocab_size=400)
     base = build_encoder(root / "base", tok, hidden=hidden, layers=layers, heads=2, seed=0)
     specs = root / "specs"
     specs.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from studykit import demo_study_inputs
 
 from xtreme_harness.cli import eval_main, leaderboard_main, train_main
 
+LANGS = ("en", "de", "es", "zh")
 TOY = ["--lr", "1e-3", "--max-steps", "100", "--eval-every", "50", "--batch-size", "16", "--max-length", "64",
        "--precision", "no", "--device", "cpu", "--no-progress"]
 
@@ -52,7 +53,7 @@ def one_line_error(rc: int, err: str) -> str:
 def study(tmp_path_factory) -> dict[str, Path]:
     """The inputs, a sweep (demo_nli and the baseline, XNLI, seeds 1 and 2) and its evaluation, all by CLI."""
     root = tmp_path_factory.mktemp("study")
-    paths = demo_study_inputs(root, size="small")
+    paths = demo_study_inputs(root, size="small", languages=LANGS)
     runs, evals = root / "runs", root / "eval"
     rc, out, err = cli(train_main, ["sweep", "--intermediate", "demo_nli", "--targets", "xnli", "--base", paths["base"],
                                     "--seeds", "1,2", "--out", runs, "--data-dir", paths["data"], "--task-dir",
@@ -115,7 +116,7 @@ def test_sweep_evaluation_reports_progress_and_resumes(study):
     assert "results: 4 suite(s) under" in study["eval_out"]
     rc, _, again = cli(eval_main, ["--model", study["runs"], "--tasks", "xnli", "--data-dir", study["data"],
                                    "--output", study["eval"], "--device", "cpu", "--no-progress"])
-    assert rc == 0 and again.count("reusing finished result") == 8  # 4 suites x 2 languages
+    assert rc == 0 and again.count("reusing finished result") == 4 * len(LANGS)
 
 
 # --- seeds and sweep.json ----------------------------------------------------------------------------------------
@@ -303,3 +304,220 @@ def test_an_evaluation_inside_the_sweep_or_a_damaged_sweep_file_is_one_line(stud
     rc, _, err = cli(eval_main, ["--model", bad, "--tasks", "xnli", "--data-dir", study["data"], "--output",
                                  tmp_path / "e", "--device", "cpu"])
     assert f"{bad / 'sweep.json'}:2" in one_line_error(rc, err) and "suites[0].path" in err
+
+
+# --- divergence of intermediate from target data ------------------------------------------------------------
+
+def _mmd2_by_loops(x, y, sigma):
+    """Gretton et al.'s unbiased MMD², term by term."""
+    def k(a, b):
+        return math.exp(-sum((ai - bi) ** 2 for ai, bi in zip(a, b)) / (2 * sigma * sigma))
+
+    m, n = len(x), len(y)
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(a, b) for a in x for b in y) / (m * n)
+    return xx + yy - 2 * xy
+
+
+def _median_distance(x, y):
+    z = list(x) + list(y)
+    d = sorted(math.dist(z[i], z[j]) for i in range(len(z)) for j in range(i + 1, len(z)))
+    mid = len(d) // 2
+    return d[mid] if len(d) % 2 else (d[mid - 1] + d[mid]) / 2
+
+
+def _cosine_of_means(x, y):
+    mx = [sum(c) / len(x) for c in zip(*x)]
+    my = [sum(c) / len(y) for c in zip(*y)]
+    dot = sum(a * b for a, b in zip(mx, my))
+    return 1 - dot / (math.sqrt(sum(a * a for a in mx)) * math.sqrt(sum(b * b for b in my)))
+
+
+def test_divergences_on_a_hand_made_case():
+    from xtreme_harness.leaderboard.divergence import cosine_distance, median_bandwidth, mmd2_unbiased
+
+    x = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+    y = [[2.0, 0.0], [0.0, 2.0], [3.0, 1.0], [1.0, 0.5]]
+    sigma = _median_distance(x, y)
+    assert median_bandwidth(x, y) == pytest.approx(sigma)
+    mmd2, used = mmd2_unbiased(x, y)
+    assert used == pytest.approx(sigma) and mmd2 == pytest.approx(_mmd2_by_loops(x, y, sigma), rel=1e-12)
+    assert mmd2_unbiased(x, y, 0.5)[0] == pytest.approx(_mmd2_by_loops(x, y, 0.5), rel=1e-12)
+    assert cosine_distance(x, y) == pytest.approx(_cosine_of_means(x, y), rel=1e-12)
+    # cos of the means (2/3, 2/3) and (1.5, 0.875): 1 − 0.9636...
+    assert cosine_distance(x, y) == pytest.approx(1 - (1.5 + 0.875) / (math.sqrt(2) * math.sqrt(1.5 ** 2 + 0.875 ** 2)))
+    assert cosine_distance(x, x) == pytest.approx(0, abs=1e-12)
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b, c = rng.normal(0, 1, (60, 4)), rng.normal(0, 1, (60, 4)), rng.normal(1.5, 1, (60, 4))
+    assert abs(mmd2_unbiased(a, b)[0]) < mmd2_unbiased(a, c)[0]  # same distribution: ~0; shifted: clearly > 0
+
+
+def test_spearman_with_ties_and_its_limits():
+    from xtreme_harness.leaderboard.divergence import spearman
+
+    xs, ys = [1, 2, 3, 4, 5], [5, 6, 7, 8, 7]
+    rx, ry = [1, 2, 3, 4, 5], [1, 2, 3.5, 5, 3.5]  # ties share their mean rank
+    mx, my = sum(rx) / 5, sum(ry) / 5
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    rho = cov / math.sqrt(sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry))
+    assert spearman(xs, ys) == pytest.approx(rho) and rho == pytest.approx(0.8207826816681233)
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2], [1, 2]) is None and spearman([1, 2, 3], [4, 4, 4]) is None
+    scipy_stats = pytest.importorskip("scipy.stats")
+    assert spearman(xs, ys) == pytest.approx(scipy_stats.spearmanr(xs, ys)[0])
+
+
+def test_divergence_beside_the_transfer_table(study):
+    """Every figure of the JSON recomputed: the samples' texts re-read and re-embedded, the divergences by loops,
+    the deltas from the per-suite results.json files, the correlations by ranks."""
+    from xtreme_harness.leaderboard.divergence import example_texts, make_encoder, spearman
+    from xtreme_harness.options import EvalOptions
+    from xtreme_harness.tasks.data import read_split
+    from xtreme_harness.tasks.registry import get_intermediate, get_task
+    from xtreme_harness.tasks.sources import read_intermediate
+
+    root, model = study["root"], study["runs"] / "demo_nli" / "seed-1"
+    args = ["divergence", "--model", model, "--intermediate", "demo_nli", "--intermediate-task-dir", study["specs"],
+            "--tasks", "xnli,panx", "--data-dir", study["data"], "--samples", "12", "--results", study["eval"],
+            "--device", "cpu", "--no-progress"]
+    rc, _, err = cli(leaderboard_main, [*args, "--format", "json", "--out", root / "div.json"])
+    assert rc == 0, err
+    rc, _, err = cli(leaderboard_main, [*args, "--out", root / "div.md"])
+    assert rc == 0, err
+    doc = json.loads((root / "div.json").read_text())
+    assert doc["schema"] == "xtreme-harness/divergence/v1"
+    rows = doc["divergence"]
+    assert sorted((r["target"], r["language"]) for r in rows) == sorted((t, lang) for t in ("xnli", "panx")
+                                                                       for lang in LANGS)
+    assert all(r["intermediate"] == "demo_nli" and r["n_intermediate"] == r["n_target"] == 12 for r in rows)
+
+    encoder, described = make_encoder(EvalOptions.build({"model": str(model), "device": "cpu", "progress": False}))
+    assert doc["settings"]["encoder"]["layer"] == described["layer"] == 1  # two thirds of 2 layers
+    inter = example_texts(read_intermediate(get_intermediate("demo_nli", [str(study["specs"])]), "train",
+                                            study["data"]).examples)
+    idx = doc["samples"]["demo_nli"]["indices"]
+    assert len(idx) == 12 == len(set(idx)) and doc["samples"]["demo_nli"]["available"] == len(inter)
+    x = encoder.encode([inter[i] for i in idx], 128).astype(float).tolist()
+    for r in rows:
+        texts = example_texts(read_split(get_task(r["target"]), study["data"], r["language"], "test"))
+        sample = doc["samples"][f"{r['target']}/{r['language']}"]["indices"]
+        y = encoder.encode([texts[i] for i in sample], 128).astype(float).tolist()
+        sigma = _median_distance(x, y)
+        assert r["bandwidth"] == pytest.approx(sigma, rel=1e-5)
+        assert r["mmd2"] == pytest.approx(_mmd2_by_loops(x, y, sigma), rel=1e-4, abs=1e-6)
+        assert r["cosine_distance"] == pytest.approx(_cosine_of_means(x, y), rel=1e-4, abs=1e-7)
+
+    # The deltas: per language, the mean over seeds of run − the same seed's baseline, from the results files.
+    def accuracy(rel, lang):
+        return json.loads((study["eval"] / rel / "results.json").read_text())["tasks"]["xnli"]["accuracy"][lang]
+
+    for r in rows:
+        if r["target"] == "panx":
+            assert r["delta"] is None and r["delta_seeds"] == []
+            continue
+        per = [accuracy(f"demo_nli/seed-{s}", r["language"]) - accuracy(f"baseline/seed-{s}", r["language"])
+               for s in (1, 2)]
+        assert r["delta_seeds"] == [1, 2] and r["delta"] == pytest.approx(sum(per) / 2, abs=1e-9)
+    with_delta = [r for r in rows if r["delta"] is not None]
+    for measure in ("cosine_distance", "mmd2"):
+        c = doc["correlation"][measure]
+        assert c["all"]["n"] == len(with_delta) == 4 and c["panx"] == {"rho": None, "n": 0}
+        expected = spearman([r[measure] for r in with_delta], [r["delta"] for r in with_delta])
+        assert c["xnli"]["rho"] == c["all"]["rho"] == (pytest.approx(expected) if expected is not None else None)
+    md = (root / "div.md").read_text()
+    assert "## Intermediate-task data against target data" in md and "## Rank correlation of divergence and " \
+        "transfer" in md and "Vu et al., 2020" in md and "Gretton et al., 2012" in md
+    assert "| demo_nli | xnli | de | 12 | 12 |" in md
+    print("\n" + md)
+
+
+def test_divergence_mistakes_are_one_line(study, tmp_path):
+    base = ["divergence", "--model", study["base"], "--data-dir", study["data"], "--tasks", "xnli", "--device", "cpu"]
+    for extra, says in ((["--intermediate", "nope"], "unknown intermediate task 'nope'"),
+                        ([], "--intermediate is required"),
+                        (["--intermediate", "demo_nli", "--intermediate-task-dir", study["specs"], "--samples", "1"],
+                         "--samples must be at least 2"),
+                        (["--intermediate", "demo_nli", "--intermediate-task-dir", study["specs"], "--results",
+                          tmp_path], "no results.json")):
+        rc, _, err = cli(leaderboard_main, [*base, *extra])
+        assert rc == 2 and says in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+# --- intermediate data staged for offline studies -----------------------------------------------------------
+
+def test_intermediate_data_staged_offline_reads_as_the_hub_does(study, tmp_path, hf_cache, monkeypatch):
+    """Every built-in intermediate task with a hub source is staged from local copies of its hub repositories;
+    each file reads (through the spec's local block) the examples the hub copy gives, the manifest records
+    where each came from, a rerun stages nothing, and a run then trains offline from the staged folder."""
+    import dataclasses
+    import hashlib
+
+    from studykit import intermediate_hub
+    from xtreme_harness.tasks.registry import intermediate_registry
+    from xtreme_harness.tasks.sources import read_source
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub = intermediate_hub(tmp_path / "hub")
+    staged = tmp_path / "staged"
+    rc, _, err = cli(train_main, ["data", "--intermediate", "all", "--out", staged, "--hub-copies", hub])
+    assert rc == 0, err
+    assert "ccg/ccgbank: no hub source" in err
+    manifest = json.loads((staged / "intermediate-manifest.json").read_text())
+    assert manifest["schema"] == "xtreme-harness/intermediate-data/v1"
+    files = manifest["files"]
+    assert len(files) == 21 and {e["task"] for e in files.values()} == {
+        "anli_plus", "commonsenseqa", "cosmosqa", "hellaswag", "mnli", "qqp", "squad", "squad_v2"}
+    compared = 0
+    for spec in intermediate_registry().values():
+        for src in spec.sources:
+            if not (src.hf and src.local):
+                continue
+            copy = dataclasses.replace(src, hf={**src.hf, "path": str(hub / src.hf["path"])})
+            for split in ("train", "dev"):
+                if not src.local.get(split) or split not in src.hf["splits"]:
+                    continue
+                entry = files[src.local[split]]
+                data = (staged / src.local[split]).read_bytes()
+                assert entry["sha256"] == hashlib.sha256(data).hexdigest() and entry["bytes"] == len(data)
+                assert entry["hf"]["path"] == src.hf["path"] and entry["hf"]["split"] == src.hf["splits"][split]
+                assert entry["hf"]["config"] == src.hf.get("config") and entry["hf"]["local_copy"]
+                from_hub = read_source(spec, copy, split, None, "hf").examples
+                local = read_source(spec, src, split, staged, "local").examples
+                assert len(local) == len(from_hub) == entry["examples"] > 0
+                for a, b in zip(local, from_hub):
+                    if src.name == "qqp":  # a tab or line break in a TSV field is a space
+                        b = dataclasses.replace(b, text_a=b.text_a.replace("\t", " "),
+                                                text_b=b.text_b.replace("\n", " "))
+                    assert dataclasses.replace(a, id="") == dataclasses.replace(b, id="")
+                compared += 1
+    assert compared == 22  # MNLI's train file serves anli_plus and mnli: staged once, read by both
+    snli = files["snli_1.0/snli_1.0_train.jsonl"]
+    assert snli["hf"]["rows"] == 12 and snli["examples"] == 10 and snli["skipped"] == 2  # SNLI's unlabelled items
+    assert "\"is_impossible\": true" in (staged / "squad" / "train-v2.0.json").read_text()
+
+    before = {p: p.stat().st_mtime_ns for p in staged.rglob("*")
+              if p.is_file() and p.name != "intermediate-manifest.json" and not p.name.startswith(".")}
+    rc, _, err = cli(train_main, ["data", "--intermediate", "all", "--out", staged, "--hub-copies", hub])
+    assert rc == 0 and err.count(": already staged") == 21
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+
+    out = tmp_path / "offline"
+    rc, _, err = cli(train_main, ["run", "--base", study["base"], "--intermediate", "anli_plus,commonsenseqa",
+                                  "--targets", "none", "--intermediate-data-dir", staged, "--intermediate-source",
+                                  "local", "--out", out, "--max-steps", "2", "--batch-size", "4", "--max-length", "32",
+                                  "--precision", "no", "--device", "cpu", "--no-progress"])
+    assert rc == 0, err
+    read = json.loads((out / "train_info.json").read_text())["phases"]["intermediate"]["data"]
+    assert {d["source"] for d in read} == {"anli_r1", "anli_r2", "anli_r3", "mnli", "snli", "commonsenseqa"}
+    assert all(str(staged) in d["file"] for d in read)
+
+
+def test_staging_mistakes_are_one_line(tmp_path):
+    for args, says in ((["--intermediate", "nope", "--out", tmp_path / "s"], "unknown intermediate task 'nope'"),
+                       (["--intermediate", "qqp", "--out", tmp_path / "s", "--hub-copies", tmp_path / "none"],
+                        "--hub-copies: folder not found")):
+        rc, _, err = cli(train_main, ["data", *args])
+        assert says in one_line_error(rc, err)
