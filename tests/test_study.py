@@ -521,3 +521,56 @@ def test_staging_mistakes_are_one_line(tmp_path):
                         "--hub-copies: folder not found")):
         rc, _, err = cli(train_main, ["data", *args])
         assert says in one_line_error(rc, err)
+
+
+# --- the README's study, command by command ------------------------------------------------------------------
+
+def readme_study_commands() -> list[str]:
+    from conftest import ROOT
+
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("## Running a STILTs study\n", 1)[1]
+    block = section.split("```", 2)[1]
+    return [line for line in block.strip("\n").splitlines() if line.strip()]
+
+
+# What the README's commands get here: the tiny demo encoder for XLM-R, local copies of the hub repositories,
+# and toy-scale training; nothing else changes.
+README_EXTRA = {"xtreme-train data": ["--hub-copies", "hub"],
+                "xtreme-train sweep": ["--max-steps", "2", "--batch-size", "8", "--max-length", "64", "--precision",
+                                       "no", "--device", "cpu", "--no-progress"],
+                "xtreme-eval": ["--device", "cpu", "--no-progress"],
+                "xtreme-leaderboard divergence": ["--samples", "8", "--device", "cpu", "--no-progress"]}
+
+
+def test_the_readme_study_commands_run(tmp_path, monkeypatch, hf_cache):
+    import shlex
+
+    from studykit import intermediate_hub
+
+    demo_study_inputs(tmp_path)
+    intermediate_hub(tmp_path / "hub")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    commands = readme_study_commands()
+    assert len(commands) == 6
+    mains = {"xtreme-train": train_main, "xtreme-eval": eval_main, "xtreme-leaderboard": leaderboard_main}
+    for command in commands:
+        argv = shlex.split(command.replace("xlm-roberta-large", "base"))
+        extra = next((v for k, v in README_EXTRA.items() if command.startswith(k + " ")), [])
+        rc, _, err = cli(mains[argv[0]], argv[1:] + extra)
+        assert rc == 0, (command, err)
+    sweep = json.loads((tmp_path / "runs" / "sweep.json").read_text())
+    assert sorted(s["path"] for s in sweep["suites"]) == sorted(f"{r}/seed-{s}" for r in ("anli_plus", "qqp",
+                                                                                         "baseline") for s in (1, 2, 3))
+    assert len(list((tmp_path / "eval").rglob("results.json"))) == 9
+    matrix = json.loads((tmp_path / "study.json").read_text())["transfer_matrix"]
+    assert set(matrix) == {"anli_plus", "qqp"}
+    assert all(matrix[k][t]["seeds"] == 3 and len(matrix[k][t]["ci95"]) == 2 for k in matrix for t in ("xnli", "panx"))
+    assert "## Intermediate-task transfer across seeds" in (tmp_path / "study.md").read_text()
+    md = (tmp_path / "divergence.md").read_text()
+    for inter in ("anli_plus", "qqp"):
+        for target in ("xnli", "panx"):
+            for lang in ("en", "de"):
+                assert f"| {inter} | {target} | {lang} | 8 | 8 |" in md
+    manifest = json.loads((tmp_path / "stilts-data" / "intermediate-manifest.json").read_text())
+    assert {e["task"] for e in manifest["files"].values()} == {"anli_plus", "qqp"}
