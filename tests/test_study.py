@@ -261,6 +261,18 @@ def test_bad_seeds_are_one_line(seeds, says, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_a_sweep_with_mlm_data_keeps_folders_of_its_own(tmp_path):
+    """MLM runs go to <run>-mlm/ (mlm/ without an intermediate task): a sweep with MLM data and one without can
+    share --out, and the board then has +X, +X +MLM, +MLM and the baseline."""
+    (tmp_path / "c.txt").write_text("a line\n")
+    rc, out, err = cli(train_main, ["sweep", "--intermediate", "mnli", "--base", "M", "--out", tmp_path / "o",
+                                    "--seeds", "1", "--mlm-data", tmp_path / "c.txt", "--dry-run"])
+    assert rc == 0, err
+    outs = [ln.split("--out ", 1)[1].split(" ", 1)[0] for ln in out.splitlines() if ln.startswith("xtreme-train")]
+    assert outs == [str(tmp_path / "o" / "mnli-mlm" / "seed-1"), str(tmp_path / "o" / "mlm" / "seed-1")]
+    assert "the board's baseline (no intermediate task, no MLM) comes from a sweep without MLM data" in err
+
+
 def test_seed_and_seeds_together_are_refused(tmp_path):
     rc, _, err = cli(train_main, ["sweep", "--intermediate", "mnli", "--base", "M", "--out", tmp_path / "o",
                                   "--seeds", "1,2", "--seed", "3", "--dry-run"])
@@ -434,6 +446,42 @@ def test_divergence_beside_the_transfer_table(study):
     print("\n" + md)
 
 
+def test_divergence_with_a_sentence_transformers_folder(study, tmp_path):
+    """A sentence-transformers folder embeds with its own modules (here pooling and Normalize)."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer, models
+
+    from xtreme_harness.leaderboard.divergence import example_texts
+    from xtreme_harness.tasks.data import read_split
+    from xtreme_harness.tasks.registry import get_intermediate, get_task
+    from xtreme_harness.tasks.sources import read_intermediate
+
+    word = models.Transformer(str(study["base"]), max_seq_length=64)
+    dim = (getattr(word, "get_embedding_dimension", None) or word.get_word_embedding_dimension)()
+    st = SentenceTransformer(modules=[word, models.Pooling(dim, "mean"), models.Normalize()], device="cpu")
+    folder = tmp_path / "st"
+    st.save(str(folder))
+    rc, _, err = cli(leaderboard_main, ["divergence", "--model", folder, "--intermediate", "demo_nli",
+                                        "--intermediate-task-dir", study["specs"], "--tasks", "xnli", "--languages",
+                                        "de", "--data-dir", study["data"], "--samples", "6", "--device", "cpu",
+                                        "--no-progress", "--format", "json", "--out", tmp_path / "d.json"])
+    assert rc == 0, err
+    doc = json.loads((tmp_path / "d.json").read_text())
+    assert doc["settings"]["encoder"]["modules"] == ["Transformer", "Pooling", "Normalize"]
+    (row,) = doc["divergence"]
+    reference = SentenceTransformer(str(folder), device="cpu")
+    texts = example_texts(read_split(get_task("xnli"), study["data"], "de", "test"))
+    y = reference.encode([texts[i] for i in doc["samples"]["xnli/de"]["indices"]]).astype(float)
+    inter = example_texts(read_intermediate(get_intermediate("demo_nli", [str(study["specs"])]), "train",
+                                            study["data"]).examples)
+    x = reference.encode([inter[i] for i in doc["samples"]["demo_nli"]["indices"]]).astype(float)
+    assert np.allclose(np.linalg.norm(y, axis=1), 1, atol=1e-5)  # the Normalize module ran
+    assert row["cosine_distance"] == pytest.approx(_cosine_of_means(x.tolist(), y.tolist()), rel=1e-4, abs=1e-7)
+    sigma = _median_distance(x.tolist(), y.tolist())
+    assert row["mmd2"] == pytest.approx(_mmd2_by_loops(x.tolist(), y.tolist(), sigma), rel=1e-4, abs=1e-6)
+    assert row["n_target"] == 6 and row["delta"] is None
+
+
 def test_divergence_mistakes_are_one_line(study, tmp_path):
     base = ["divergence", "--model", study["base"], "--data-dir", study["data"], "--tasks", "xnli", "--device", "cpu"]
     for extra, says in ((["--intermediate", "nope"], "unknown intermediate task 'nope'"),
@@ -574,3 +622,22 @@ def test_the_readme_study_commands_run(tmp_path, monkeypatch, hf_cache):
                 assert f"| {inter} | {target} | {lang} | 8 | 8 |" in md
     manifest = json.loads((tmp_path / "stilts-data" / "intermediate-manifest.json").read_text())
     assert {e["task"] for e in manifest["files"].values()} == {"anli_plus", "qqp"}
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_divergence_of_the_shared_intermediate_data_with_me5_small(me5, shared_data, tmp_path):
+    """The intermediate tasks with local data in ../shared (ANLI, CommonsenseQA, Cosmos QA dev) against XNLI:
+    with a real multilingual encoder, each lies nearer the English test set than the Chinese one."""
+    rc, _, err = cli(leaderboard_main, ["divergence", "--model", me5, "--intermediate", "anli_plus,commonsenseqa,"
+                                        "cosmosqa", "--intermediate-data-dir", shared_data, "--intermediate-source",
+                                        "local", "--intermediate-split", "dev", "--tasks", "xnli", "--languages",
+                                        "en,zh", "--data-dir", shared_data, "--samples", "48", "--device", "cpu",
+                                        "--no-progress", "--format", "json", "--out", tmp_path / "d.json"])
+    assert rc == 0, err
+    doc = json.loads((tmp_path / "d.json").read_text())
+    assert doc["settings"]["encoder"]["layer"] == 8  # XTREME's layer for a 12-layer model
+    by = {(r["intermediate"], r["language"]): r for r in doc["divergence"]}
+    for inter in ("anli_plus", "commonsenseqa", "cosmosqa"):
+        assert by[(inter, "en")]["cosine_distance"] < by[(inter, "zh")]["cosine_distance"]
+        assert by[(inter, "en")]["mmd2"] < by[(inter, "zh")]["mmd2"]

@@ -279,9 +279,11 @@ def _run_options(args, cli_hyper: dict, command: list[str]):
 
 def sweep_commands(intermediates: list[str], base: str | None, targets: str | None, out: str,
                    passthrough: list[str], baseline: bool = True,
-                   seeds: list[int] | None = None) -> list[tuple[str, list[str]]]:
+                   seeds: list[int] | None = None, mlm: bool = False) -> list[tuple[str, list[str]]]:
     """(suite folder relative to ``out``, argv of ``xtreme-train run``) for each intermediate choice and the
-    baseline; with ``seeds``, one per run and seed (``<run>/seed-<n>``, ``--seed n``)."""
+    baseline; with ``seeds``, one per run and seed (``<run>/seed-<n>``, ``--seed n``). Runs that also train MLM
+    batches (``mlm``) go to ``<run>-mlm/`` (``mlm/`` without an intermediate task), so that a sweep with MLM
+    and one without can share --out and every configuration keeps its folder."""
     runs = []
     names = list(intermediates) + (["baseline"] if baseline else [])
     for name in names:
@@ -291,8 +293,9 @@ def sweep_commands(intermediates: list[str], base: str | None, targets: str | No
         argv += ["--intermediate", "none" if name == "baseline" else name.replace("+", ",")]
         if targets:
             argv += ["--targets", targets]
+        folder = ("mlm" if name == "baseline" else f"{name}-mlm") if mlm else name
         for seed in seeds if seeds is not None else [None]:
-            rel = name if seed is None else f"{name}/seed-{seed}"
+            rel = folder if seed is None else f"{folder}/seed-{seed}"
             extra = [] if seed is None else ["--seed", str(seed)]
             runs.append((rel, argv + ["--out", str(Path(out) / rel)] + extra + list(passthrough)))
     return runs
@@ -342,12 +345,18 @@ def _train_sweep(argv: Sequence[str]) -> int:
 
     suites = planned(sweep_commands(names, args.base, args.targets, args.out, rest, not args.no_baseline), True)
     chosen = suites[0][3].seeds  # --seeds, else the recipe's seeds: every run shares them
+    mlm = bool(suites[0][3].mlm_data)  # --mlm-data, else the recipe's: every run shares them too
     if chosen is not None:
         from .train.recipes import validate_recipe
 
         validate_recipe(suites[0][3])  # --seeds 1,1 is named as such before the commands are laid out
+    if chosen is not None or mlm:
         suites = planned(sweep_commands(names, args.base, args.targets, args.out, rest, not args.no_baseline,
-                                        seeds=chosen), False)  # each suite's command names its one seed
+                                        seeds=chosen, mlm=mlm), chosen is None)  # each suite names its one seed
+    if mlm and not args.no_baseline:
+        print("xtreme-train: every run of this sweep trains MLM batches, the one without an intermediate task too "
+              f"(into {Path(args.out) / 'mlm'}): the board's baseline (no intermediate task, no MLM) comes from a "
+              "sweep without MLM data into the same --out", file=sys.stderr)
     print(f"# sweep: {len(suites)} suite(s) under {args.out}, listed in {Path(args.out) / 'sweep.json'}; every "
           "command below also runs on its own (e.g. as one cluster job, or under accelerate launch / torchrun); "
           "rerunning the sweep afterwards trains nothing and lists them")

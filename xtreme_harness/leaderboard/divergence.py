@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..io.errors import UserError
+from ..io.messages import listing
 from ..io.options import option
 from ..options import EvalOptions
 
@@ -328,7 +329,7 @@ def run_divergence(d: DivergenceOptions, e: EvalOptions, say=None) -> dict[str, 
         for lang in plan_languages(spec, e.languages, e.split, e.data_dir, e.version, skipped, missing):
             targets.append((spec, _target_side(spec, lang, d, e)))
     for task, langs in missing.items():
-        notes.append(f"{task}: no {e.split} data for {', '.join(langs)} in {e.data_dir}; left out.")
+        notes.append(f"{task}: no {e.split} data in {e.data_dir} for {listing(langs)}; left out.")
     if not targets:
         raise UserError(f"no target data to compare with: none of {e.tasks} has {e.split} data for "
                         f"{e.languages} languages in {e.data_dir}")
@@ -385,15 +386,18 @@ def render_divergence(doc: dict[str, Any], fmt: str, decimals: int = 4) -> str:
     """The divergence document as a board in any of the board's formats."""
     from .tables import Board, Cell, Row, Section, render, text
 
-    div = Section("divergence", "Intermediate-task data against target data", [
-        ("intermediate", "Intermediate task"), ("target", "Target"), ("language", "Lang"),
-        ("n_intermediate", "n (int.)"), ("n_target", "n (target)"), ("cosine_distance", "Cosine distance"),
-        ("mmd2", "MMD²"), ("bandwidth", "σ"), ("delta", "Δ transfer"), ("seeds", "Seeds")], [])
+    with_results = bool(doc["settings"].get("results"))
+    columns = [("intermediate", "Intermediate task"), ("target", "Target"), ("language", "Lang"),
+               ("n_intermediate", "n (int.)"), ("n_target", "n (target)"), ("cosine_distance", "Cosine distance"),
+               ("mmd2", "MMD²"), ("bandwidth", "σ")] + ([("delta", "Δ transfer"), ("seeds", "Seeds")]
+                                                      if with_results else [])
+    div = Section("divergence", "Intermediate-task data against target data", columns, [])
     for r in doc["divergence"]:
-        div.rows.append(Row(f"{r['intermediate']}/{r['target']}/{r['language']}", [
-            text(r["intermediate"]), text(r["target"]), text(r["language"]), Cell(r["n_intermediate"], "int"),
-            Cell(r["n_target"], "int"), Cell(r["cosine_distance"]), Cell(r["mmd2"]), Cell(r["bandwidth"]),
-            Cell(r["delta"], "delta"), text(",".join(map(str, r["delta_seeds"])) or "–")]))
+        cells = [text(r["intermediate"]), text(r["target"]), text(r["language"]), Cell(r["n_intermediate"], "int"),
+                 Cell(r["n_target"], "int"), Cell(r["cosine_distance"]), Cell(r["mmd2"]), Cell(r["bandwidth"])]
+        if with_results:
+            cells += [Cell(r["delta"], "delta"), text(",".join(map(str, r["delta_seeds"])) or "–")]
+        div.rows.append(Row(f"{r['intermediate']}/{r['target']}/{r['language']}", cells))
     s = doc["settings"]
     enc = s["encoder"]
     how = (f"layer {enc['layer']} ({enc.get('pooling', 'mean')} pooling)" if "layer" in enc
@@ -406,10 +410,11 @@ def render_divergence(doc: dict[str, Any], fmt: str, decimals: int = 4) -> str:
         "2020, Exploring and Predicting Transferability across NLP Tasks, EMNLP).",
         "MMD²: the unbiased estimate of the squared maximum mean discrepancy with an RBF kernel "
         "exp(−‖x−y‖²/2σ²), σ the median distance between points of the pooled sample (Gretton et al., 2012, A "
-        "Kernel Two-Sample Test, JMLR); it can fall below 0 when the two samples are alike.",
-        "Δ transfer: the mean over seeds of (run − the same seed's baseline) of the language's figure (QA: "
-        "(EM+F1)/2), from the results given with --results, paired as the transfer table pairs them; – where "
-        "there is none."]
+        "Kernel Two-Sample Test, JMLR); it can fall below 0 when the two samples are alike."]
+    div.notes.append("Δ transfer: the mean over seeds of (run − the same seed's baseline) of the language's figure "
+                     "(QA: (EM+F1)/2), from the results given with --results, paired as the transfer table pairs "
+                     "them; – where there is none." if with_results else
+                     "No --results given: no transfer deltas, and no rank correlation with them.")
     corr = Section("correlation", "Rank correlation of divergence and transfer", [
         ("target", "Target"), ("measure", "Divergence"), ("rho", "Spearman ρ"), ("n", "n")], [])
     for measure in MEASURES:
@@ -419,8 +424,8 @@ def render_divergence(doc: dict[str, Any], fmt: str, decimals: int = 4) -> str:
     corr.intro = ("Spearman's ρ between each divergence and Δ transfer over the (intermediate, target, language) "
                   "rows that have a Δ: per target task, and over all of them (all). A transfer that falls as "
                   "the data grow apart gives ρ < 0. ρ is blank with fewer than 3 rows or no variation.")
-    board = Board(title="Intermediate-task divergence and transfer", version="xtreme", sections=[div, corr],
-                  decimals=decimals)
+    board = Board(title="Intermediate-task divergence and transfer", version="xtreme",
+                  sections=[div, corr] if with_results else [div], decimals=decimals)
     board.notes = list(doc.get("notes") or [])
     board.data = {k: v for k, v in doc.items() if k != "notes"}
     return render(board, fmt)
