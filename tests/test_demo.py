@@ -52,6 +52,9 @@ def test_demo_builds_a_suite_and_evaluates_it(tmp_path, capsys):
     assert base["hidden_size"] == 64 and base["num_hidden_layers"] == 2 and base["model_type"] == "xlm-roberta"
     results = json.loads((out / "results" / "results.json").read_text())
     assert results["model"]["intermediate"] == ["demo_nli"]
+    training = results["model"]["training"]  # the demo's MLM step is its base model's pretraining
+    assert training["intermediate"] == ["demo_nli"] and training["mlm"] is None and training["seed"] == 0
+    assert training["base_model"] == str(out / "pretrained" / "encoder") and training["parameters"] > 0
     assert set(results["tasks"]) == {"xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018",
                                      "tatoeba"}
     assert "panx" in capsys.readouterr().out
@@ -65,7 +68,7 @@ def test_demo_builds_a_suite_and_evaluates_it(tmp_path, capsys):
     assert len(results_r["coverage"]["xcopa"]["missing_data"]) == 11  # the demo's en and de are no XCOPA languages
     assert set(results_r["tasks"]["lareqa"]["map@20"]) == {"en", "de"}
     board = (out / "leaderboard-xtreme-r.md").read_text()
-    assert "| Model | XTREME-R |" in board and "Mewsli-X" in board and "LAReQA" in board
+    assert "| Model | Params | XTREME-R |" in board and "Mewsli-X" in board and "LAReQA" in board
 
     # A second run reuses every finished step.
     done = suite / "train" / "xnli" / "done.json"

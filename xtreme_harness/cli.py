@@ -144,12 +144,18 @@ def eval_command(argv: Sequence[str] | None, prog: str = "xtreme-eval", backend:
     if backend:
         values["backend"] = backend
     from .producers.distributed import is_main
-    from .run import run
+    from .run import SWEEP_RESULTS, run
     from .tasks.report import format_scores
 
     options = EvalOptions.build(values, "flag")
     results = run(options)
     if not is_main():
+        return 0
+    if results.get("schema") == SWEEP_RESULTS:  # a sweep: one ordinary results.json per suite
+        for path, doc in results["suites"].items():
+            print(f"## {path}\n{format_scores(doc)}\n")
+        print(f"results: {len(results['suites'])} suite(s) under {results['output']} (xtreme-leaderboard "
+              f"{results['output']} puts them on one board)")
         return 0
     print(format_scores(results))
     print(f"\nresults: {Path(options.output) / 'results.json'}")
@@ -162,12 +168,14 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
 
 # --- xtreme-train --------------------------------------------------------------------
 
-TRAIN_SUBCOMMANDS = ("run", "sweep", "tasks", "check")
+TRAIN_SUBCOMMANDS = ("run", "sweep", "data", "tasks", "check")
 TRAIN_USAGE = """\
     xtreme-train [run] (--recipe FILE | --base MODEL) [--intermediate T1[,T2]] [--targets all|T1,T2|none]
                  --out DIR [options]
-    xtreme-train sweep --intermediate A,B,C+D --targets xnli,panx --base MODEL --out DIR [--no-baseline]
-                 [--dry-run] [run options]
+    xtreme-train [run] ... --seeds 1,2,3 --out DIR   one suite per seed: DIR/seed-<n>/, listed in DIR/sweep.json
+    xtreme-train sweep --intermediate A,B,C+D --targets xnli,panx --base MODEL --out DIR [--seeds 1,2,3]
+                 [--no-baseline] [--dry-run] [run options]
+    xtreme-train data --intermediate all|T1,T2 --out DIR [--hub-copies DIR]   stage intermediate data locally
     xtreme-train tasks                 list intermediate tasks and trainable targets
     xtreme-train check RECIPE          validate a recipe and print it as it would run"""
 
@@ -211,6 +219,8 @@ def add_train_run_arguments(p) -> None:
         else:
             h.add_argument(flag, type=opt.kind, dest=name, help=opt.help)
     h.add_argument("--seed", type=int)
+    h.add_argument("--seeds", metavar="S1,S2,...", help="one suite per seed, each in OUT/seed-<n>/ (a sweep "
+                                                       "run: OUT/<run>/seed-<n>/), listed in OUT/sweep.json")
     r = p.add_argument_group("running")
     r.add_argument("--precision", choices=["auto", "bf16", "fp16", "no"], help="auto: bf16 on GPUs that have it")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda")
@@ -236,7 +246,7 @@ def _cli_hyper(args) -> dict:
 
 
 def _train_run(argv: Sequence[str]) -> int:
-    from .train.pipeline import RunOptions, run
+    from .train.pipeline import run
     from .train.recipes import recipe_from_options, recipe_output
 
     p = _Parser(prog="xtreme-train run", description="Train a STILTs suite: pretrained encoder -> English "
@@ -254,17 +264,26 @@ def _train_run(argv: Sequence[str]) -> int:
     out = args.out or recipe_output(recipe)
     if not out:
         raise UserError("--out is required (the suite folder), or 'output' in the recipe")
-    opts = RunOptions(device=args.device, overwrite=args.overwrite, progress=not args.no_progress,
-                      keep_last=args.keep_last, cli_hyper=cli_hyper, command=["xtreme-train", *argv],
-                      restart_phase=args.restart_phase)
-    run(recipe, out, opts)
+    run(recipe, out, _run_options(args, cli_hyper, ["xtreme-train", *argv]))
     print(out)
     return 0
 
 
+def _run_options(args, cli_hyper: dict, command: list[str]):
+    from .train.pipeline import RunOptions
+
+    return RunOptions(device=args.device, overwrite=args.overwrite, progress=not args.no_progress,
+                      keep_last=args.keep_last, cli_hyper=cli_hyper, command=command,
+                      restart_phase=args.restart_phase)
+
+
 def sweep_commands(intermediates: list[str], base: str | None, targets: str | None, out: str,
-                   passthrough: list[str], baseline: bool = True) -> list[tuple[str, list[str]]]:
-    """(run name, argv of ``xtreme-train run``) for each intermediate choice and the baseline."""
+                   passthrough: list[str], baseline: bool = True,
+                   seeds: list[int] | None = None, mlm: bool = False) -> list[tuple[str, list[str]]]:
+    """(suite folder relative to ``out``, argv of ``xtreme-train run``) for each intermediate choice and the
+    baseline; with ``seeds``, one per run and seed (``<run>/seed-<n>``, ``--seed n``). Runs that also train MLM
+    batches (``mlm``) go to ``<run>-mlm/`` (``mlm/`` without an intermediate task), so that a sweep with MLM
+    and one without can share --out and every configuration keeps its folder."""
     runs = []
     names = list(intermediates) + (["baseline"] if baseline else [])
     for name in names:
@@ -274,49 +293,100 @@ def sweep_commands(intermediates: list[str], base: str | None, targets: str | No
         argv += ["--intermediate", "none" if name == "baseline" else name.replace("+", ",")]
         if targets:
             argv += ["--targets", targets]
-        argv += ["--out", str(Path(out) / name)] + list(passthrough)
-        runs.append((name, argv))
+        folder = ("mlm" if name == "baseline" else f"{name}-mlm") if mlm else name
+        for seed in seeds if seeds is not None else [None]:
+            rel = folder if seed is None else f"{folder}/seed-{seed}"
+            extra = [] if seed is None else ["--seed", str(seed)]
+            runs.append((rel, argv + ["--out", str(Path(out) / rel)] + extra + list(passthrough)))
     return runs
 
 
 def _train_sweep(argv: Sequence[str]) -> int:
     from .train.recipes import recipe_from_options
 
-    p = _Parser(prog="xtreme-train sweep",
+    p = _Parser(prog="xtreme-train sweep", allow_abbrev=False,  # --seed is passed on, not read as --seeds
                 description="Run each intermediate task (and the no-intermediate baseline) over the targets, each "
-                            "into OUT/<intermediate>/; '+' joins tasks trained together (multi-task). Every other "
-                            "flag is passed to each run.")
+                            "into OUT/<intermediate>/ (with --seeds, OUT/<intermediate>/seed-<n>/); '+' joins tasks "
+                            "trained together (multi-task). Every other flag is passed to each run. OUT/sweep.json "
+                            "lists the suites, for xtreme-eval --model OUT.")
     p.add_argument("--intermediate", required=True, help="comma-separated runs; a+b is one multi-task run")
     p.add_argument("--base", help="pretrained encoder (or in --recipe)")
     p.add_argument("--targets", help="targets of every run (default: the recipe's, or all)")
     p.add_argument("--out", required=True, help="sweep folder: one suite per run in OUT/<run>/")
     p.add_argument("--no-baseline", action="store_true", help="skip the no-intermediate baseline")
-    p.add_argument("--dry-run", action="store_true", help="print the per-run commands only")
+    p.add_argument("--seeds", metavar="S1,S2,...", help="train every run once per seed, into OUT/<run>/seed-<n>/ "
+                                                       "(or the recipe's seeds)")
+    p.add_argument("--dry-run", action="store_true", help="print the per-suite commands only (writes nothing)")
     args, rest = p.parse_known_args(list(argv))
     names = [n.strip() for n in args.intermediate.split(",") if n.strip()]
     if not names and args.no_baseline:
         raise UserError("--intermediate is empty and --no-baseline leaves nothing to run")
     from .io.files import output_path
-    from .train.recipes import validate_recipe
+    from .train.pipeline import PlannedSuite, run_suites
+    from .train.recipes import parse_seeds
 
     output_path(args.out, "--out", folder=True)
-    runs = sweep_commands(names, args.base, args.targets, args.out, rest, not args.no_baseline)
-    # Validate every run before any starts: a typo should not surface after hours of training.
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else None
     run_parser = _Parser(prog="xtreme-train run")
     add_train_run_arguments(run_parser)
-    for _, argv_run in runs:
-        run_args = run_parser.parse_args(argv_run[1:])
-        validate_recipe(recipe_from_options(run_args), _cli_hyper(run_args))
-    print(f"# sweep: {len(runs)} run(s), one suite each under {args.out}; every command below also runs on its own "
-          "(e.g. as one cluster job, or under accelerate launch / torchrun)")
-    for _, argv_run in runs:
+
+    def planned(runs, with_seeds: bool):
+        """Every suite's recipe, checked before any trains: a typo should not surface after hours of training."""
+        out = []
+        for rel, argv_run in runs:
+            run_args = run_parser.parse_args(argv_run[1:])
+            if with_seeds and seeds is not None and run_args.seed is not None:
+                raise UserError("give --seed (one suite per run) or --seeds (one suite per run and seed), not both")
+            recipe = recipe_from_options(run_args)
+            if with_seeds and seeds is not None:
+                recipe.seeds, recipe.flags["seeds"] = list(seeds), "--seeds"
+            out.append((rel, argv_run, run_args, recipe))
+        return out
+
+    suites = planned(sweep_commands(names, args.base, args.targets, args.out, rest, not args.no_baseline), True)
+    chosen = suites[0][3].seeds  # --seeds, else the recipe's seeds: every run shares them
+    mlm = bool(suites[0][3].mlm_data)  # --mlm-data, else the recipe's: every run shares them too
+    if chosen is not None:
+        from .train.recipes import validate_recipe
+
+        validate_recipe(suites[0][3])  # --seeds 1,1 is named as such before the commands are laid out
+    if chosen is not None or mlm:
+        suites = planned(sweep_commands(names, args.base, args.targets, args.out, rest, not args.no_baseline,
+                                        seeds=chosen, mlm=mlm), chosen is None)  # each suite names its one seed
+    if mlm and not args.no_baseline:
+        print("xtreme-train: every run of this sweep trains MLM batches, the one without an intermediate task too "
+              f"(into {Path(args.out) / 'mlm'}): the board's baseline (no intermediate task, no MLM) comes from a "
+              "sweep without MLM data into the same --out", file=sys.stderr)
+    print(f"# sweep: {len(suites)} suite(s) under {args.out}, listed in {Path(args.out) / 'sweep.json'}; every "
+          "command below also runs on its own (e.g. as one cluster job, or under accelerate launch / torchrun); "
+          "rerunning the sweep afterwards trains nothing and lists them")
+    for _, argv_run, _, _ in suites:
         print(shlex.join(["xtreme-train", *argv_run]))
     sys.stdout.flush()
     if args.dry_run:
         return 0
-    for name, argv_run in runs:
-        print(f"# run {name}", file=sys.stderr, flush=True)
-        _train_run(argv_run[1:])
+    first = suites[0][2]
+    plan = [PlannedSuite(rel, recipe, ["xtreme-train", *argv_run]) for rel, argv_run, _, recipe in suites]
+    run_suites(plan, args.out, _run_options(first, _cli_hyper(first), ["xtreme-train", "sweep", *argv]))
+    return 0
+
+
+def _train_data(argv: Sequence[str]) -> int:
+    from .train.staging import stage
+
+    p = _Parser(prog="xtreme-train data",
+                description="Stage the intermediate tasks' hub data as the local files their specs name, under "
+                            "--out, with intermediate-manifest.json (repository, config, split, revision, sha256); "
+                            "train with --intermediate-data-dir OUT --intermediate-source local to read them offline.")
+    p.add_argument("--intermediate", required=True, help="'all' or comma-separated intermediate tasks")
+    p.add_argument("--out", required=True, help="folder to stage into (what --intermediate-data-dir names later)")
+    p.add_argument("--task-dir", action="append", default=[], help="extra folder of intermediate task YAMLs")
+    p.add_argument("--hub-copies", metavar="DIR", help="read a hub repository owner/name from DIR/owner/name when "
+                                                       "that local copy exists (offline)")
+    p.add_argument("--overwrite", action="store_true", help="stage again what the manifest says is staged")
+    args = p.parse_args(list(argv))
+    stage(args.intermediate, args.out, args.task_dir, args.hub_copies, args.overwrite)
+    print(args.out)
     return 0
 
 
@@ -363,7 +433,8 @@ def train_command(argv: Sequence[str] | None) -> int:
         print(f"usage:\n{TRAIN_USAGE}\n\n(xtreme-train run --help lists the options)", file=sys.stderr)
         return 2
     cmd, rest = (argv[0], argv[1:]) if argv[0] in TRAIN_SUBCOMMANDS else ("run", argv)
-    return {"run": _train_run, "sweep": _train_sweep, "tasks": _train_tasks, "check": _train_check}[cmd](rest)
+    return {"run": _train_run, "sweep": _train_sweep, "data": _train_data, "tasks": _train_tasks,
+            "check": _train_check}[cmd](rest)
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
@@ -376,7 +447,9 @@ LEADERBOARD_USAGE = """xtreme-leaderboard RESULTS|EVAL_DIR... [--format md|csv|l
          [--reference all|none|ID,MODEL,FILE] [--per-language] [--sort score|size] [--title TITLE]
          [--compare A B] [--bootstrap N] [--seed S] [--plots DIR] [--decimals N]
        xtreme-leaderboard export RESULTS_DIR --out SUBMISSION_DIR [--version xtreme|xtreme-r]
-         [--allow-partial] [--force]"""
+         [--allow-partial] [--force]
+       xtreme-leaderboard divergence --model ENCODER --intermediate A,B --tasks T1,T2 [--results EVAL_DIR]
+         [--samples N] [--format md|csv|latex|html|json] [--out FILE] (see divergence --help)"""
 
 
 MAX_RESAMPLES = 1_000_000  # more moves no interval, and the differences alone would need gigabytes
@@ -451,9 +524,39 @@ def _export(argv: list[str]) -> int:
     return 0
 
 
+def _divergence(argv: list[str]) -> int:
+    from .io.files import atomic_write_text, output_path
+    from .io.options import add_arguments, given_flags
+    from .leaderboard.boards import FORMAT_OF_SUFFIX
+    from .leaderboard.divergence import EVAL_FLAGS, DivergenceOptions, render_divergence, run_divergence
+    from .options import EvalOptions
+
+    p = _Parser(prog="xtreme-leaderboard divergence",
+                description="How far each English intermediate task's data lies from each target task's data per "
+                            "language (cosine distance of mean embeddings; MMD² with an RBF kernel), beside the "
+                            "transfer deltas of a seed study (--results) and their rank correlation.")
+    add_arguments(p, DivergenceOptions)
+    add_arguments(p, EvalOptions, EVAL_FLAGS, group=p.add_argument_group("encoder and target data (as xtreme-eval)"))
+    args = p.parse_args(argv)
+    d = DivergenceOptions(**given_flags(DivergenceOptions, args))
+    e = EvalOptions.build(given_flags(EvalOptions, args), "flag")
+    fmt = d.format or (FORMAT_OF_SUFFIX.get(Path(d.out).suffix.lower(), "md") if d.out else "md")
+    out = output_path(d.out, "--out") if d.out else None
+    doc = run_divergence(d, e, say=lambda msg: print(f"xtreme-leaderboard: {msg}", file=sys.stderr))
+    text = render_divergence(doc, fmt, d.decimals)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(out, text)
+        print(f"xtreme-leaderboard: wrote {out} ({fmt})", file=sys.stderr)
+    return 0
+
+
 def leaderboard_main(argv: Sequence[str] | None = None) -> int:
     def body():
         args = list(sys.argv[1:] if argv is None else argv)
+        if args and args[0] == "divergence":
+            return _divergence(args[1:])
         return _export(args[1:]) if args and args[0] == "export" else _board(args)
 
     return _run("xtreme-leaderboard", body)

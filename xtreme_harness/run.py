@@ -26,10 +26,12 @@ from typing import Any, Callable
 
 from .families import family_of
 from .io import reads
+from .io.errors import UserError
 from .io.files import safe_join
 from .io.version import __version__
 from .options import LMEVAL, EvalOptions
 from .outputs import OutputFolder
+from .sweeps import check_output_outside, is_sweep, read_sweep
 from .producers.distributed import barrier, is_main
 from .spec import TaskSpec
 from .tasks.data import plan_languages, read_split
@@ -89,7 +91,10 @@ def evaluate(model: str, tasks: str = "all", languages: str = "all", data_dir: s
 
 
 def run(options: EvalOptions, producer: Any = None) -> dict[str, Any]:
-    """Run ``options`` (with ``producer``, else the one :data:`PRODUCERS` picks) into ``options.output``."""
+    """Run ``options`` (with ``producer``, else the one :data:`PRODUCERS` picks) into ``options.output``; a
+    ``--model`` folder holding ``sweep.json`` is evaluated suite by suite (:func:`run_sweep`)."""
+    if producer is None and options.backend != LMEVAL and is_sweep(options.model):
+        return run_sweep(options)
     options.validate()
     specs = resolve_tasks(options.tasks, options.version, options.task_dirs)
     producer = producer if producer is not None else producer_for(options)
@@ -183,4 +188,45 @@ def _predict(producer, spec: TaskSpec, lang: str, examples, settings, out: Path,
     return state
 
 
-__all__ = ["PRODUCERS", "evaluate", "producer_for", "resume_key", "run"]
+SWEEP_RESULTS = "xtreme-harness/sweep-results/v1"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def run_sweep(options: EvalOptions) -> dict[str, Any]:
+    """Every finished suite ``MODEL/sweep.json`` lists, each an ordinary (resumable) run into
+    ``OUTPUT/<the suite's path>``, with one progress line for the sweep; returns ``{"suites": {path: results}}``.
+
+    Suites the file lists as planned (or whose folder is missing) are not trained yet: named once and left
+    out, so a rerun after their training evaluates them and reuses everything else."""
+    options.validate()
+    root = Path(options.model).expanduser()
+    check_output_outside(root, options.output)
+    suites = read_sweep(root)
+    ready = [s for s in suites if s.status == "finished" and (root / s.path).is_dir()]
+    waiting = [s.path for s in suites if s not in ready]
+    if waiting:
+        _log(f"sweep: {len(waiting)} suite(s) not trained yet, left out: {', '.join(waiting)}")
+    if not ready:
+        raise UserError(f"no trained suite in the sweep {root} yet ({len(suites)} listed); train them with the "
+                        "xtreme-train command that wrote its sweep.json", root / "sweep.json")
+    out = Path(options.output)
+    docs: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    _log(f"sweep: 0/{len(ready)} suites done")
+    for i, suite in enumerate(ready, 1):
+        one = options.replace(model=str(root / suite.path), output=str(safe_join(out, suite.path)))
+        docs[suite.path] = run(one)
+        elapsed = time.perf_counter() - t0
+        eta = elapsed / i * (len(ready) - i)
+        _log(f"sweep: {i}/{len(ready)} suites done ({suite.path}), elapsed {_duration(elapsed)}"
+             + (f", ETA {_duration(eta)}" if i < len(ready) else ""))
+    return {"schema": SWEEP_RESULTS, "model": str(root), "output": str(out), "suites": docs, "not_trained": waiting}
+
+
+__all__ = ["PRODUCERS", "evaluate", "producer_for", "resume_key", "run", "run_sweep"]

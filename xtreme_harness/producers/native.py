@@ -93,10 +93,14 @@ class CheckpointProducer:
                 break
         commits = {ck.commit for ck in cks}
         revision = next(iter(commits)) if len(commits) == 1 else None
-        return {"name": res.name or Path(model.rstrip("/")).name or model, "path": model, "revision": revision,
+        info = {"name": res.name or Path(model.rstrip("/")).name or model, "path": model, "revision": revision,
                 "kind": res.kind, "protocol": "fine-tuned transfer", "intermediate": intermediate,
                 "base_model": base, "checkpoints": {t: ck.path for t, ck in res.checkpoints.items()},
                 "tasks": {t: ck.identity() for t, ck in res.checkpoints.items()}}
+        training = training_record(res, model)
+        if training is not None:
+            info["training"] = training
+        return info
 
     def identity(self, spec: TaskSpec) -> dict[str, Any]:
         ck = self.checkpoint(spec)
@@ -170,6 +174,61 @@ class CheckpointProducer:
     def close(self) -> None:
         self._models.clear()
         self._encoders.clear()
+
+
+# --- what the trainer recorded ----------------------------------------------------------------------
+
+TRAINING_FILE = "xtreme_train.json"  # written by xtreme-train beside every checkpoint it makes
+_AGREE = ("seed", "intermediate", "mlm", "base_model", "base_model_revision", "base_model_fingerprint", "parameters")
+
+
+def _training_block(folder: str) -> dict[str, Any] | None:
+    """The ``training`` record of a checkpoint the trainer made (None: none, or not the trainer's)."""
+    from ..io.jsonfile import read_json
+
+    path = Path(folder) / TRAINING_FILE
+    if not path.is_file():
+        return None
+    data = read_json(path, "training record")
+    t = data.get("training") if isinstance(data, dict) else None
+    if not isinstance(t, dict):
+        return None
+    if not all(key in t for key in _AGREE) or not isinstance(t.get("target"), dict):
+        raise UserError(f"the training record lacks {', '.join(k for k in (*_AGREE, 'target') if k not in t)}; "
+                        "expected the record xtreme-train writes", path)
+    return t
+
+
+def training_record(res, model: str) -> dict[str, Any] | None:
+    """``results.json["model"]["training"]``: what the trainer recorded in the checkpoints that were scored.
+
+    For a suite, every checkpoint the trainer wrote into it (``<task>/`` and ``encoder/``, whichever tasks this
+    run evaluates, so that two passes over one suite record the same) must agree on the seed, the intermediate
+    tasks, the MLM, the base model and the parameter count; ``target`` gathers each task checkpoint's target
+    hyper-parameters. None when a scored checkpoint carries no record (it was not made by the trainer)."""
+    scored = sorted({ck.path for ck in res.checkpoints.values()})
+    if not scored:
+        return None
+    folders = list(scored)
+    if res.kind == "suite":
+        root = Path(model).expanduser()
+        folders = sorted({*scored, *(str(d) for d in root.iterdir()
+                                     if d.is_dir() and not d.name.startswith(".") and (d / TRAINING_FILE).is_file()
+                                     and (d / "config.json").is_file())})
+    blocks = {f: _training_block(f) for f in folders}
+    if any(blocks[f] is None for f in scored):
+        return None
+    blocks = {f: b for f, b in blocks.items() if b is not None}
+    first_folder, first = next(iter(blocks.items()))
+    target: dict[str, Any] = {}
+    for folder, b in blocks.items():
+        for key in _AGREE:
+            if b[key] != first[key]:
+                raise UserError(f"the checkpoints of this suite were trained differently: {key} is "
+                                f"{json.dumps(first[key])} in {first_folder} but {json.dumps(b[key])} in {folder}; "
+                                "expected one run's checkpoints", model)
+        target.update(b["target"])
+    return {**{key: first[key] for key in _AGREE}, "target": dict(sorted(target.items()))}
 
 
 @contextlib.contextmanager

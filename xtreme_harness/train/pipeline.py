@@ -9,9 +9,16 @@ Output folder (a suite that ``xtreme-eval --model OUT --tasks all`` takes as is)
     OUT/train/<phase>/       train_log.jsonl, checkpoint-last/ while running, done.json when finished
 
 Every checkpoint carries ``xtreme_train.json`` and the config attributes
-``xtreme_intermediate`` (the intermediate task names, [] for the baseline)
-and ``xtreme_base_model``, which ``xtreme-eval`` reports in results.json.
+``xtreme_intermediate`` (the intermediate task names, [] for the baseline),
+``xtreme_base_model``, ``xtreme_seed`` and ``xtreme_mlm``; ``xtreme_train.json``
+holds the training record (``training``: seed, intermediate tasks, MLM, the
+base model with its revision and content fingerprint, the encoder's parameter
+count and the target phase's hyper-parameters) that ``xtreme-eval`` copies
+into ``results.json["model"]["training"]``.
 Rerunning the same command skips finished phases and resumes an interrupted one.
+
+A recipe with several seeds (``seeds``) is a sweep of one run: one suite per
+seed in ``OUT/seed-<n>/``, listed in ``OUT/sweep.json`` (:func:`run_suites`).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from ..io.files import (
 )
 from ..io.jsonfile import read_json
 from ..io.version import __version__
+from ..sweeps import SweepSuite, read_sweep, write_sweep
 from ..tasks.registry import get_intermediate
 from ..tasks.sources import read_intermediate
 from .files import (
@@ -62,6 +70,7 @@ from .loop import (
 )
 from .recipes import (
     TARGETS,
+    PhasePlan,
     Recipe,
     check_model_length,
     git_commit,
@@ -146,11 +155,22 @@ def write_checkpoint(dst: Path, write: Callable[[Path], None]) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def encoder_parameters(model) -> int:
+    """The encoder's parameter count: the transformer under any task head (``base_model``), each shared tensor
+    once, without the pooler (which only some heads use), so every checkpoint of a suite reports the same."""
+    base = getattr(model, "base_model", model)
+    return sum(p.numel() for name, p in base.named_parameters() if not name.startswith("pooler."))
+
+
 def _save_hf(model, tokenizer, dst: Path, meta: dict) -> None:
     from .heads import quiet
 
     model.config.xtreme_intermediate = list(meta["intermediate"])
     model.config.xtreme_base_model = meta["base_model"]
+    if isinstance(meta.get("training"), dict):
+        meta = {**meta, "training": {**meta["training"], "parameters": encoder_parameters(model)}}
+        model.config.xtreme_seed = meta["training"]["seed"]
+        model.config.xtreme_mlm = meta["training"]["mlm"]
     with quiet():
         model.save_pretrained(str(dst), safe_serialization=True)
     tokenizer.save_pretrained(str(dst))
@@ -370,6 +390,8 @@ def run(recipe: Recipe, out: str | os.PathLike, options: RunOptions | None = Non
     and its tokenizer, and the lengths against the model's positions. The output folder is then held
     (a lock) while leftovers of a killed run are removed and the phases run."""
     opts = options or RunOptions()
+    if recipe.seeds is not None:
+        return run_suites(seed_suites(recipe), out, opts)
     plans = validate_recipe(recipe, opts.cli_hyper)
     out = output_path(out, "--out", folder=True)
     for t in recipe.targets:
@@ -421,7 +443,8 @@ def _run(recipe: Recipe, out: Path, opts: RunOptions, acc, tokenizer, base_fp: d
     inherited, original = _lineage(recipe.base_model)
     names = inherited + list(recipe.intermediate)
     base_meta = {"schema": TRAIN_SCHEMA, "harness_version": __version__, "base_model": original,
-                 "init_model": recipe.base_model, "intermediate": names, "seed": recipe.seed}
+                 "init_model": recipe.base_model, "intermediate": names, "seed": recipe.seed,
+                 "training": training_record(recipe, names, original, base_fp)}
     encoder_dir = out / "encoder"
     if recipe.intermediate or recipe.mlm_data:
         inter_fp = _intermediate_phase(recipe, out, opts, acc, tokenizer, info, base_meta, common)
@@ -435,6 +458,53 @@ def _run(recipe: Recipe, out: Path, opts: RunOptions, acc, tokenizer, base_fp: d
         _write_info(out, info)
         _say(f"done: suite in {out} (targets: {', '.join(recipe.targets) or 'none'}; encoder: {encoder_dir})")
     return info
+
+
+def mlm_record(recipe: Recipe) -> dict[str, Any] | None:
+    """The MLM part of a training record: the data files as the recipe names them and their share of batches."""
+    if not recipe.mlm_data:
+        return None
+    return {"data": list(recipe.mlm_data), "weight": float(recipe.mlm_weight if recipe.intermediate else 1.0)}
+
+
+# Hyper-parameters that never change the weights (resume is exact whatever they are): not part of the record
+# that tells one configuration from another.
+_BOOKKEEPING = ("save_every", "log_every")
+
+
+def target_record(hyper: Hyper) -> dict[str, Any]:
+    return {k: v for k, v in dataclasses.asdict(hyper).items() if k not in _BOOKKEEPING}
+
+
+def training_record(recipe: Recipe, names: list[str], original: str, base_fp: dict) -> dict[str, Any]:
+    """``results.json["model"]["training"]`` as the checkpoint records it (``parameters`` is counted when a
+    checkpoint is saved, ``target`` filled by the target phase). A base that is itself an intermediate
+    checkpoint passes on its base model's identity and its MLM, where it recorded them."""
+    inherited = _inherited_training(recipe.base_model) if names != list(recipe.intermediate) else None
+    fingerprint = None
+    if isinstance(base_fp.get("files"), dict):
+        fingerprint = digest({n: f.get("digest") for n, f in sorted(base_fp["files"].items())})
+    record = {"seed": recipe.seed, "intermediate": list(names), "mlm": mlm_record(recipe), "base_model": original,
+              "base_model_revision": base_fp.get("revision"), "base_model_fingerprint": fingerprint,
+              "parameters": None, "target": {}}
+    if inherited:
+        for key in ("base_model_revision", "base_model_fingerprint"):
+            record[key] = inherited.get(key)
+        if record["mlm"] is None:
+            record["mlm"] = inherited.get("mlm")
+    return record
+
+
+def _inherited_training(base: str) -> dict[str, Any] | None:
+    path = Path(base) / "xtreme_train.json"
+    if not path.is_file():
+        return None
+    try:
+        data = read_json(path, "training record")
+    except UserError:
+        return None
+    t = data.get("training") if isinstance(data, dict) else None
+    return t if isinstance(t, dict) else None
 
 
 def _lineage(base: str) -> tuple[list[str], str]:
@@ -583,9 +653,10 @@ def _target_phase(unit, served, recipe, out, opts, acc, tokenizer, info, base_me
 
     def save_best(model, state):
         for t in served:
-            write_checkpoint(out / t, lambda tmp, t=t: _save_hf(
-                model.model, tokenizer, tmp, {**meta, "task": t, "step": state["step"], "dev": state["dev"],
-                                              "created": _now()}))
+            training = {**meta["training"], "target": {t: target_record(hyper)}}
+            write_checkpoint(out / t, lambda tmp, t=t, training=training: _save_hf(
+                model.model, tokenizer, tmp, {**meta, "task": t, "training": training, "step": state["step"],
+                                              "dev": state["dev"], "created": _now()}))
 
     phase = Phase(name=unit, work_dir=work, tasks=[task], build_model=build, tokenizer=tokenizer, hyper=hyper,
                   save_best=save_best, seed=recipe.seed, fingerprint=fp, progress=opts.progress,
@@ -611,3 +682,78 @@ def _finish(work: Path, fp: str, inputs: dict, summary: dict, info: dict, name: 
         if not opts.keep_last:
             discard_last(work)
     acc.wait_for_everyone()
+
+
+# --- seeds and sweeps: one suite per (run, seed), listed in OUT/sweep.json ---------------------
+
+@dataclasses.dataclass
+class PlannedSuite:
+    """One suite of a sweep: its folder relative to the sweep's --out, its recipe (one seed), its command."""
+
+    rel: str
+    recipe: Recipe
+    command: list[str] | None = None
+
+
+def seed_suites(recipe: Recipe, prefix: str = "", command: list[str] | None = None) -> list[PlannedSuite]:
+    """A recipe with ``seeds``: one suite per seed in ``<prefix>/seed-<n>``; without: one suite in ``prefix``."""
+    if recipe.seeds is None:
+        return [PlannedSuite(prefix, recipe, command)]
+    out = []
+    for seed in recipe.seeds:
+        one = dataclasses.replace(recipe, seed=seed, seeds=None, flags=dict(recipe.flags))
+        rel = f"{prefix}/seed-{seed}" if prefix else f"seed-{seed}"
+        out.append(PlannedSuite(rel, one, command))
+    return out
+
+
+def sweep_entry(suite: PlannedSuite, plans: list[PhasePlan], cli_hyper: dict | None,
+                status: str = "planned") -> SweepSuite:
+    r = suite.recipe
+    return SweepSuite(path=suite.rel, seed=r.seed, intermediate=list(r.intermediate), mlm=mlm_record(r),
+                      base_model=r.base_model, targets=list(r.targets), status=status,
+                      settings={"recipe": r.to_dict(), "cli_hyperparameters": dict(cli_hyper or {})},
+                      phases={p.name: target_record(p.hyper) for p in plans})
+
+
+def run_suites(suites: list[PlannedSuite], out: str | os.PathLike, options: RunOptions | None = None
+               ) -> dict[str, Any]:
+    """Train (or resume) every suite into ``OUT/<rel>/``, listing them in ``OUT/sweep.json``.
+
+    Every suite's recipe is checked before any trains. The sweep folder is held (a lock) while the list is
+    written: each suite is listed as ``planned`` first and ``finished`` when its run ends; a suite already
+    finished with the same settings stays ``finished``. Each suite is an ordinary run: a rerun reuses its
+    finished phases, so a second identical command trains nothing and an added seed trains only its suites."""
+    opts = options or RunOptions()
+    out = output_path(out, "--out", folder=True)
+    rels = [s.rel for s in suites]
+    twice = sorted({r for r in rels if rels.count(r) > 1})
+    if twice:
+        raise UserError(f"two suites of this sweep would share the folder {out / twice[0]}; expected each run and "
+                        "seed once")
+    if any(not s.rel for s in suites):
+        raise UserError("a sweep's suites need folders of their own under --out")
+    plans = [validate_recipe(s.recipe, opts.cli_hyper) for s in suites]
+    for s in suites:
+        output_path(out / s.rel, "--out", folder=True)
+    main = get_accelerator(suites[0].recipe.precision, opts.device).is_main_process if suites else True
+    out.mkdir(parents=True, exist_ok=True)
+    infos: dict[str, Any] = {}
+    with hold_output(out) if main else contextlib.nullcontext():
+        entries = [sweep_entry(s, p, opts.cli_hyper) for s, p in zip(suites, plans)]
+        if main:
+            before = {e.path: e for e in (read_sweep(out) if (out / "sweep.json").is_file() else [])}
+            for e in entries:
+                old = before.get(e.path)
+                if old is not None and old.status == "finished" and old.settings == e.settings and \
+                        old.phases == e.phases:
+                    e.status = "finished"
+            write_sweep(out, entries, opts.command)
+        for i, (suite, entry) in enumerate(zip(suites, entries), 1):
+            _say(f"sweep: suite {i}/{len(suites)}: {suite.rel} (seed {suite.recipe.seed})")
+            one = dataclasses.replace(opts, command=suite.command or opts.command)
+            infos[suite.rel] = run(suite.recipe, out / suite.rel, one)
+            entry.status = "finished"
+            if main:
+                write_sweep(out, [entry], opts.command)
+    return {"sweep": str(out / "sweep.json"), "suites": infos}

@@ -10,7 +10,7 @@ Example::
 
     base_model: xlm-roberta-large
     output: runs/anli-plus        # default for --out
-    seed: 42
+    seed: 42                      # or seeds: [1, 2, 3]: one suite per seed, OUT/seed-<n>/
     precision: auto               # auto (bf16 on GPUs that have it) | bf16 | fp16 | no
     data_dir: download            # XTREME layout: English train/dev files of the targets
     intermediate:
@@ -166,6 +166,42 @@ RECIPE_NUMBERS = {
     "mlm_weight": ((float, 0, False, None, 1.0), ("intermediate", "mlm", "weight"), "--mlm-weight"),
     "mlm_max_length": ((int, 8, False, None, 1 << 20), ("intermediate", "mlm", "max_length"), None),
 }
+MAX_SEEDS = 1000  # a study's repeats; more is a typo (a range pasted as a list)
+
+
+def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:
+    """``--seeds 1,2,3``: the seeds as integers (their range, and that each is named once, is checked with the
+    recipe's other settings by :func:`validate_recipe`)."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if not any(parts):
+        raise UserError(f"{flag} is empty; expected comma-separated integer seeds, e.g. {flag} 1,2,3")
+    out = []
+    for part in parts:
+        body = part[1:] if part[:1] in "+-" else part
+        if not (body.isascii() and body.isdigit()):
+            raise UserError(f"{flag} expects comma-separated integer seeds (e.g. {flag} 1,2,3), got "
+                            f"'{clip(part or '(nothing)', 40)}' in '{clip(str(text), 60)}'")
+        out.append(int(part))
+    return out
+
+
+def seeds_problem(seeds: Any) -> str | None:
+    """What is wrong with a list of seeds (None: fine): each an integer in the range of ``seed``, each once."""
+    if not isinstance(seeds, list) or not seeds:
+        return f"must be a non-empty list of integer seeds, got {clip(repr(seeds), 40)}"
+    if len(seeds) > MAX_SEEDS:
+        return f"lists {len(seeds)} seeds; expected at most {MAX_SEEDS}"
+    kind, low, above, below, high = RECIPE_NUMBERS["seed"][0]
+    for s in seeds:
+        found = number_problem(s, kind, low, above, below, high)
+        if found:
+            return found
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        return f"names seed {twice[0]} twice; expected each seed once"
+    return None
+
+
 CHOICES = {"precision": (("auto", "bf16", "fp16", "no"), ("precision",), "--precision"),
            "intermediate_source": (("auto", "local", "hf"), ("intermediate", "source"), "--intermediate-source"),
            "sampling": (SAMPLING, ("intermediate", "sampling"), "--sampling")}
@@ -175,6 +211,7 @@ CHOICES = {"precision": (("auto", "bf16", "fp16", "no"), ("precision",), "--prec
 class Recipe:
     base_model: str
     seed: int = 42
+    seeds: list[int] | None = None  # several seeds: one suite per seed (OUT/seed-<n>/), ``seed`` unused
     precision: str = "auto"
     data_dir: str = "download"
     intermediate: list[str] = field(default_factory=list)
@@ -234,8 +271,13 @@ class Recipe:
         d: dict[str, Any] = {}
         if self.description:
             d["description"] = self.description
-        d.update({"base_model": self.base_model, "seed": self.seed, "precision": self.precision,
-                  "data_dir": self.data_dir, "intermediate": inter, "targets": list(self.targets)})
+        d["base_model"] = self.base_model
+        if self.seeds is not None:
+            d["seeds"] = list(self.seeds)
+        else:
+            d["seed"] = self.seed
+        d.update({"precision": self.precision, "data_dir": self.data_dir, "intermediate": inter,
+                  "targets": list(self.targets)})
         if self.output:
             d["output"] = self.output
         for key in ("hyperparameters", "target_hyperparameters", "train_files", "dev_files"):
@@ -249,7 +291,8 @@ class Recipe:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
 
-_TOP = {"base_model": (str, True), "seed": (int, False), "precision": (str, False), "data_dir": (str, False),
+_TOP = {"base_model": (str, True), "seed": (int, False), "seeds": (list, False), "precision": (str, False),
+        "data_dir": (str, False),
         "intermediate": ((dict, list, str), False), "targets": ((list, str), False),
         "hyperparameters": (dict, False), "target_hyperparameters": (dict, False), "train_files": (dict, False),
         "dev_files": (dict, False), "trust_remote_code": (bool, False), "output": (str, False),
@@ -284,6 +327,10 @@ def parse_targets(value: Any, where=("targets",), path: str = "<recipe>", loc: L
 def parse_recipe(data: Any, loc: Locator, path: str) -> Recipe:
     check_mapping(data, _TOP, (), path, loc)
     r = Recipe(base_model=data["base_model"], source_file=path, locator=loc)
+    if data.get("seed") is not None and data.get("seeds") is not None:
+        raise UserError("give seed (one suite) or seeds (one suite per seed), not both", path, loc.line(("seeds",)))
+    if data.get("seeds") is not None:
+        r.seeds = data["seeds"]  # checked with the other settings below (validate_recipe)
     for key in ("seed", "precision", "data_dir", "trust_remote_code", "output", "description"):
         if data.get(key) is not None:
             setattr(r, key, data[key])
@@ -423,6 +470,10 @@ def validate_recipe(recipe: Recipe, cli_hyper: dict | None = None) -> list[Phase
         problem = number_problem(value, kind, low, above, below, high)
         if problem:
             raise _fail(r, problem, keys, flag if name in r.flags else None)
+    if r.seeds is not None:
+        problem = seeds_problem(r.seeds)
+        if problem:
+            raise _fail(r, problem, ("seeds",), r.flags.get("seeds"))
     if r.mlm_data and r.intermediate and r.mlm_weight >= 1:
         raise _fail(r, "1 leaves no batches for the intermediate tasks", ("intermediate", "mlm", "weight"),
                     "--mlm-weight" if "mlm_weight" in r.flags else None)
@@ -578,6 +629,14 @@ def recipe_from_options(args) -> Recipe:
     if args.targets is not None:
         recipe.targets = parse_targets(args.targets)
         recipe.flags["targets"] = "--targets"
+    seeds = getattr(args, "seeds", None)
+    if seeds is not None and args.seed is not None:
+        raise UserError("give --seed (one suite) or --seeds (one suite per seed), not both")
+    if seeds is not None:
+        recipe.seeds = parse_seeds(seeds)
+        recipe.flags["seeds"] = "--seeds"
+    elif args.seed is not None:
+        recipe.seeds = None  # one seed on the command line replaces the recipe's list
     for attr in ("data_dir", "intermediate_data_dir", "intermediate_source", "sampling", "temperature", "seed",
                  "precision", "trust_remote_code", "mlm_weight"):
         v = getattr(args, attr)
