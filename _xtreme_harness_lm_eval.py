@@ -25,6 +25,25 @@ def register(registry_module) -> None:
     registry = registry_module.model_registry
     if MODEL not in registry:
         registry.register(MODEL, target=TARGET)
+    _one_line_errors()
+
+
+def _one_line_errors() -> None:
+    """In an lm-eval process, a mistake the xtreme_* tasks or xtreme-encoder report (the harness's UserError: a
+    missing data folder, a bad model argument) ends as in the harness's own commands: one line and exit 2."""
+    previous = sys.excepthook
+
+    def hook(kind, value, tb):
+        if kind.__name__ == "UserError" and kind.__module__.startswith("xtreme_harness"):
+            try:
+                sys.stderr.write(f"lm_eval: error: {value}\n")
+                sys.stderr.flush()
+            finally:
+                os._exit(2)
+        previous(kind, value, tb)
+
+    if getattr(sys.excepthook, "__name__", "") != "hook":
+        sys.excepthook = hook
 
 
 class _WatchRegistry:

@@ -38,6 +38,19 @@ def test_tokenizer_is_xlmr_style_and_fast(tmp_path):
     assert "".join(spans) == text  # CJK split per character, offsets exact
 
 
+def test_the_same_corpus_gives_the_same_tokenizer_in_every_process(tmp_path):
+    """tokenizers' WordPiece trainer breaks ties in a per-process hash order; the demo's vocabulary must not."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from xtreme_harness.demo import build_tokenizer; "
+            "build_tokenizer(['a b c d e f g h', 'h g f e d c b a', 'x y z a b'] * 3, sys.argv[1], vocab_size=40)")
+    for name in ("one", "two", "three"):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / name)], check=True)
+    vocabs = {(tmp_path / name / "tokenizer.json").read_bytes() for name in ("one", "two", "three")}
+    assert len(vocabs) == 1
+
+
 def test_demo_builds_a_suite_and_evaluates_it(tmp_path, capsys):
     from xtreme_harness.demo import main
 

@@ -262,7 +262,7 @@ def test_a_plot_that_fails_to_write_leaves_nothing(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(io.os, "fsync", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(io.UserError, match=r"p\.png: output file: no space left on the device$"):
         io.atomic_write_bytes(tmp_path / "p.png", b"\x89PNG" * 1000)
     assert list(tmp_path.iterdir()) == []
 

@@ -150,13 +150,17 @@ def test_other_settings_are_refused_and_overwrite_replaces_them(tmp_path, suite,
     data = data_folder(tmp_path / "data")
     out = tmp_path / "out"
     assert run(*xnli_args(suite / "xnli", data, out, "--max-length", "64"), capsys=capsys)[0] == 0
-    (out / "predictions" / "xnli" / "test-fr.tsv").write_text("stale\n")  # as if from a run of fr
+    (out / "predictions" / "xnli" / "notes.txt").write_text("mine\n")  # the user's own file
     code, err = run(*xnli_args(suite / "xnli", data, out, "--max-length", "32"), capsys=capsys)
     assert code == 2 and "holds results of other settings (max_length: 64 there, 32 now)" in err
     assert json.loads((out / "results.json").read_text())["config"]["max_length"] == 64
+    written = (out / ".xtreme-written").read_text().split()
+    assert "records/xnli/de.jsonl" in written and "predictions/xnli/notes.txt" not in written
     code, err = run(*xnli_args(suite / "xnli", data, out, "--max-length", "32", "--overwrite"), capsys=capsys)
     assert code == 0, err
-    assert not (out / "predictions" / "xnli" / "test-fr.tsv").exists()
+    assert (out / "predictions" / "xnli" / "notes.txt").read_text() == "mine\n"  # kept, and said so
+    assert "kept 1 it did not write: predictions/xnli/notes.txt" in err
+    assert f"removed {len(written)} file(s) the harness wrote for other settings" in err
     assert json.loads((out / "results.json").read_text())["config"]["max_length"] == 32
 
 

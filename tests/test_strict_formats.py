@@ -249,7 +249,7 @@ def test_duplicate_prediction_id_is_an_error_not_the_last_answer(tmp_path):
     pred.write_text('{\n "q1": "Paris",\n "q2": "Paris",\n "q1": "Frankreich"\n}', encoding="utf-8")
     proc = run_score("--predictions", tmp_path / "pred", "--labels", tmp_path / "gold")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == (f"xtreme-score: error: {pred}:4: duplicate question id 'q1' in one JSON object; "
+    assert proc.stderr.strip() == (f"xtreme-score: error: {pred}:4: duplicate question id 'q1' in one JSON object (lines 2 and 4); "
                                    "expected each question id once (the last one would silently win)")
 
 

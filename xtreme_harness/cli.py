@@ -9,9 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -25,43 +23,11 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see {self.prog} --help)")
 
 
-def _on_sigint(signum, frame):
-    """The first Ctrl-C interrupts; later ones are ignored so that the cleanup it starts (temporary files
-    removed, one line printed) is never itself interrupted into a traceback."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def _run(prog: str, body: Callable[[], int | None]) -> int:
-    ours = threading.current_thread() is threading.main_thread() and \
-        signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    if ours:
-        signal.signal(signal.SIGINT, _on_sigint)
-    try:
-        return _report(prog, body)
-    finally:
-        if ours and signal.getsignal(signal.SIGINT) is _on_sigint:  # once interrupted, stay deaf until exit
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+    """The one error boundary (:mod:`xtreme_harness.io.boundary`), shared with ``python -m xtreme_harness.lmeval``."""
+    from .io.boundary import run_command
 
-
-def _report(prog: str, body: Callable[[], int | None]) -> int:
-    try:
-        return int(body() or 0)
-    except UserError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; finished work is kept and a rerun resumes it", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except OSError as exc:  # the system refused a path the user named (read-only, full, too long ...)
-        if exc.filename is None:
-            raise
-        from .io.errors import os_error
-
-        print(f"{prog}: error: {os_error(exc, exc.filename, 'path')}", file=sys.stderr)
-        return 2
+    return run_command(prog, body)
 
 
 def _csv(value: str | None) -> list[str] | None:

@@ -44,25 +44,38 @@ def _say(msg: str) -> None:
 # --- builders (also used by the tests) ---------------------------------------------------
 
 def build_tokenizer(texts: Iterable[str], out_dir: str | Path | None = None, vocab_size: int = 3000):
-    """An XLM-R-style fast tokenizer (``<s> a </s></s> b </s>``) with a WordPiece vocabulary trained on ``texts``."""
-    from tokenizers import (
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
+    """An XLM-R-style fast tokenizer (``<s> a </s></s> b </s>``) with a WordPiece vocabulary of ``texts``.
+
+    The vocabulary is chosen here rather than by ``tokenizers``' WordPiece trainer, which breaks ties between
+    equally frequent pieces in its hash map's order, different in every process: the same corpus then gave a
+    different tokenizer, and a different demo model, on every build. Here: the special tokens, every
+    character (alone and as a ``##`` continuation), then whole words by frequency and spelling.
+    """
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="<unk>", max_input_chars_per_word=64))
-    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
-                                                lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, min_frequency=1,
-                                        show_progress=False)
-    tok.train_from_iterator(list(texts), trainer)
+    normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
+                                            lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({c for word in counts for c in word})
+    pieces = list(dict.fromkeys([*SPECIAL_TOKENS, *chars, *("##" + c for c in chars)]))
+    known = set(pieces)
+    for word, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if len(pieces) >= vocab_size:
+            break
+        if word not in known:
+            pieces.append(word)
+            known.add(word)
+    tok = Tokenizer(models.WordPiece({p: i for i, p in enumerate(pieces)}, unk_token="<unk>",
+                                     max_input_chars_per_word=64))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
+    tok.add_special_tokens(SPECIAL_TOKENS)
     bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)])

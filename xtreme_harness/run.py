@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import asdict
@@ -144,34 +145,88 @@ def _run(options: EvalOptions, specs: list[TaskSpec], producer, skipped: dict[st
     for task, reason in skipped.items():
         _log(f"skipping {task}: {reason}")
 
-    results = Results(producer.model_info(), options.config(), options.version, skipped)
+    info, config = producer.model_info(), options.config()
     timings: dict[str, float] = {}
-    for spec, langs in plan:
-        fam = family_of(spec)
-        settings = fam.settings(spec, options.family_settings())
-        states: dict[str, dict] = {}
-        no_gold: list[str] = []
-        t0 = time.perf_counter()
-        for lang in langs:
-            with reads.recording() as record:
-                examples = read_split(spec, options.data_dir, lang, options.split, options.limit)
-            if producer.needs_gold and fam.gold(spec, examples) is None:
-                no_gold.append(lang)
-                _log(f"{spec.task}/{lang}: no gold labels; this backend scores labelled data only, skipped")
+    done: dict[str, dict] = {}  # task -> {"spec", "states", "langs", "no_gold"} of this run
+
+    def publish() -> dict[str, Any]:
+        """results.json from this run's languages and every other finished one the folder holds, so that it always
+        describes exactly what predictions/, labels/ and records/ hold."""
+        results = Results(info, config, options.version, skipped)
+        entries = _finished(out, options, done)
+        for task in done:
+            entries.setdefault(task, done[task])
+        for task, entry in sorted(entries.items(), key=lambda kv: list(done).index(kv[0]) if kv[0] in done else
+                                  len(done)):
+            results.add_task(entry["spec"], options.split, entry["states"], entry["langs"],
+                             no_gold=entry.get("no_gold"), skipped=skipped_langs.get(task, {}),
+                             missing_data=missing.get(task, []))
+        return results.write(out, timings) if is_main() else results.document()
+
+    try:
+        for spec, langs in plan:
+            fam = family_of(spec)
+            settings = fam.settings(spec, options.family_settings())
+            entry = done.setdefault(spec.task, {"spec": spec, "states": {}, "langs": list(langs),
+                                                "no_gold": [] if producer.needs_gold else None})
+            t0 = time.perf_counter()
+            for lang in langs:
+                with reads.recording() as record:
+                    examples = read_split(spec, options.data_dir, lang, options.split, options.limit)
+                if producer.needs_gold and fam.gold(spec, examples) is None:
+                    entry["no_gold"].append(lang)
+                    _log(f"{spec.task}/{lang}: no gold labels; this backend scores labelled data only, skipped")
+                    continue
+                key = resume_key(options, spec, lang, settings, producer.identity(spec), record)
+                state = read_state(safe_join(out, "state", spec.task, f"{lang}.json"))
+                if state and state.get("fingerprint") == key:
+                    _log(f"{spec.task}/{lang}: reusing finished result")
+                else:
+                    state = _predict(producer, spec, lang, examples, settings, out, key, record)
+                    entry["states"][lang] = state
+                    timings[spec.task] = timings.get(spec.task, 0.0) + time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    publish()
+                    continue
+                entry["states"][lang] = state
+            timings[spec.task] = timings.get(spec.task, 0.0) + time.perf_counter() - t0
+    finally:
+        doc = publish()  # also when interrupted: what finished is described, nothing more
+    return doc
+
+
+def _finished(out: Path, options: EvalOptions, done: dict[str, dict]) -> dict[str, dict]:
+    """The finished (task, language) states the folder holds beyond this run's (all of one set of settings, which
+    settings.json guarantees), each with its prediction file still there."""
+    from .tasks.registry import registry
+
+    state_root = out / "state"
+    if not state_root.is_dir():
+        return {}
+    specs = registry(tuple(options.task_dirs))
+    found: dict[str, dict] = {}
+    for task in sorted(os.listdir(state_root)):
+        spec = specs.get(task)
+        if spec is None or not (state_root / task).is_dir():
+            continue
+        langs = done[task]["langs"] if task in done else []
+        states = {}
+        for name in sorted(os.listdir(state_root / task)):
+            lang = name[:-len(".json")]
+            if not name.endswith(".json") or lang in langs:
                 continue
-            key = resume_key(options, spec, lang, settings, producer.identity(spec), record)
-            state = read_state(safe_join(out, "state", spec.task, f"{lang}.json"))
-            if state and state.get("fingerprint") == key:
-                _log(f"{spec.task}/{lang}: reusing finished result")
-            else:
-                state = _predict(producer, spec, lang, examples, settings, out, key, record)
-            states[lang] = state
-        timings[spec.task] = time.perf_counter() - t0
-        results.add_task(spec, options.split, states, langs, no_gold=no_gold if producer.needs_gold else None,
-                         skipped=skipped_langs.get(spec.task, {}), missing_data=missing.get(spec.task, []))
-        if is_main():
-            results.write(out, timings)
-    return results.write(out, timings) if is_main() else results.document()
+            state = read_state(state_root / task / name)
+            prediction = out / "predictions" / task / f"test-{lang}.{spec.submission_ext}"
+            if state and prediction.is_file():
+                states[lang] = state
+        if states or task in done:
+            order = list(spec.languages(options.version) or spec.all_languages())
+            merged = {**states, **(done[task]["states"] if task in done else {})}
+            found[task] = {"spec": spec, "states": merged,
+                           "langs": [lang for lang in order if lang in merged] + [
+                               lang for lang in merged if lang not in order],
+                           "no_gold": done[task].get("no_gold") if task in done else None}
+    return found
 
 
 def _predict(producer, spec: TaskSpec, lang: str, examples, settings, out: Path, key: str,

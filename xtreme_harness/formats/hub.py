@@ -33,6 +33,8 @@ def load(path: str, config: str | None, split: str, revision: str | None = None)
     """One split of a hub dataset (or of a local copy of its repository), as a ``datasets.Dataset``."""
     where = f"{path}{' config ' + repr(config) if config else ''} split '{split}'"
     local = is_local_copy(path)
+    if not local:
+        _check_reachable(where)
     try:
         import datasets
 
@@ -52,6 +54,18 @@ def load(path: str, config: str | None, split: str, revision: str | None = None)
         reads.note_dataset(path, config, split, revision or cached_revision(path),
                            str(getattr(ds, "_fingerprint", "") or ""), len(ds))
     return ds
+
+
+def _check_reachable(where: str) -> None:
+    """An unreachable hub, said at once (the datasets library would retry, then fail deep in its stack)."""
+    from huggingface_hub import constants
+
+    from ..io.network import hub_reachable
+
+    if not constants.HF_HUB_OFFLINE and not hub_reachable(constants.ENDPOINT):
+        raise UserError(f"cannot load {where}: the Hugging Face hub ({constants.ENDPOINT}) cannot be reached; set "
+                        "HF_HUB_OFFLINE=1 to read what the local cache holds, or get the files with xtreme-data "
+                        "download and name them with --data-dir")
 
 
 def cached_revision(repo: str, ref: str = "main") -> str | None:

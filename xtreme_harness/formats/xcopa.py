@@ -56,10 +56,19 @@ def read_xcopa(path, limit: int | None = None, lang: str = "") -> list[ChoiceExa
             break
     if not examples:
         raise UserError("no items; expected XCOPA JSON lines", path)
-    if len(examples) >= 10 and all(ex.label == 0 for ex in examples):
+    if blanked([ex.label for ex in examples]):
         for ex in examples:
             ex.label = None
     return examples
+
+
+BLANKED_AT = 10  # XTREME-R zeroes every test label; ten or more zeros in a row are that, not gold
+
+
+def blanked(labels: list) -> bool:
+    """Labels that XTREME-R's preprocessing blanked (all 0): in a data file they mean no gold, and a labels file
+    of them is refused, by ``xtreme-eval`` and ``xtreme-score`` alike (all-0 predictions would score 100)."""
+    return len(labels) >= BLANKED_AT and all(label == 0 for label in labels)
 
 
 def read_label_jsonl(path: str, what: str) -> list[int]:
@@ -69,4 +78,7 @@ def read_label_jsonl(path: str, what: str) -> list[int]:
         if "label" not in rec:
             raise UserError(f"expected a JSON object with a 'label' field; expected {LABEL_EXPECTED}", path, i)
         out.append(_label(rec["label"], path, i))
+    if what == "labels file" and blanked(out):
+        raise UserError(f"labels file holds {len(out)} labels, every one 0: XTREME-R's blanked test labels, not gold; "
+                        "expected the real labels (xtreme-score would score all-0 predictions 100)", path)
     return out

@@ -84,17 +84,17 @@ def has_foreign_digit(text: str) -> bool:
     return _FOREIGN_DIGIT.search(text) is not None
 
 
-class _Duplicate(Exception):
-    def __init__(self, key: str, at: int | None = None):
+class RepeatedKey(Exception):
+    def __init__(self, key: str, at: int | None = None, first: int | None = None):
         super().__init__(key)
-        self.key, self.at = key, at
+        self.key, self.at, self.first = key, at, first
 
 
-def _unique(pairs: list) -> dict:
+def unique_keys(pairs: list) -> dict:
     out: dict = {}
     for key, value in pairs:
         if key in out:
-            raise _Duplicate(key)
+            raise RepeatedKey(key)
         out[key] = value
     return out
 
@@ -128,7 +128,7 @@ def _positioned(text: str) -> Any:
         node.at, node.value_at = s_and_end[1] - 1, {}
         for (key, value), at in zip(pairs, starts):
             if key in node:
-                raise _Duplicate(key, at)
+                raise RepeatedKey(key, at, node.value_at[key])
             node[key] = value
             node.value_at[key] = at
         return node, end
@@ -162,7 +162,7 @@ def json_path_line(text: str, keys: Sequence[Any]) -> int | None:
         return None
     try:
         node = _positioned(text)
-    except (ValueError, RecursionError, _Duplicate):
+    except (ValueError, RecursionError, RepeatedKey):
         return None
     at = getattr(node, "at", 0)
     for key in keys:
@@ -175,16 +175,18 @@ def json_path_line(text: str, keys: Sequence[Any]) -> int | None:
     return _line(text, at)
 
 
-def _duplicate_line(text: str) -> int | None:
+def _duplicate_lines(text: str) -> tuple[int | None, int | None]:
+    """(line of the first, line of the repeated) key of the first object that repeats one."""
     if len(text) > POSITION_LIMIT:
-        return None
+        return None, None
     try:
         _positioned(text)
-    except _Duplicate as exc:
-        return _line(text, exc.at) if exc.at is not None else None
+    except RepeatedKey as exc:
+        return (_line(text, exc.first) if exc.first is not None else None,
+                _line(text, exc.at) if exc.at is not None else None)
     except (ValueError, RecursionError):
-        return None
-    return None
+        return None, None
+    return None, None
 
 
 def load_json_text(text: str, path: str | os.PathLike, what: str = "JSON file", key: str = "key") -> Any:
@@ -193,10 +195,12 @@ def load_json_text(text: str, path: str | os.PathLike, what: str = "JSON file", 
     Malformed, empty and too deeply nested documents get the one-line errors of :func:`io.parse_json`.
     """
     try:
-        return json.loads(text, object_pairs_hook=_unique)
-    except _Duplicate as exc:
-        raise UserError(f"duplicate {key} {show(exc.key)} in one JSON object; expected each {key} once "
-                        "(the last one would silently win)", os.fspath(path), _duplicate_line(text)) from None
+        return json.loads(text, object_pairs_hook=unique_keys)
+    except RepeatedKey as exc:
+        first, second = _duplicate_lines(text)
+        lines = f" (lines {first} and {second})" if first is not None and second is not None else ""
+        raise UserError(f"duplicate {key} {show(exc.key)} in one JSON object{lines}; expected each {key} once "
+                        "(the last one would silently win)", os.fspath(path), second) from None
     except (ValueError, RecursionError):
         parse_json(text, path, what)  # raises the one-line error for this text
         raise
@@ -218,7 +222,7 @@ def json_lines(path: str | os.PathLike, what: str, expected: str, blank: str = "
                 raise UserError(f"empty line; expected {expected}", path, i)
             continue
         try:
-            rec = json.loads(line, object_pairs_hook=_unique)
+            rec = json.loads(line, object_pairs_hook=unique_keys)
         except json.JSONDecodeError as exc:
             raise UserError(f"malformed JSON line: {exc.msg} (column {exc.colno}); expected {expected}",
                             path, i) from None
@@ -226,7 +230,7 @@ def json_lines(path: str | os.PathLike, what: str, expected: str, blank: str = "
             raise UserError(f"JSON line nested too deeply to be read; expected {expected}", path, i) from None
         except ValueError:  # an integer of thousands of digits
             raise UserError(f"JSON line holds a number too long to be read; expected {expected}", path, i) from None
-        except _Duplicate as exc:
+        except RepeatedKey as exc:
             raise UserError(f"duplicate key {show(exc.key)} in one JSON object; expected each key once", path,
                             i) from None
         if not isinstance(rec, dict):

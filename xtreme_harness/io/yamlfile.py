@@ -43,6 +43,31 @@ class Locator:
         return line
 
 
+class _Repeated(Exception):
+    def __init__(self, key: Any, first: int, second: int):
+        super().__init__(key)
+        self.key, self.first, self.second = key, first, second
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping repeating a key (the later one would silently win)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                if key is None:
+                    continue
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise _Repeated(key, seen[key], line)
+                seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 MAX_YAML_BYTES = 16 * 2**20  # specs, recipes, manifests and reference rows are written by hand
 MAX_YAML_NODES = 200_000  # after alias expansion: a 900-byte "billion laughs" must not run for minutes
 
@@ -54,11 +79,14 @@ def load_yaml(text: str, path: str) -> tuple[Any, Locator]:
                         "spec, recipe or manifest may have", path)
     try:
         _check_expansion(text, path)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", path,
                         mark.line + 1 if mark else None) from None
+    except _Repeated as exc:
+        raise UserError(f"key '{clip(str(exc.key), 60)}' is given twice (lines {exc.first} and {exc.second}); expected "
+                        "each key once (the later one would silently win)", path, exc.second) from None
     except RecursionError:
         raise UserError("YAML is nested too deeply to be a spec; expected a few levels of mappings", path) from None
     except ValueError as exc:  # e.g. an integer of more digits than Python converts

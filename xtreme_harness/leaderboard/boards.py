@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..io.errors import UserError
-from ..io.files import atomic_write_bytes, atomic_write_text, output_path
+from ..io.files import atomic_write_bytes, atomic_write_text, confined_to, output_path
 from .entries import resolve_results_path, results_key
 
 if TYPE_CHECKING:
@@ -157,14 +157,15 @@ def _outputs(out: str | None, plots: str | None, inputs: list[str]) -> tuple[Pat
 def _write_plots(plots, folder: Path, base: Path) -> None:
     """Write the PNGs (each whole or not at all) and remember where, relative to the rendered file, so
     Markdown can link them."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for plot in plots:
-        dest = Path(os.path.realpath(folder / f"{plot.name}.png"))
-        atomic_write_bytes(dest, plot.png)
-        try:
-            plot.file = dest.relative_to(base).as_posix()
-        except ValueError:
-            plot.file = str(dest)
+    with confined_to(folder):  # never through a link out of the plots folder
+        for plot in plots:
+            dest = folder / f"{plot.name}.png"
+            atomic_write_bytes(dest, plot.png)
+            real = Path(os.path.realpath(dest))
+            try:
+                plot.file = real.relative_to(base).as_posix()
+            except ValueError:
+                plot.file = str(real)
 
 
 def _is_results(arg: str) -> bool:

@@ -191,6 +191,8 @@ def paired_bootstrap(a: Entry, b: Entry, resamples: int = DEFAULT_RESAMPLES, see
             if task in a.tasks and task in b.tasks:
                 notes.append(f"{task}: no per-example records (a corpus-level metric); not bootstrapped")
             continue
+        if task in a.tasks and task in b.tasks:
+            _same_split(a, b, task)
         spec = spec_for(task)
         order = list(task_languages(spec, a.version)) if spec else []
         langs_a = _record_langs(a, task)
@@ -214,6 +216,7 @@ def paired_bootstrap(a: Entry, b: Entry, resamples: int = DEFAULT_RESAMPLES, see
             except NoGold as exc:
                 notes.append(f"{task}/{lang}: records without gold labels ({exc}); left out")
                 continue
+            _same_data(a, b, task, lang, notes)
             rb = align(ra, rb, f"{task}/{lang}")
             if ra.n == 0:
                 notes.append(f"{task}/{lang}: no records; left out")
@@ -231,6 +234,33 @@ def paired_bootstrap(a: Entry, b: Entry, resamples: int = DEFAULT_RESAMPLES, see
         if skipped:
             notes.append(f"{task}: languages in only one run left out: {', '.join(skipped)}")
     return BootstrapResult(resamples, seed, out, notes)
+
+
+def _same_split(a: Entry, b: Entry, task: str) -> None:
+    sa, sb = a.tasks[task].split or "test", b.tasks[task].split or "test"
+    if sa != sb:
+        raise UserError(f"--compare: {task} was scored on the {sa} split in {a.source} and on {sb} in {b.source}; "
+                        "a paired comparison needs both runs on the same examples")
+
+
+def _content(read: Any) -> list:
+    """What a (task, language) read, by content alone (the same file may live in two folders)."""
+    if not isinstance(read, list):
+        return []
+    return [{k: v for k, v in item.items() if k != "path"} for item in read if isinstance(item, dict)]
+
+
+def _same_data(a: Entry, b: Entry, task: str, lang: str, notes: list[str]) -> None:
+    """Refuse two runs whose (task, language) read other data; say so where a file does not record it."""
+    ra, rb = (e.inputs.get(task, {}).get(lang) for e in (a, b))
+    if ra is None or rb is None:
+        note = f"{task}/{lang}: a results file without a record of its inputs; the data could not be compared"
+        if note not in notes:
+            notes.append(note)
+        return
+    if _content(ra) != _content(rb):
+        raise UserError(f"--compare: {task}/{lang} read other data in the two runs ({a.source} and {b.source}: the "
+                        "files' contents differ); a paired comparison needs the same examples")
 
 
 def _record_langs(e: Entry, task: str) -> dict[str, Path]:

@@ -191,6 +191,7 @@ class Entry:
     records_by_task: dict[str, Path] = field(default_factory=dict)  # a merged row's records folder per task
     marked_partial: bool = False  # the file says "partial": true though its figures look complete
     model_info: dict[str, Any] = field(default_factory=dict)  # lm-eval model name and args, for the notes and JSON
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # results.json ``inputs``: task -> lang -> read
 
     @property
     def partial(self) -> bool:
@@ -420,7 +421,8 @@ def _entry(raw: dict, path: str, w: Where, name: str | None, base_dir: Path | No
                  base_model=model.get("base_model") or (training.base_model if training else None),
                  model_path=model.get("path"), records_dir=records_dir,
                  notes=notes, training=training, parameters=parameters, identity=identity, sources=[path],
-                 marked_partial=forced_partial)
+                 marked_partial=forced_partial,
+                 inputs=raw.get("inputs") if isinstance(raw.get("inputs"), dict) else {})
 
 
 def _training(model: dict, w: Where) -> Training | None:
@@ -649,7 +651,8 @@ def merge_passes(entries: list[Entry]) -> list[Entry]:
                          records_dir=None, notes=notes, training=first.training,
                          parameters=first.parameters, identity=first.identity,
                          sources=[s for e in group for s in e.sources], records_by_task=records,
-                         marked_partial=any(e.marked_partial for e in group), model_info=first.model_info))
+                         marked_partial=any(e.marked_partial for e in group), model_info=first.model_info,
+                         inputs={t: v for e in group for t, v in e.inputs.items()}))
     return out
 
 

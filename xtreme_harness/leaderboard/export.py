@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..io.errors import UserError, os_error
-from ..io.files import output_path, umask
+from ..io.files import check_destination, confined_to, output_path, umask
 from ..spec import TaskSpec, benchmark
 from ..tasks.registry import registry
 from ..tasks.results import read_results
@@ -170,9 +170,12 @@ def export_submission(src: str | os.PathLike, out: str | os.PathLike, version: s
             shutil.copyfile(path, dest)
             report.written.append(rel)
         if target_exists:
-            for _, rel in todo:
-                (out / rel).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(stage / rel, out / rel)
+            with confined_to(out):  # never into a linked task folder, nor over a linked file
+                for _, rel in todo:
+                    check_destination(out / rel, "submission file")
+                for _, rel in todo:
+                    (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(stage / rel, out / rel)
         else:
             os.replace(stage, out)
     finally:

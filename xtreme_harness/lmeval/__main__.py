@@ -30,10 +30,21 @@ def with_tasks(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    from lm_eval.__main__ import cli_evaluate
+    """lm-eval's command line inside the harness's error boundary: a mistake in what the xtreme_* tasks read (a
+    missing data folder, a wrong XTREME_LMEVAL_SPLIT) is one line and exit 2, never a traceback."""
+    from ..io.boundary import run_command
 
-    sys.argv = ["lm-eval", *with_tasks(sys.argv[1:])]
-    cli_evaluate()
+    def body() -> int:
+        from lm_eval.__main__ import cli_evaluate
+
+        sys.argv = ["lm-eval", *with_tasks(sys.argv[1:])]
+        try:
+            cli_evaluate()
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return 0
+
+    sys.exit(run_command("lm_eval", body))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ..io.files import atomic_write_text
 from ..spec import TaskSpec
 from ..tasks.registry import registry
 from . import LMEVAL_TASKS, PREFIX, UMBRELLA, group_name, task_name, tasks_path
@@ -110,7 +111,7 @@ def write(out_dir: str | Path, specs: Sequence[TaskSpec] | None = None, task_dir
     for name, text in sorted(files.items()):
         path = out / name
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
+            atomic_write_text(path, text)
         written.append(path)
     if prune:
         for path in sorted(out.glob("*.yaml")):

@@ -30,6 +30,7 @@ from . import LMEVAL_TASKS, flag, task_name, tasks_path
 from .forms import FORMS, form_of
 
 ENCODER = "xtreme-encoder"
+CPU_AUTO_BATCH = 8  # what --batch-size auto means for an lm-eval model on a CPU
 
 
 def parse_model_args(text: str | None) -> dict[str, str]:
@@ -71,6 +72,28 @@ def _quiet_lm_eval(verbose: bool):
         yield
     finally:
         logger.setLevel(old)
+
+
+@contextlib.contextmanager
+def _bars(progress: bool):
+    """``--no-progress`` silences lm-eval's own bars too (it passes ``disable=`` explicitly, so the environment
+    cannot): every tqdm bar made inside the block is disabled."""
+    if progress:
+        yield
+        return
+    from tqdm import std
+
+    init = std.tqdm.__init__
+
+    def quiet(self, *args, **kwargs):
+        kwargs["disable"] = True
+        init(self, *args, **kwargs)
+
+    std.tqdm.__init__ = quiet
+    try:
+        yield
+    finally:
+        std.tqdm.__init__ = init
 
 
 def predictions_of(spec: TaskSpec, lang: str, examples: list, samples: list[dict], stats: dict) -> Predictions:
@@ -192,7 +215,11 @@ class LMEvalProducer:
 
             # lm-eval's hf model takes a missing device to mean cuda; 'auto' is resolved as the native engine does.
             device = str(resolve_device(o.device)) if o.device == "auto" else o.device
-            extra = {"batch_size": o.batch_size, "device": device}
+            batch = o.batch_size
+            if str(batch).startswith("auto") and device.startswith("cpu"):
+                # lm-eval's search doubles the batch until memory runs out, and a CPU never says it has: bounded
+                batch = CPU_AUTO_BATCH
+            extra = {"batch_size": batch, "device": device}
             model_args = model_args_for(o)
             given = parse_model_args(model_args)
             # lm-eval passes both to the constructor; what --model-args says wins over our flags.
@@ -211,7 +238,7 @@ class LMEvalProducer:
         o = self.options
         name = task_name(spec.task, lang)
         manager = self._task_manager()
-        with _quiet_lm_eval(o.verbose):
+        with _quiet_lm_eval(o.verbose), _bars(o.progress):
             model = self._model()
             raw = simple_evaluate(model=model, tasks=[name], task_manager=manager, log_samples=True,
                                   bootstrap_iters=0, gen_kwargs=o.gen_kwargs or None,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io.errors import UserError, clip
+from ..io.network import hub_reachable
 from ..spec import TaskSpec
 
 WEIGHT_FILES_SAFE = ("model.safetensors", "model.safetensors.index.json")
@@ -84,7 +85,7 @@ class Resolution:
 
 def _read_config(path: Path) -> dict[str, Any]:
     from ..io.files import read_bytes, read_text
-    from ..io.jsonfile import parse_json
+    from ..io.jsonfile import load_json_text, parse_json
 
     cfg = path / "config.json"
     if not cfg.is_file():
@@ -101,6 +102,7 @@ def _read_config(path: Path) -> dict[str, Any]:
     except (RecursionError, ValueError):  # nested too deeply, or a number of thousands of digits
         parse_json(text, cfg, "config.json")  # raises the one-line error for this text
         raise
+    load_json_text(text, cfg, "config.json")  # a key given twice: refused, naming both lines
     if not isinstance(data, dict):
         raise UserError("config.json must hold a JSON object", cfg, 1)
     return data
@@ -268,7 +270,7 @@ def hub_snapshot(model_id: str, revision: str | None, allow_pickle: bool = False
     patterns = HUB_FILES + (["*.bin"] if allow_pickle else [])
     try:
         # an unreachable hub: the cache only, at once (the download would retry for half a minute)
-        cache_only = constants.HF_HUB_OFFLINE or not _hub_reachable(constants.ENDPOINT)
+        cache_only = constants.HF_HUB_OFFLINE or not hub_reachable(constants.ENDPOINT)
         return snapshot_download(model_id, revision=revision, allow_patterns=patterns, local_files_only=cache_only)
     except hub_errors.GatedRepoError:
         raise UserError(f"{where} is gated on the Hugging Face hub: accept its terms on the model page and log in "
@@ -292,19 +294,6 @@ def hub_snapshot(model_id: str, revision: str | None, allow_pickle: bool = False
             from None
     except (OSError, hub_errors.HfHubHTTPError) as exc:
         raise UserError(f"cannot fetch {where} from the Hugging Face hub: {_first_line(exc)}") from None
-
-
-def _hub_reachable(endpoint: str, timeout: float = 3.0) -> bool:
-    """Whether the hub's host accepts a connection at all (else every download would retry for half a minute)."""
-    import socket
-    from urllib.parse import urlparse
-
-    url = urlparse(endpoint)
-    try:
-        with socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout):
-            return True
-    except OSError:
-        return False
 
 
 def resolve(model: str, specs: list[TaskSpec], trust_remote_code: bool = False, allow_pickle: bool = False,
@@ -389,3 +378,38 @@ def _first_line(exc: Exception) -> str:
     return (text or type(exc).__name__)[:240]
 
 
+
+
+def config_positions(config: dict[str, Any]) -> int | None:
+    """How many sub-tokens a model's absolute position embeddings can read, from its config (None: no known
+    limit, e.g. relative positions). RoBERTa-style models start counting after the padding index."""
+    n = config.get("max_position_embeddings")
+    if not (isinstance(n, int) and not isinstance(n, bool) and n > 0) or \
+            config.get("position_embedding_type", "absolute") != "absolute" or \
+            not config.get("position_biased_input", True):
+        return None
+    kind = str(config.get("model_type", ""))
+    if "roberta" in kind or kind in ("camembert", "longformer", "data2vec-text", "xmod"):
+        pad = config.get("pad_token_id")
+        n -= (pad if isinstance(pad, int) and not isinstance(pad, bool) else 1) + 1  # positions after padding
+    return n if n > 0 else None
+
+
+def position_limit(model: str, tokenizer=None) -> int | None:
+    """The fewest sub-tokens the model (its config's positions) and its tokenizer (``model_max_length``) read."""
+    limits = []
+    m = getattr(tokenizer, "model_max_length", None)
+    if isinstance(m, int) and 0 < m < 10**7:
+        limits.append(m)
+    cfg = Path(model) / "config.json"
+    if cfg.is_file():
+        from ..io.jsonfile import read_json
+
+        try:
+            data = read_json(cfg, "model config")
+        except UserError:
+            data = None
+        n = config_positions(data) if isinstance(data, dict) else None
+        if n is not None:
+            limits.append(n)
+    return min(limits) if limits else None

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..families import MODEL_INPUTS
-from ..io.files import atomic_write_bytes
+from ..io.files import atomic_write_bytes, confined_to
 
 
 def default_layer(num_layers: int | None) -> int:
@@ -104,7 +104,8 @@ class CachedEncoder:
             if cache_file is not None:
                 buf = io.BytesIO()
                 np.save(buf, emb, allow_pickle=False)
-                atomic_write_bytes(cache_file, buf.getvalue())
+                with confined_to(self.cache_dir):  # the cache's own folder, wherever the run's output is
+                    atomic_write_bytes(cache_file, buf.getvalue())
         self._memory[key] = emb
         while len(self._memory) > self.MEMORY:
             self._memory.popitem(last=False)

@@ -19,12 +19,12 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from ..families import FAMILIES, Predictions, family_of
+from ..families import FAMILIES, Predictions, Settings, family_of
 from ..io.errors import UserError
 from ..io.reads import file_fingerprint, folder_fingerprint
 from ..options import EvalOptions
 from ..spec import TaskSpec
-from .checkpoints import Checkpoint, _first_line, resolve
+from .checkpoints import Checkpoint, _first_line, config_positions, resolve
 from .distributed import is_main, local_device
 from .embedding import CachedEncoder, HiddenStateEncoder, default_layer
 
@@ -166,10 +166,30 @@ class CheckpointProducer:
             self._encoders[key] = CachedEncoder(inner, identity, self.options.embedding_cache)
         return self._encoders[key]
 
+    def fit_lengths(self, spec: TaskSpec, settings):
+        """The settings with every sequence length within what the checkpoint's position table reads: a length
+        asked for (``--max-length``, a manifest's default) beyond it is refused by name; a task's own default
+        beyond it is cut to it, and the cut is recorded in the language's stats."""
+        ck = self.checkpoint(spec)
+        limit = config_positions(ck.config)
+        keys = [k for k in ("max_length", "query_max_length", "candidate_max_length") if k in settings.values]
+        over = {k: settings[k] for k in keys if limit is not None and settings[k] > limit}
+        if not over:
+            return settings, {}
+        if self.options.max_length is not None and self.options.max_length > limit:
+            raise UserError(f"--max-length {self.options.max_length} is more than the {limit} sub-tokens "
+                            f"{ck.model_id or ck.path} can read (max_position_embeddings in its config.json); "
+                            f"expected at most {limit}")
+        return Settings({**settings.values, **{k: limit for k in over}}), {k: [v, limit] for k, v in over.items()}
+
     def predict(self, spec: TaskSpec, lang: str, examples: Any, settings) -> Predictions:
         fam = family_of(spec)
+        settings, capped = self.fit_lengths(spec, settings)
         model = self.encoder(spec) if fam.needs_encoder else self.head(spec)
-        return fam.predict(spec, examples, settings, model, lang)
+        predictions = fam.predict(spec, examples, settings, model, lang)
+        if capped:  # [asked, read]: the model's positions cut the task's own length
+            predictions.stats["lengths_cut_to_model"] = capped
+        return predictions
 
     def close(self) -> None:
         self._models.clear()

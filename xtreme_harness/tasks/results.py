@@ -27,7 +27,7 @@ from ..io.files import (
     read_text,
     safe_join,
 )
-from ..io.jsonfile import JsonLocator, Where, load_json_text
+from ..io.jsonfile import JsonLocator, RepeatedKey, Where, load_json_text, unique_keys
 from ..io.messages import is_number, shown
 from ..io.version import __version__
 from ..metrics import FLAG, FRACTION, record_fields
@@ -244,18 +244,21 @@ def read_records(path: str | os.PathLike) -> list[tuple[int, dict]]:
     path = os.fspath(path)
     numbered = [(i, ln) for i, ln in enumerate(read_lines(path, "records file"), 1) if ln.strip()]
     try:  # one parse for the whole file: per-line json.loads dominates on large test sets
-        recs = json.loads("[" + ",".join(ln for _, ln in numbered) + "]")
-    except (json.JSONDecodeError, RecursionError):
+        recs = json.loads("[" + ",".join(ln for _, ln in numbered) + "]", object_pairs_hook=unique_keys)
+    except (json.JSONDecodeError, RecursionError, RepeatedKey):
         recs = None
     if recs is None or len(recs) != len(numbered):
         recs = []
         for i, ln in numbered:
             try:
-                recs.append(json.loads(ln))
+                recs.append(json.loads(ln, object_pairs_hook=unique_keys))
             except json.JSONDecodeError as exc:
                 raise UserError(f"malformed JSON record: {exc.msg} (column {exc.colno})", path, i) from None
             except RecursionError:
                 raise UserError("record nested too deeply; expected one flat JSON object per line", path, i) from None
+            except RepeatedKey as exc:
+                raise UserError(f"record repeats the key '{clip(exc.key)}'; expected each key once", path, i) \
+                    from None
     seen: dict[str, int] = {}
     out = []
     for (i, _), rec in zip(numbered, recs):

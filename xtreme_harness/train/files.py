@@ -16,14 +16,13 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import stat
-import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from ..io.boundary import uninterrupted  # noqa: F401  (re-exported for the trainer)
 from ..io.errors import UserError, clip, os_error
-from ..io.files import check_regular, folder_lock, remove_stale_temps
+from ..io.files import check_regular, confined_to, folder_lock, remove_stale_temps
 from ..io.jsonfile import read_json
 from ..io.reads import file_fingerprint as content_fingerprint
 
@@ -96,9 +95,12 @@ def describe_change(before: Any, now: Any, where: str = "") -> str | None:
 
 # --- the output folder ----------------------------------------------------------------------
 
+@contextlib.contextmanager
 def hold_output(out: Path, flag: str = "--out"):
-    """An exclusive lock on ``OUT/.lock`` for the whole run: a second run on the same folder stops at once."""
-    return folder_lock(out, "training into", flag)
+    """An exclusive lock on ``OUT/.lock`` for the whole run (a second run on the same folder stops at once), and
+    every file the run writes confined to ``OUT`` (never through a link out of it)."""
+    with folder_lock(out, "training into", flag), confined_to(out):
+        yield
 
 
 def _is_dir(p: Path) -> bool:
@@ -144,27 +146,6 @@ def fix_modes(folder: Path) -> None:
 
 
 # --- Ctrl-C ---------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def uninterrupted() -> Iterator[None]:
-    """Hold a Ctrl-C until the block (a checkpoint or state write) is done, then hand it to the handler that
-    was in place: an interrupt never leaves half a checkpoint behind."""
-    old = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or not callable(old):
-        yield  # ignored, or the default action: nothing to hold
-        return
-    pending: list[int] = []
-
-    def hold(signum, frame):
-        pending.append(signum)
-
-    signal.signal(signal.SIGINT, hold)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-    if pending:
-        old(signal.SIGINT, None)  # raises KeyboardInterrupt, as the interrupted handler would have
 
 
 # --- reading run state back -----------------------------------------------------------------

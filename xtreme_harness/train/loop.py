@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ..io.errors import UserError
-from ..io.files import check_regular
+from ..io.files import check_destination, check_regular, make_folder, write_error
 from ..io.options import FLAG, RECIPE, option
 from ..options import HIGH, LOW
 from .files import RESTART_HINT, fix_modes, load_torch, read_state, uninterrupted
@@ -197,36 +197,49 @@ def _last_dir(work: Path) -> Path | None:
 
 
 def _write_state(path: Path, state: dict) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(json.dumps(state, indent=1))
-        f.flush()
-        os.fsync(f.fileno())
+    check_destination(path, "trainer state file")
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(json.dumps(state, indent=1))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        raise write_error(exc, path, "trainer state file") from None
 
 
 def _save_last(work: Path, accelerator, model, optimizer, scheduler, state: dict) -> None:
     """checkpoint-last.tmp, written whole (a Ctrl-C waits for it), then swapped in for checkpoint-last."""
     tmp, last, old = work / (LAST + ".tmp"), work / LAST, work / (LAST + ".old")
+    check_destination(last, "resume checkpoint")
     with uninterrupted():
-        if accelerator.is_main_process:
-            from safetensors.torch import save_model
-
+        try:
+            _write_last(tmp, last, old, accelerator, model, optimizer, scheduler, state)
+        except OSError as exc:  # a full disk: one line naming the folder; the last complete state is kept
             shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            save_model(accelerator.unwrap_model(model), str(tmp / "model.safetensors"))
-            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-            torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-        accelerator.wait_for_everyone()
-        torch.save(_rng_state(), tmp / f"rng-{accelerator.process_index}.pt")
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            _write_state(tmp / "state.json", state)  # last: a folder with state.json is complete
-            fix_modes(tmp)
-            if last.exists():
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(last, old)
-            os.replace(tmp, last)
+            raise write_error(exc, last, "resume checkpoint") from None
+
+
+def _write_last(tmp: Path, last: Path, old: Path, accelerator, model, optimizer, scheduler, state: dict) -> None:
+    if accelerator.is_main_process:
+        from safetensors.torch import save_model
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        save_model(accelerator.unwrap_model(model), str(tmp / "model.safetensors"))
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+    accelerator.wait_for_everyone()
+    torch.save(_rng_state(), tmp / f"rng-{accelerator.process_index}.pt")
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        _write_state(tmp / "state.json", state)  # last: a folder with state.json is complete
+        fix_modes(tmp)
+        if last.exists():
             shutil.rmtree(old, ignore_errors=True)
-        accelerator.wait_for_everyone()
+            os.replace(last, old)
+        os.replace(tmp, last)
+        shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
 
 
 _STATE_SCHEMA = {"step": (int,), "total_steps": (int,), "log_offset": (int,), "bad_evals": (int,),
@@ -412,7 +425,7 @@ def run_phase(phase: Phase, accelerator) -> dict[str, Any]:
 
     h = phase.hyper
     work = Path(phase.work_dir)
-    work.mkdir(parents=True, exist_ok=True)
+    make_folder(work, "phase folder")
     if not phase.tasks:
         raise UserError(f"phase {phase.name} has no task to train")
     for t in phase.tasks:

@@ -28,7 +28,6 @@ import dataclasses
 import datetime as _dt
 import json
 import os
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -37,6 +36,9 @@ from typing import Any, Callable
 from ..io.errors import UserError
 from ..io.files import (
     atomic_write_json,
+    check_destination,
+    make_folder,
+    write_error,
     atomic_write_text,
     check_regular,
     file_signature,
@@ -44,6 +46,7 @@ from ..io.files import (
 )
 from ..io.jsonfile import read_json
 from ..io.version import __version__
+from ..producers.checkpoints import position_limit
 from ..sweeps import SweepSuite, read_sweep, write_sweep
 from ..tasks.registry import get_intermediate
 from ..tasks.sources import read_intermediate
@@ -97,38 +100,6 @@ def _spec_digest(spec) -> str:
     return digest(d)
 
 
-# --- English-only guard ----------------------------------------------------------------
-
-def _non_english_codes() -> set[str]:
-    from ..tasks.registry import registry
-
-    codes: set[str] = set()
-    for spec in registry().values():
-        codes.update(spec.all_languages())
-    return codes - {"en"}
-
-
-def check_english(path: str | os.PathLike, what: str) -> None:
-    """Refuse a training file whose name marks it as non-English or machine-translated.
-
-    XTREME's zero-shot protocol fine-tunes on English only; a ``train-de.tsv`` or
-    a translate-train file would silently turn the run into another protocol.
-    """
-    name = Path(path).name.lower()
-    if "translate" in name or re.search(r"(^|[^a-z])mt([^a-z]|$)", name):
-        raise UserError(f"{what}: {path} looks machine-translated; XTREME's zero-shot protocol trains on English only")
-    stem_tokens = [t for t in re.split(r"[^a-z0-9]+", name) if t]
-    if len(stem_tokens) < 2:
-        return
-    codes = _non_english_codes()
-    before_ext = stem_tokens[-2]
-    splitty = any(t in ("train", "dev", "test", "valid", "validation") for t in stem_tokens)
-    bad = [t for t in stem_tokens[:-1] if t in codes and (splitty or t == before_ext)]
-    if bad:
-        raise UserError(f"{what}: {path} looks like a '{bad[0]}' file; XTREME's zero-shot protocol fine-tunes on "
-                        "English only (rename the file if it is English)")
-
-
 # --- checkpoints -----------------------------------------------------------------------
 
 def _restore(dst: Path) -> None:
@@ -141,18 +112,23 @@ def write_checkpoint(dst: Path, write: Callable[[Path], None]) -> None:
     """Write a checkpoint folder next to ``dst``, then swap it in: never a half-written checkpoint (a Ctrl-C
     waits for the swap), every file with the modes the umask gives."""
     dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    check_destination(dst, "checkpoint folder")
     tmp, old = dst.parent / f".{dst.name}.tmp", dst.parent / f".{dst.name}.old"
     with uninterrupted():
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        write(tmp)
-        fix_modes(tmp)
-        if dst.exists():
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            write(tmp)
+            fix_modes(tmp)
+            if dst.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(dst, old)
+            os.replace(tmp, dst)
             shutil.rmtree(old, ignore_errors=True)
-            os.replace(dst, old)
-        os.replace(tmp, dst)
-        shutil.rmtree(old, ignore_errors=True)
+        except OSError as exc:  # a full disk or a read-only folder: one line, and no half checkpoint swapped in
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise write_error(exc, dst, "checkpoint folder") from None
 
 
 def encoder_parameters(model) -> int:
@@ -191,31 +167,6 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
     return tok
 
 
-def position_limit(model: str, tokenizer) -> int | None:
-    """How many sub-tokens the model's absolute position embeddings can read (None: no known limit)."""
-    limits = []
-    m = getattr(tokenizer, "model_max_length", None)
-    if isinstance(m, int) and 0 < m < 10**7:
-        limits.append(m)
-    cfg = Path(model) / "config.json"
-    if cfg.is_file():
-        try:
-            data = read_json(cfg, "model config")
-        except UserError:
-            data = None
-        n = data.get("max_position_embeddings") if isinstance(data, dict) else None
-        if isinstance(n, int) and not isinstance(n, bool) and n > 0 and \
-                data.get("position_embedding_type", "absolute") == "absolute" and data.get("position_biased_input",
-                                                                                          True):
-            kind = str(data.get("model_type", ""))
-            if "roberta" in kind or kind in ("camembert", "longformer", "data2vec-text", "xmod"):
-                pad = data.get("pad_token_id")
-                n -= (pad if isinstance(pad, int) and not isinstance(pad, bool) else 1) + 1  # positions after padding
-            if n > 0:
-                limits.append(n)
-    return min(limits) if limits else None
-
-
 # --- data ------------------------------------------------------------------------------
 
 def _read_target_file(spec, path: Path, limit):
@@ -239,8 +190,6 @@ def target_data(unit: str, served: list[str], recipe: Recipe, hyper: Hyper, spli
     override = next((files[n] for n in [*served, unit] if n in files), None)
     data_dir = Path(recipe.data_dir)
     if override:
-        if split == "train":
-            check_english(override, f"training file for {unit}")
         return _read_target_file(spec, Path(override), limit)
     path_key, split_key = ("path", "split") if split == "train" else ("dev_path", "dev_split")
     if src.get(path_key):
@@ -394,9 +343,6 @@ def run(recipe: Recipe, out: str | os.PathLike, options: RunOptions | None = Non
         return run_suites(seed_suites(recipe), out, opts)
     plans = validate_recipe(recipe, opts.cli_hyper)
     out = output_path(out, "--out", folder=True)
-    for t in recipe.targets:
-        if t in recipe.train_files:
-            check_english(recipe.train_files[t], f"training file for {t}")
     local_base = Path(recipe.base_model).expanduser().is_dir()
     base_fp = model_fingerprint(recipe.base_model) if local_base else None  # before anything reads it
     acc = get_accelerator(recipe.precision, opts.device)
@@ -671,7 +617,7 @@ def _finish(work: Path, fp: str, inputs: dict, summary: dict, info: dict, name: 
             opts) -> None:
     """done.json (atomic, a Ctrl-C waits for it), then the phase's resume state goes."""
     if acc.is_main_process:
-        work.mkdir(parents=True, exist_ok=True)
+        make_folder(work, "phase folder")
         record = {"fingerprint": fp, "finished": _now(), **summary,
                   "data": [p for t in tasks for p in t.provenance],
                   "tasks": {t.name: t.stats for t in tasks}, "inputs": inputs}

@@ -37,7 +37,9 @@ from ..io.errors import UserError, clip
 from ..io.files import (
     atomic_write_bytes,
     atomic_write_json,
+    confined_to,
     folder_lock,
+    make_folder,
     output_path,
     remove_stale_temps,
 )
@@ -299,7 +301,7 @@ def stage_job(job: Job, out: Path, copies: Path | None) -> dict[str, Any]:
     else:
         data = render(job, [local_record(job, rec, i, names) for i, rec in enumerate(ds)])
     dest = out / job.rel
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(dest.parent, "staging folder")
     expected = convert(job.spec, job.source, ds, cols, names, job.split, None, f"{path}:{split}")
     atomic_write_bytes(dest, data)
     staged = read_source(job.spec, job.source, job.split, out, "local")
@@ -374,7 +376,7 @@ def stage(intermediate: str, out: str | os.PathLike, task_dirs: list[str] | None
     for note in notes:
         _say(note)
     out.mkdir(parents=True, exist_ok=True)
-    with folder_lock(out, "staging data into", "--out"):
+    with folder_lock(out, "staging data into", "--out"), confined_to(out):  # never through a link out of it
         remove_stale_temps(out)
         files = _read_manifest(out)
         for i, job in enumerate(unique, 1):
