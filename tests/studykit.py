@@ -132,7 +132,7 @@ def demo_study_inputs(root: Path, hidden: int = 32, layers: int = 2, size: str =
     from xtreme_harness.demo_data import write_demo_data
 
     data = write_demo_data(root / "download", list(languages), seed=0, size=size)
-    tok = build_tokenizer(demo_corpus(data, list(languages)), None, vocab_size=400)
+    tok = build_tokenizer(demo_corpus(data, list(languages)), None)
     base = build_encoder(root / "base", tok, hidden=hidden, layers=layers, heads=2, seed=0)
     specs = root / "specs"
     specs.mkdir(parents=True, exist_ok=True)
