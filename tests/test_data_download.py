@@ -550,14 +550,16 @@ def test_from_an_empty_folder_to_scores_in_two_commands(hub, tmp_path):
     assert (work / "download/MANIFEST.json").is_file()
     proc = run(hub, "--model", suite, "--tasks", "xnli,panx", "--no-progress", cwd=work, command="eval")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    res = json.loads((work / "xtreme-results/results.json").read_text())
+    out = work / "xtreme-results" / "suite-xtreme"  # the default --output: the model's name and the benchmark
+    assert f"results: xtreme-results/suite-xtreme/results.json" in proc.stdout
+    res = json.loads((out / "results.json").read_text())
     assert Path(res["config"]["data_dir"]).name == "download"
     for task in ("xnli", "panx"):
         assert set(res["tasks"][task]["n"]) == {"de", "en"}, res["tasks"][task]
         assert res["tasks"][task]["avg_metric"] >= 0
     assert res["tasks"]["xnli"]["n"] == {"de": 6, "en": 6}
-    assert len((work / "xtreme-results/predictions/xnli/test-de.tsv").read_text().splitlines()) == 6
-    assert (work / "xtreme-results/predictions/panx/test-de.tsv").read_text().count("\n\n") >= 5
+    assert len((out / "predictions/xnli/test-de.tsv").read_text().splitlines()) == 6
+    assert (out / "predictions/panx/test-de.tsv").read_text().count("\n\n") >= 5
     # without a data folder, xtreme-eval says how to get one
     (work / "elsewhere").mkdir()
     line = one_line_error(run(hub, "--model", suite, "--tasks", "xnli", cwd=work / "elsewhere", command="eval"))
@@ -592,7 +594,7 @@ def test_the_readme_commands_run(hub, tmp_path):
     for command in commands:
         proc = subprocess.run(["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True)
         assert proc.returncode == 0, (command, proc.stdout[-1500:], proc.stderr[-1500:])
-    assert (work / "xtreme-results/results.json").is_file()
+    assert (work / "xtreme-results/ckpt-xtreme/results.json").is_file()
 
 
 # --- against XTREME's own files (../shared/data) ------------------------------------------------

@@ -16,17 +16,47 @@ from typing import Callable, Sequence
 from .io.errors import UserError
 
 
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already states it or there is none to state."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "(default" in text or "%(default)" in text or action.default in (None, False, True, [], "",
+                                                                              argparse.SUPPRESS):
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return f"{text} (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as one line and exit 2."""
+    """argparse that reports usage errors as one line and exit 2, and shows every default in ``--help``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # noqa: D401 - argparse API
         raise UserError(f"{message} (see {self.prog} --help)")
 
 
-def _run(prog: str, body: Callable[[], int | None]) -> int:
-    """The one error boundary (:mod:`xtreme_harness.io.boundary`), shared with ``python -m xtreme_harness.lmeval``."""
+def _versions_asked(argv: Sequence[str] | None) -> bool:
+    """A bare ``--version`` (no value after it: eval, score and export take ``--version xtreme|xtreme-r``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    return any(a == "--version" and (i + 1 == len(args) or args[i + 1].startswith("-"))
+               for i, a in enumerate(args))
+
+
+def _run(prog: str, body: Callable[[], int | None], argv: Sequence[str] | None = None) -> int:
+    """The one error boundary (:mod:`xtreme_harness.io.boundary`), shared with ``python -m xtreme_harness.lmeval``;
+    a bare ``--version`` prints the harness's version and its libraries' on every command."""
     from .io.boundary import run_command
 
+    if _versions_asked(argv):
+        from .io.version import versions_line
+
+        print(versions_line(prog))
+        return 0
     return run_command(prog, body)
 
 
@@ -47,7 +77,8 @@ def score_main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--predictions", required=True, help="folder with <task>/test-<lang>.<ext> predictions")
         p.add_argument("--labels", required=True, help="folder with <task>/test-<lang>.<ext> gold labels")
         p.add_argument("--tasks", help="comma-separated task ids (default: every task present on both sides)")
-        p.add_argument("--version", default="xtreme", choices=VERSIONS)
+        p.add_argument("--version", default="xtreme", choices=VERSIONS, help="benchmark version: its tasks and "
+                                                                          "languages, and its score")
         p.add_argument("--json", dest="json_out", help="write the scores as JSON to this file")
         p.add_argument("--task-dir", action="append", default=[], help="extra folder of task spec YAMLs")
         args = p.parse_args(argv)
@@ -63,7 +94,7 @@ def score_main(argv: Sequence[str] | None = None) -> int:
         print(format_scores(result))
         return 0
 
-    return _run("xtreme-score", body)
+    return _run("xtreme-score", body, argv)
 
 
 # --- xtreme-data ---------------------------------------------------------------------
@@ -75,7 +106,7 @@ def data_main(argv: Sequence[str] | None = None) -> int:
 
         return run_command(build_parser(_Parser).parse_args(argv))
 
-    return _run("xtreme-data", body)
+    return _run("xtreme-data", body, argv)
 
 
 # --- xtreme-eval ---------------------------------------------------------------------
@@ -111,7 +142,7 @@ def eval_command(argv: Sequence[str] | None, prog: str = "xtreme-eval", backend:
         values["backend"] = backend
     from .producers.distributed import is_main
     from .run import SWEEP_RESULTS, run
-    from .tasks.report import format_scores
+    from .tasks.report import format_scores, format_summary
 
     options = EvalOptions.build(values, "flag")
     results = run(options)
@@ -123,13 +154,16 @@ def eval_command(argv: Sequence[str] | None, prog: str = "xtreme-eval", backend:
         print(f"results: {len(results['suites'])} suite(s) under {results['output']} (xtreme-leaderboard "
               f"{results['output']} puts them on one board)")
         return 0
-    print(format_scores(results))
+    from .io.jsonfile import read_json
+
+    timings = Path(options.output) / "timings.json"
+    print(format_summary(results, read_json(timings) if timings.is_file() else None))
     print(f"\nresults: {Path(options.output) / 'results.json'}")
     return 0
 
 
 def eval_main(argv: Sequence[str] | None = None) -> int:
-    return _run("xtreme-eval", lambda: eval_command(argv))
+    return _run("xtreme-eval", lambda: eval_command(argv), argv)
 
 
 # --- xtreme-train --------------------------------------------------------------------
@@ -147,11 +181,18 @@ TRAIN_USAGE = """\
 
 
 def _hyper_flags() -> dict:
-    """The hyper-parameters that are command-line flags, as Hyper's fields declare them: name -> Opt."""
+    """The hyper-parameters that are command-line flags, as Hyper's fields declare them: name -> (field, Opt)."""
     from .io.options import declared
     from .train.loop import Hyper
 
-    return {name: opt for name, (_, opt) in declared(Hyper).items() if opt.flag}
+    return {name: (f, opt) for name, (f, opt) in declared(Hyper).items() if opt.flag}
+
+
+def _per_task_defaults() -> set[str]:
+    """Hyper-parameters whose default depends on the task (the specs' ``train_source`` blocks)."""
+    from .train.recipes import INTERMEDIATE_DEFAULTS, UNIT_OF, target_defaults
+
+    return set(INTERMEDIATE_DEFAULTS).union(*(target_defaults(u) for u in set(UNIT_OF.values())))
 
 
 def add_train_run_arguments(p) -> None:
@@ -178,13 +219,19 @@ def add_train_run_arguments(p) -> None:
                    help="how tasks are mixed in multi-task intermediate training")
     d.add_argument("--temperature", type=float, help="T for temperature sampling: p ~ n^(1/T)")
     h = p.add_argument_group("hyper-parameters (override the recipe for every phase)")
-    for name, opt in _hyper_flags().items():
+    from .io.options import default_of
+
+    per_task = _per_task_defaults()
+    for name, (f, opt) in _hyper_flags().items():
         flag = "--" + name.replace("_", "-")
         if opt.kind is bool:
             h.add_argument(flag, action="store_true", default=None, dest=name, help=opt.help)
-        else:
-            h.add_argument(flag, type=opt.kind, dest=name, help=opt.help)
-    h.add_argument("--seed", type=int)
+            continue
+        default = default_of(f)
+        shown = (None if "(default" in opt.help else "per task, as xtreme-train tasks lists" if name in per_task
+                 else None if default is None else f"{default:g}" if isinstance(default, float) else str(default))
+        h.add_argument(flag, type=opt.kind, dest=name, help=opt.help + (f" (default: {shown})" if shown else ""))
+    h.add_argument("--seed", type=int, help="seed of data order, dropout and new heads (default: 42)")
     h.add_argument("--seeds", metavar="S1,S2,...", help="one suite per seed, each in OUT/seed-<n>/ (a sweep "
                                                        "run: OUT/<run>/seed-<n>/), listed in OUT/sweep.json")
     r = p.add_argument_group("running")
@@ -196,7 +243,8 @@ def add_train_run_arguments(p) -> None:
                         "its saved state is damaged or incomplete); finished phases are kept")
     r.add_argument("--keep-last", action="store_true", help="keep checkpoint-last/ after a phase finishes")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
-    r.add_argument("--trust-remote-code", action="store_true", default=None)
+    r.add_argument("--trust-remote-code", action="store_true", default=None,
+                   help="allow a base model that ships its own code (recipe: trust_remote_code)")
 
 
 def _cli_hyper(args) -> dict:
@@ -358,12 +406,16 @@ def _train_data(argv: Sequence[str]) -> int:
 
 def _train_tasks(argv: Sequence[str]) -> int:
     from .tasks.registry import intermediate_registry
-    from .train.recipes import TARGETS, UNIT_OF
+    from .train.recipes import INTERMEDIATE_DEFAULTS, TARGETS, UNIT_OF, target_defaults
 
-    p = _Parser(prog="xtreme-train tasks", description="List intermediate tasks and trainable targets.")
-    p.add_argument("--task-dir", action="append", default=[])
+    def shown(values: dict) -> str:
+        return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items())
+
+    p = _Parser(prog="xtreme-train tasks", description="List intermediate tasks and trainable targets, with "
+                                                         "their default hyper-parameters.")
+    p.add_argument("--task-dir", action="append", default=[], help="extra folder of intermediate task YAMLs")
     args = p.parse_args(list(argv))
-    print("intermediate tasks:")
+    print(f"intermediate tasks ({shown(INTERMEDIATE_DEFAULTS)}):")
     for name, spec in sorted(intermediate_registry(tuple(args.task_dir)).items()):
         sources = ", ".join(s.name for s in spec.sources)
         print(f"  {name:<14} {spec.family:<20} {spec.name} [{sources}]")
@@ -371,7 +423,7 @@ def _train_tasks(argv: Sequence[str]) -> int:
     for t in TARGETS:
         unit = UNIT_OF[t]
         what = {"squad": "SQuAD v1.1 (shared by xquad and mlqa)", "xcopa": "English COPA (--train-file xcopa=FILE)"}
-        print(f"  {t:<14} trained on {what.get(unit, unit + ' en')}")
+        print(f"  {t:<14} trained on {what.get(unit, unit + ' en')}; {shown(target_defaults(unit))}")
     return 0
 
 
@@ -379,7 +431,7 @@ def _train_check(argv: Sequence[str]) -> int:
     from .train.recipes import load_recipe, recipe_output, validate_recipe
 
     p = _Parser(prog="xtreme-train check", description="Validate a recipe and print it as it would run.")
-    p.add_argument("recipe")
+    p.add_argument("recipe", help="recipe YAML file")
     args = p.parse_args(list(argv))
     recipe = load_recipe(args.recipe)
     phases = validate_recipe(recipe)  # the very check `run` makes before it starts
@@ -404,7 +456,7 @@ def train_command(argv: Sequence[str] | None) -> int:
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
-    return _run("xtreme-train", lambda: train_command(argv))
+    return _run("xtreme-train", lambda: train_command(argv), argv)
 
 
 # --- xtreme-leaderboard --------------------------------------------------------------
@@ -472,8 +524,8 @@ def _export(argv: list[str]) -> int:
                 description="Write an official XTREME submission folder (<task>/test-<lang>.<ext>) from an "
                             "xtreme-eval output folder, checking every task and language is there.")
     p.add_argument("results_dir", metavar="RESULTS_DIR", help="xtreme-eval --output folder (holds predictions/)")
-    p.add_argument("--out", required=True, metavar="SUBMISSION_DIR")
-    p.add_argument("--version", default="xtreme", choices=VERSIONS)
+    p.add_argument("--out", required=True, metavar="SUBMISSION_DIR", help="folder to write the submission into")
+    p.add_argument("--version", default="xtreme", choices=VERSIONS, help="benchmark version: its tasks and languages")
     p.add_argument("--allow-partial", action="store_true", help="write what is there even if files are missing")
     p.add_argument("--force", action="store_true", help="write into a non-empty output folder")
     a = p.parse_args(argv)
@@ -525,4 +577,4 @@ def leaderboard_main(argv: Sequence[str] | None = None) -> int:
             return _divergence(args[1:])
         return _export(args[1:]) if args and args[0] == "export" else _board(args)
 
-    return _run("xtreme-leaderboard", body)
+    return _run("xtreme-leaderboard", body, argv)

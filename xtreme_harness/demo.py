@@ -1,8 +1,8 @@
 """The demo: synthetic XTREME data, a tiny encoder built from scratch, a STILTs suite, xtreme-eval.
 
 ``python -m xtreme_harness.demo run --out demo`` (``make demo``) shows the whole
-pipeline end to end on a laptop CPU in a minute or two, with nothing
-downloaded:
+pipeline end to end in about two minutes on an idle 2-core CPU (its last line says how long it took), with
+nothing downloaded:
 
 1. demo data in XTREME's layout for the nine XTREME and three XTREME-R tasks (``demo_data``; en, de, es, zh);
 2. a WordPiece tokenizer trained on that corpus and a tiny random XLM-R-shaped

@@ -44,7 +44,7 @@ from .io.files import (
     remove_stale_temps,
 )
 from .io.jsonfile import parse_json
-from .io.version import __version__
+from .io.version import __version__, versions_line
 
 MANIFEST = "MANIFEST.json"
 SCHEMA = "xtreme-harness/data-manifest/v1"
@@ -951,18 +951,6 @@ def listing(dest: str | os.PathLike = "download", version: str = "xtreme", tasks
 
 
 # --- command line --------------------------------------------------------------------------------
-
-def versions_line(prog: str = "xtreme-data") -> str:
-    from importlib import metadata
-
-    parts = []
-    for dist in ("torch", "transformers", "datasets", "lm-eval", "huggingface_hub"):
-        try:
-            parts.append(f"{dist} {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            parts.append(f"{dist} not installed")
-    return f"{prog} {__version__} ({', '.join(parts)})"
-
 
 class _VersionAction(argparse.Action):
     def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):

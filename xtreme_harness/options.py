@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -39,6 +40,7 @@ VERSIONS = ("xtreme", "xtreme-r")
 LMEVAL = "lm-eval"
 DATA_ENV = "XTREME_DATA_DIR"
 DEFAULT_DATA_DIR = "download"
+RESULTS_ROOT = "xtreme-results"
 
 _EVERYWHERE = (FLAG, API, MANIFEST, MODEL_ARGS)
 _MODEL_SIDE = (FLAG, API, MODEL_ARGS)
@@ -64,7 +66,9 @@ class EvalOptions:
                                  f"${DATA_ENV} or ./{DEFAULT_DATA_DIR})", kind=str, default_factory=_data_dir,
                            flag="--data-dir", figures=True)
     split: str = option("test", "split to evaluate", choices=("test", "dev"), flag="--split", figures=True)
-    output: str = option("xtreme-results", "output folder (results.json, predictions/, records/)", flag="--output")
+    output: str | None = option(None, "output folder (results.json, predictions/, records/) (default: "
+                                      f"{RESULTS_ROOT}/<model>-<version>[-dev], one per model, benchmark and split)",
+                                kind=str, nullable=True, flag="--output")
     batch_size: Any = option("auto", "sequences per batch, or auto (a token budget that fits the device)", kind=int,
                              low=1, special=("auto",), flag="--batch-size", sources=_MODEL_SIDE)
     device: str = option("auto", "auto, cpu, cuda, cuda:N or mps", flag="--device", sources=_MODEL_SIDE)
@@ -170,6 +174,8 @@ class EvalOptions:
             raise UserError(_no_data_message(self.data_dir))
         if source.hub and source.local and not Path(source.local).expanduser().is_dir():
             raise UserError("local copy of the hub dataset not found (expected hf:FOLDER)", source.local)
+        if not self.output:
+            self.output = default_output(self)
         self.output = str(output_path(self.output, "--output", folder=True))
         if self.embedding_cache:
             self.embedding_cache = str(output_path(self.embedding_cache, "--embedding-cache", folder=True))
@@ -211,6 +217,29 @@ class EvalOptions:
 def _flag(name: str) -> str:
     f, opt = declared(EvalOptions)[name]
     return opt.flag or "--" + name.replace("_", "-")
+
+
+def default_output(o: EvalOptions) -> str:
+    """``xtreme-results/<model>-<version>[-dev]``: the folder a run without ``--output`` writes to, so that the
+    same checkpoint on XTREME and on XTREME-R (or a second checkpoint) never meet in one folder. An lm-eval model
+    is named by its type and ``pretrained`` (``hf-Qwen__Qwen2-0.5B``)."""
+    name = _model_name(o.model)
+    if o.backend == LMEVAL:
+        args = parse_pairs(o.model_args, "--model-args") if o.model_args else {}
+        named = args.get("pretrained") or args.get("model") or args.get("path")
+        name = f"{name}-{_model_name(named)}" if named else name
+    return str(Path(RESULTS_ROOT) / f"{name[:96]}-{o.version}{'-dev' if o.split == 'dev' else ''}")
+
+
+def _model_name(model: str) -> str:
+    """A folder's (or manifest's) own name, or a hub id as the hub cache spells it (``org__name``)."""
+    local = Path(os.path.expanduser(model))
+    if model and local.exists():
+        local = Path(os.path.realpath(local))
+        name = local.stem if local.is_file() else local.name
+    else:
+        name = model.strip("/").replace("/", "__")
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "model"
 
 
 def _normal_path(value: str) -> str:

@@ -19,14 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
 from .families import family_of
-from .io import reads
+from .io import progress, reads
 from .io.errors import UserError
 from .io.files import safe_join
 from .io.version import __version__
@@ -78,14 +77,16 @@ def producer_for(options: EvalOptions):
 
 def _log(msg: str) -> None:
     if is_main():
-        print(f"xtreme-eval: {msg}", file=sys.stderr, flush=True)
+        progress.say("xtreme-eval", msg)
 
 
 def evaluate(model: str, tasks: str = "all", languages: str = "all", data_dir: str | None = None,
-             split: str = "test", output: str = "xtreme-results", **kwargs: Any) -> dict[str, Any]:
+             split: str = "test", output: str | None = None, **kwargs: Any) -> dict[str, Any]:
     """Score ``model`` (a checkpoint, hub id, suite, manifest or sentence-transformers folder) on ``tasks``;
     write and return results.json. Keyword arguments are :class:`~xtreme_harness.options.EvalOptions`."""
-    values = dict(model=model, tasks=tasks, languages=languages, split=split, output=str(output), **kwargs)
+    values = dict(model=model, tasks=tasks, languages=languages, split=split, **kwargs)
+    if output is not None:
+        values["output"] = str(output)
     if data_dir is not None:
         values["data_dir"] = str(data_dir)
     return run(EvalOptions.build(values, "evaluate() argument"))
@@ -163,33 +164,40 @@ def _run(options: EvalOptions, specs: list[TaskSpec], producer, skipped: dict[st
                              missing_data=missing.get(task, []))
         return results.write(out, timings) if is_main() else results.document()
 
+    units = sum(len(langs) for _, langs in plan)
     try:
-        for spec, langs in plan:
-            fam = family_of(spec)
-            settings = fam.settings(spec, options.family_settings())
-            entry = done.setdefault(spec.task, {"spec": spec, "states": {}, "langs": list(langs),
-                                                "no_gold": [] if producer.needs_gold else None})
-            t0 = time.perf_counter()
-            for lang in langs:
-                with reads.recording() as record:
-                    examples = read_split(spec, options.data_dir, lang, options.split, options.limit)
-                if producer.needs_gold and fam.gold(spec, examples) is None:
-                    entry["no_gold"].append(lang)
-                    _log(f"{spec.task}/{lang}: no gold labels; this backend scores labelled data only, skipped")
-                    continue
-                key = resume_key(options, spec, lang, settings, producer.identity(spec), record)
-                state = read_state(safe_join(out, "state", spec.task, f"{lang}.json"))
-                if state and state.get("fingerprint") == key:
-                    _log(f"{spec.task}/{lang}: reusing finished result")
-                else:
-                    state = _predict(producer, spec, lang, examples, settings, out, key, record)
-                    entry["states"][lang] = state
-                    timings[spec.task] = timings.get(spec.task, 0.0) + time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    publish()
-                    continue
-                entry["states"][lang] = state
-            timings[spec.task] = timings.get(spec.task, 0.0) + time.perf_counter() - t0
+        with progress.overall("xtreme-eval", units, len(plan), options.progress and is_main()) as line:
+            for spec, langs in plan:
+                fam = family_of(spec)
+                settings = fam.settings(spec, options.family_settings())
+                entry = done.setdefault(spec.task, {"spec": spec, "states": {}, "langs": list(langs),
+                                                    "no_gold": [] if producer.needs_gold else None})
+                t0 = time.perf_counter()
+                for i, lang in enumerate(langs, 1):
+                    line.start(f"{spec.task}/{lang}")
+                    progress.status("reading the data")
+                    with reads.recording() as record:
+                        examples = read_split(spec, options.data_dir, lang, options.split, options.limit)
+                    computed = False
+                    if producer.needs_gold and fam.gold(spec, examples) is None:
+                        entry["no_gold"].append(lang)
+                        said = "no gold labels; this backend scores labelled data only, skipped"
+                    else:
+                        key = resume_key(options, spec, lang, settings, producer.identity(spec), record)
+                        state = read_state(safe_join(out, "state", spec.task, f"{lang}.json"))
+                        if state and state.get("fingerprint") == key:
+                            said = "reusing finished result"
+                        else:
+                            state, said = _predict(producer, spec, lang, examples, settings, out, key, record)
+                            computed = True
+                        entry["states"][lang] = state
+                    line.finish(computed, i == len(langs))
+                    _log(f"{spec.task}/{lang}: {said}" + ("" if line.bar else f" [{line.counts()}]"))
+                    if computed:
+                        timings[spec.task] = timings.get(spec.task, 0.0) + time.perf_counter() - t0
+                        t0 = time.perf_counter()
+                        publish()
+                timings[spec.task] = timings.get(spec.task, 0.0) + time.perf_counter() - t0
     finally:
         doc = publish()  # also when interrupted: what finished is described, nothing more
     return doc
@@ -238,9 +246,7 @@ def _predict(producer, spec: TaskSpec, lang: str, examples, settings, out: Path,
     state = score_and_write(out, spec, predictions, key, write=is_main(), seconds=seconds, inputs=record.as_list())
     barrier()
     shown = ", ".join(f"{k}={v:.2f}" for k, v in (state.get("metrics") or {}).items())
-    _log(f"{spec.task}/{lang}: {shown or 'no gold labels: predictions written, not scored'} "
-         f"({state['n']} examples, {seconds:.1f}s)")
-    return state
+    return state, f"{shown or 'no gold labels: predictions written, not scored'} ({state['n']} examples, {seconds:.1f}s)"
 
 
 SWEEP_RESULTS = "xtreme-harness/sweep-results/v1"

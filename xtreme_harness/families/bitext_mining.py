@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import mining
+from ..io import progress
 from ..formats import lines
 from ..formats.bitext import read_bucc
 from ..formats.examples import RetrievalSet
@@ -69,6 +70,7 @@ class BitextMining(Retrieval):
         tgt = model.encode(rset.target, length, f"{spec.task}/{lang} (en)")
         stats = {**self.stats(model), "source": len(rset.source), "target": len(rset.target)}
         search = settings.get("search", mining.EXACT)  # the k-NN of both the mined split and the threshold split
+        progress.status(f"mining {len(rset.source):,} x {len(rset.target):,} sentences (margin k-NN)", announce=True)
         cands = mining.mine_candidates(src, tgt, rset.source_ids, rset.target_ids, rset.source, rset.target,
                                        search=search)
         tsplit = spec.retrieval.get("threshold_split", "dev")
@@ -78,6 +80,7 @@ class BitextMining(Retrieval):
             d_tgt = model.encode(dev.target, length, f"{spec.task}/{lang} {tsplit} (en)")
             d_cands = mining.mine_candidates(d_src, d_tgt, dev.source_ids, dev.target_ids, dev.source, dev.target,
                                              search=search)
+            progress.status(f"choosing the threshold on {tsplit}")
             threshold, source = mining.best_threshold(d_cands, dev.gold_pairs)[0], tsplit
         else:
             if not rset.gold_pairs:

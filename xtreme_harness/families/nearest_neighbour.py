@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import mining
+from ..io import progress
 from ..formats import lines
 from ..formats.bitext import read_tatoeba
 from ..formats.examples import RetrievalSet
@@ -57,6 +58,7 @@ class NearestNeighbour(Retrieval):
         tgt = model.encode(rset.target, settings["max_length"], f"{spec.task}/{lang} (en)")
         stats = {**self.stats(model), "source": len(rset.source), "target": len(rset.target)}
         n = rset.n
+        progress.status("nearest-neighbour search")
         if spec.retrieval.get("queries", "en") == "en":  # XTREME: English queries, non-English index
             pred = [str(int(i)) for i in mining.tatoeba_predict(src, tgt[:n])]
         else:

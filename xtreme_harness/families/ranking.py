@@ -11,6 +11,7 @@ lengths (``query_max_length``, ``candidate_max_length``), which
 from __future__ import annotations
 
 from .. import mining
+from ..io import progress
 from ..formats.rankings import entry_line, read_mewslix, read_ranking_json
 from ..formats.xquad_r import read_lareqa
 from ..io.errors import UserError
@@ -62,6 +63,7 @@ class Ranking(Retrieval):
         rset, k = examples, int(settings["k"])
         q = model.encode(rset.queries, settings["query_max_length"], f"{spec.task}/{lang} queries")
         c = model.encode(rset.candidates, settings["candidate_max_length"], f"{spec.task} candidates")
+        progress.status(f"ranking {len(rset.candidates):,} candidates for {len(rset.queries):,} queries")
         _, idx = mining.knn(mining.normalize(q), mining.normalize(c), k)
         ids = rset.candidate_ids
         output = {qid: [ids[j] for j in row if j >= 0] for qid, row in zip(rset.query_ids, idx.tolist())}

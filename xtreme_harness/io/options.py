@@ -234,7 +234,7 @@ def add_arguments(parser, cls, names: Iterable[str] | None = None, group: Any = 
             continue
         default = default_of(f)
         shown = opt.help
-        if opt.store is None and default not in (None, [], ""):
+        if opt.store is None and default not in (None, [], "") and "(default" not in shown:
             shown += f" (default: {','.join(default) if isinstance(default, list) else default})"
         if opt.store:
             target.add_argument(flag_name(name, opt), dest=name, action=opt.store, default=default, help=shown)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..families import Predictions
+from ..io import progress
 from ..io.errors import UserError
 from ..io.files import atomic_write_text
 from ..io.options import parse_pairs
@@ -239,7 +240,10 @@ class LMEvalProducer:
         name = task_name(spec.task, lang)
         manager = self._task_manager()
         with _quiet_lm_eval(o.verbose), _bars(o.progress):
+            if self.lm is None:
+                progress.status(f"loading lm-eval's {o.model} model", announce=True)
             model = self._model()
+            progress.status(f"lm-eval: {name}")
             raw = simple_evaluate(model=model, tasks=[name], task_manager=manager, log_samples=True,
                                   bootstrap_iters=0, gen_kwargs=o.gen_kwargs or None,
                                   apply_chat_template=o.apply_chat_template, random_seed=o.seed,

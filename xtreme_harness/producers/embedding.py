@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..families import MODEL_INPUTS
+from ..io import progress
 from ..io.files import atomic_write_bytes, confined_to
 
 
@@ -48,6 +49,7 @@ class HiddenStateEncoder:
         from .engine import cls_pool, mean_pool
 
         texts = list(texts)
+        progress.status(f"tokenising {len(texts):,} texts")
         enc = self.tokenizer(texts, truncation=True, max_length=max_length)
         keys = [k for k in MODEL_INPUTS if k in enc]
         feats = [{k: enc[k][i] for k in keys} for i in range(len(texts))]

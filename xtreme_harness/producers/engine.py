@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..families import MODEL_INPUTS
+from ..io import progress
 from ..io.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -404,6 +405,7 @@ class InferenceEngine:
         if n == 0:
             return []
         lengths, keys = self._validate(features)
+        progress.status(f"running the model over {n:,} sequences")
         # what each feature is padded (and its per-token outputs kept) to
         width = lengths if pad_to is None else [max(n, int(pad_to)) for n in lengths]
         declared = set(token_keys) if token_keys is not None else None
@@ -457,6 +459,7 @@ class InferenceEngine:
                     done.append(self._finish(pending, lengths, per_token))
         finally:
             bar.close()
+        progress.status("decoding")
 
         results = self._scatter(features, done, width, per_token, keys)
         self.stats.examples = n

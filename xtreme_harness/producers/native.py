@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..families import FAMILIES, Predictions, Settings, family_of
+from ..io import progress
 from ..io.errors import UserError
 from ..io.reads import file_fingerprint, folder_fingerprint
 from ..options import EvalOptions
@@ -134,6 +135,7 @@ class CheckpointProducer:
             self._models.clear()  # one model in memory at a time
             self._encoders.clear()
             o = self.options
+            progress.status(f"loading {ck.model_id or ck.path}", announce=True)
             tok = self.tokenizer(ck)
             model = load_model(ck, family, self._engine().device, o.dtype, o.trust_remote_code, o.allow_pickle)
             check_vocabulary(ck.path, model, tok)
@@ -186,6 +188,8 @@ class CheckpointProducer:
         fam = family_of(spec)
         settings, capped = self.fit_lengths(spec, settings)
         model = self.encoder(spec) if fam.needs_encoder else self.head(spec)
+        if not fam.needs_encoder and hasattr(examples, "__len__"):
+            progress.status(f"tokenising {len(examples):,} examples")
         predictions = fam.predict(spec, examples, settings, model, lang)
         if capped:  # [asked, read]: the model's positions cut the task's own length
             predictions.stats["lengths_cut_to_model"] = capped

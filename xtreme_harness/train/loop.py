@@ -69,7 +69,7 @@ class Hyper:
     batch_size: int = _hp(32, "effective batch: per device x devices x accumulation", 1, high=_LONG)
     per_device_batch_size: int | None = _hp(None, "batch per device (the rest is gradient accumulation)", 1,
                                             high=_LONG)
-    max_length: int | None = _hp(None, "sub-tokens per sequence (default: the task's own)", LOW, high=HIGH)
+    max_length: int | None = _hp(None, "sub-tokens per sequence (default: the task's own, as xtreme-train tasks lists)", LOW, high=HIGH)
     warmup_ratio: float = _hp(0.1, "share of the steps with linear warm-up", 0, high=1.0)
     weight_decay: float = _hp(0.0, "AdamW weight decay", 0, high=1.0)
     max_grad_norm: float = _hp(1.0, "gradient clipping norm", 0, above=True, high=1e6)
