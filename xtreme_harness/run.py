@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .families import family_of
-from .io import reads
+from .io import featcache, reads
 from .io.files import safe_join
 from .io.version import __version__
 from .options import LMEVAL, EvalOptions
@@ -159,7 +159,7 @@ def _run(options: EvalOptions, specs: list[TaskSpec], producer, skipped: dict[st
             if state and state.get("fingerprint") == key:
                 _log(f"{spec.task}/{lang}: reusing finished result")
             else:
-                state = _predict(producer, spec, lang, examples, settings, out, key, record)
+                state = _predict(producer, spec, lang, examples, settings, out, key, record, options)
             states[lang] = state
         timings[spec.task] = time.perf_counter() - t0
         results.add_task(spec, options.split, states, langs, no_gold=no_gold if producer.needs_gold else None,
@@ -169,10 +169,19 @@ def _run(options: EvalOptions, specs: list[TaskSpec], producer, skipped: dict[st
     return results.write(out, timings) if is_main() else results.document()
 
 
+def inputs_key(options: EvalOptions, spec: TaskSpec, lang: str, record: reads.Record) -> str:
+    """What the examples of one (task, language) are made of: the files read (by content), the split, the
+    limit and the task spec; the feature cache keys features on it (with the tokenizer and the settings)."""
+    spec_content = asdict(spec)
+    spec_content.pop("source_file", None)
+    return featcache.digest("inputs", spec.task, lang, options.split, options.limit, spec_content, record.as_list())
+
+
 def _predict(producer, spec: TaskSpec, lang: str, examples, settings, out: Path, key: str,
-             record: reads.Record) -> dict:
+             record: reads.Record, options: EvalOptions | None = None) -> dict:
     t0 = time.perf_counter()
-    predictions = producer.predict(spec, lang, examples, settings)
+    with featcache.inputs(inputs_key(options, spec, lang, record) if options is not None else None):
+        predictions = producer.predict(spec, lang, examples, settings)
     seconds = round(time.perf_counter() - t0, 3)
     # every process holds the same predictions; one writes them
     state = score_and_write(out, spec, predictions, key, write=is_main(), seconds=seconds, inputs=record.as_list())
