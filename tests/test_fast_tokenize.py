@@ -295,3 +295,64 @@ def test_engine_rows_back_off_on_oom_and_name_a_non_finite_feature(tok_model):
     with pytest.raises(UserError, match=f"feature {bad} "):
         InferenceEngine(device="cpu", batch_size=4, progress=False).run(tok_model, rows, nan_forward,
                                                                         token_keys=["logits"])
+
+
+# --- the tokenizer is parsed once: the same tokenizer as transformers' own load ------------------------
+
+@pytest.fixture(scope="module", params=["me5", "bench-tiny", "wordpiece", "demo"])
+def tokenizer_folder(request, tmp_path_factory):
+    from pathlib import Path
+
+    if request.param == "me5":
+        from conftest import me5_small
+
+        return me5_small()
+    if request.param == "bench-tiny":  # the bench suite's copy: tokenizer_config.json without added tokens
+        from conftest import me5_small
+
+        folder = tmp_path_factory.mktemp("bench-tok")
+        src = Path(me5_small())
+        for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+            if (src / name).is_file():
+                (folder / name).write_bytes((src / name).read_bytes())
+        return folder
+    folder = tmp_path_factory.mktemp(request.param)
+    if request.param == "wordpiece":
+        build_tokenizer(folder)
+    else:
+        from xtreme_harness.demo import build_tokenizer as demo_tokenizer
+
+        demo_tokenizer(CORPUS * 5, folder, vocab_size=300)
+    return folder
+
+
+def test_parse_once_loads_the_same_tokenizer(tokenizer_folder):
+    from xtreme_harness.producers.checkpoints import Checkpoint
+    from xtreme_harness.producers.native import load_tokenizer
+
+    want = transformers.AutoTokenizer.from_pretrained(str(tokenizer_folder), use_fast=True)
+    got = load_tokenizer(Checkpoint(path=str(tokenizer_folder), config={}, local=True))
+    assert type(got) is type(want)
+    for attr in ("cls_token", "sep_token", "unk_token", "pad_token", "mask_token", "bos_token", "eos_token",
+                 "model_input_names", "all_special_ids", "all_special_tokens", "model_max_length", "padding_side",
+                 "truncation_side", "split_special_tokens"):
+        assert getattr(got, attr) == getattr(want, attr), attr
+    assert str(got.added_tokens_decoder) == str(want.added_tokens_decoder)
+    assert got.backend_tokenizer.to_str() == want.backend_tokenizer.to_str()
+    texts = _texts(30, seed=5) + ["<mask> </s> <s> [SEP] [CLS] <unk>"]
+    assert got(texts, texts[::-1], truncation=True, max_length=40)["input_ids"] == \
+        want(texts, texts[::-1], truncation=True, max_length=40)["input_ids"]
+    assert got.convert_ids_to_tokens(list(range(20))) == want.convert_ids_to_tokens(list(range(20)))
+
+
+def test_added_tokens_are_read_off_the_head_only(tmp_path):
+    from xtreme_harness.producers.native import _added_tokens
+
+    (tmp_path / "t.json").write_text('{"version": "1.0", "truncation": null, "padding": null, "added_tokens": '
+                                     '[{"id": 0, "content": "<s>", "special": true}], "model": {"vocab": [' +
+                                     ",".join(['["x", 0.0]'] * 10) + "]}}", encoding="utf-8")
+    assert _added_tokens(tmp_path / "t.json") == [{"id": 0, "content": "<s>", "special": True}]
+    (tmp_path / "late.json").write_text('{"model": {"vocab": []}, "added_tokens": []}', encoding="utf-8")
+    assert _added_tokens(tmp_path / "late.json") == []
+    (tmp_path / "cut.json").write_text('{"model": "' + "x" * 200 + '", "added_tokens": []}', encoding="utf-8")
+    assert _added_tokens(tmp_path / "cut.json", head_bytes=100) is None  # not within the head: the usual load

@@ -220,11 +220,84 @@ def _bad_checkpoint_file(exc: Exception) -> bool:
     return not isinstance(exc, (ImportError, MemoryError, NotImplementedError))
 
 
+def _added_tokens(path: Path, head_bytes: int = 2**20) -> list | None:
+    """The ``added_tokens`` array of a ``tokenizer.json``, read from the file's first MiB: the tokenizers
+    library writes it before the normalizer and the model, so the (often 17 MB) rest need not be parsed.
+    None when it is not there (the caller then loads the usual way)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read(head_bytes)
+    except (OSError, UnicodeDecodeError):
+        return None
+    decoder = json.JSONDecoder()
+    i = len(text) - len(text.lstrip())
+    if not text[i:i + 1] == "{":
+        return None
+    i += 1
+    try:
+        while True:
+            i += len(text[i:]) - len(text[i:].lstrip())
+            key, i = decoder.raw_decode(text, i)
+            i += len(text[i:]) - len(text[i:].lstrip())
+            if not isinstance(key, str) or text[i:i + 1] != ":":
+                return None
+            i += 1
+            i += len(text[i:]) - len(text[i:].lstrip())
+            value, i = decoder.raw_decode(text, i)
+            if key == "added_tokens":
+                return value if isinstance(value, list) else None
+            i += len(text[i:]) - len(text[i:].lstrip())
+            if text[i:i + 1] != ",":
+                return None
+            i += 1
+    except (ValueError, IndexError):  # a value past the first MiB, or not JSON
+        return None
+
+
+def _parse_once_kwargs(path: str) -> dict[str, Any]:
+    """``from_pretrained`` arguments that spare transformers 5 its own Python parse of ``tokenizer.json``.
+
+    A checkpoint whose ``tokenizer_config.json`` has no ``added_tokens_decoder`` (an older save) makes
+    transformers read the whole ``tokenizer.json`` with ``json.load`` just for its ``added_tokens``, and then
+    the Rust library parses the file again. Passing ``added_tokens_decoder`` (read off the file's head) and
+    the ``special_tokens_map.json`` entries that the same legacy step would have merged (as it would have)
+    leaves only the Rust parse. Anything unusual (transformers 4, an ``added_tokens.json``, extra special
+    tokens, a config that has the decoder already) gets no arguments: the usual load."""
+    import transformers
+
+    folder = Path(path)
+    if not transformers.__version__.split(".")[0].isdigit() or int(transformers.__version__.split(".")[0]) < 5:
+        return {}
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+        special = json.loads((folder / "special_tokens_map.json").read_text(encoding="utf-8")) \
+            if (folder / "special_tokens_map.json").is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(config, dict) or "added_tokens_decoder" in config or (folder / "added_tokens.json").exists() \
+            or not (folder / "tokenizer.json").is_file() or not isinstance(special, dict) \
+            or {"extra_special_tokens", "additional_special_tokens"} & set(special):
+        return {}
+    added = _added_tokens(folder / "tokenizer.json")
+    if added is None or not all(isinstance(t, dict) and isinstance(t.get("id"), int) for t in added):
+        return {}
+    from transformers import AddedToken
+
+    kwargs: dict[str, Any] = {"added_tokens_decoder": {t["id"]: {k: v for k, v in t.items() if k != "id"}
+                                                       for t in added}}
+    for key, value in special.items():
+        if isinstance(value, dict):
+            value = AddedToken(**{k: v for k, v in value.items() if k != "special"}, special=True)
+        kwargs[key] = value
+    return kwargs
+
+
 def load_tokenizer(ck: Checkpoint, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     try:
-        tok = AutoTokenizer.from_pretrained(ck.path, use_fast=True, trust_remote_code=trust_remote_code)
+        tok = AutoTokenizer.from_pretrained(ck.path, use_fast=True, trust_remote_code=trust_remote_code,
+                                            **_parse_once_kwargs(ck.path))
     except BaseException as exc:  # the Rust tokenizer panics (PanicException is a BaseException) on bad files
         if isinstance(exc, (KeyboardInterrupt, SystemExit)) or not _bad_checkpoint_file(exc):
             raise
