@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchcommon import loadavg, machine  # noqa: E402
+from benchcommon import encoder_flops, loadavg, machine, peak_tflops  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -127,6 +127,15 @@ class Pretokenized:
         return {"input_ids": rows, "attention_mask": [[1] * len(r) for r in rows]}
 
 
+def pretokenized_rows(ids: list[list[int]], sentences, max_length: int = MAX_LEN):
+    """The engine's token rows for 'sentence' i = ids[i], cut as ``Pretokenized`` cuts them."""
+    from xtreme_harness.families.tokens import Rows, flat
+
+    out = Pretokenized(ids)(sentences, truncation=True, max_length=max_length)["input_ids"]
+    values, starts = flat(out)
+    return Rows(values, starts)
+
+
 # --- the two sides -------------------------------------------------------------------
 
 def build_model(shape: str):
@@ -178,8 +187,9 @@ def engine_run(model, ids: list[list[int]], layer: int, args) -> tuple[np.ndarra
     engine = InferenceEngine(device=args.device, dtype=args.dtype, batch_size="auto",
                              max_tokens_per_batch=args.max_tokens, progress=False)
     t0, c0 = time.perf_counter(), time.process_time()
-    emb = HiddenStateEncoder(model, Pretokenized(ids), engine, layer, "mean").encode([str(i) for i in range(len(ids))],
-                                                                              MAX_LEN, "bench")
+    encoder = HiddenStateEncoder(model, None, engine, layer, "mean")
+    encoder.features = lambda texts, max_length: pretokenized_rows(ids, texts, max_length)  # ids made beforehand
+    emb = encoder.encode([str(i) for i in range(len(ids))], MAX_LEN, "bench")
     return emb, engine, time.perf_counter() - t0, time.process_time() - c0
 
 
@@ -213,6 +223,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=1, help="runs per side; the best time is kept")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--min-cosine", type=float, default=0.9999)
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="the device's peak for MFU (default: known GPUs' dense bf16 peak; none on CPU)")
     p.add_argument("--json", dest="json_out", default=None)
     args = p.parse_args(argv)
 
@@ -304,10 +316,16 @@ def main(argv=None) -> int:
                          min_cosine=cos512, compared=sub_n))
     rows.append(dict(method=f"engine ({eng[5]}, sorted, dynamic, batch auto)", key="engine",
                      sentences=len(ids), tokens=tokens))
+    cfg = model.config
+    peak = peak_tflops(device, args.peak_tflops)
     for r in rows:
-        wall, cpu, _, padded, batches, _ = best[r.pop("key")]
+        key = r.pop("key")
+        wall, cpu, _, padded, batches, _ = best[key]
+        flops = encoder_flops(cfg.hidden_size, cfg.num_hidden_layers, cfg.intermediate_size,
+                              lengths[sub_idx] if key == "naive512" else lengths)
         r.update(seconds=wall, cpu_seconds=cpu, padded_tokens=int(padded), batches=int(batches),
-                 sentences_per_s=r["sentences"] / wall, tokens_per_s=r["tokens"] / wall)
+                 sentences_per_s=r["sentences"] / wall, tokens_per_s=r["tokens"] / wall,
+                 model_tflops=flops / wall / 1e12, mfu=(flops / wall / (peak * 1e12)) if peak else None)
     eng_row = rows[-1]
     for r in rows[:-1]:
         r["engine_speedup"] = eng_row["sentences_per_s"] / r["sentences_per_s"]
@@ -328,12 +346,14 @@ def main(argv=None) -> int:
           f"max {info['max_len']} ({info['longer_than_128']} over 128) | best of {args.repeats} | "
           f"load average {load_before} -> {load_after}\n")
     print("| method | sentences | batches | padded positions | seconds | CPU seconds | sentences/s | "
-          "real tokens/s | engine / this |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "real tokens/s | model TFLOP/s | MFU | engine / this |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         ratio = f"{r['engine_speedup']:.2f}x" if "engine_speedup" in r else ""
+        mfu = "n/a" if r["mfu"] is None else f"{100 * r['mfu']:.1f}%"
         print(f"| {r['method']} | {r['sentences']} | {r['batches']} | {r['padded_tokens']} | {r['seconds']:.2f} | "
-              f"{r['cpu_seconds']:.2f} | {r['sentences_per_s']:.1f} | {r['tokens_per_s']:.0f} | {ratio} |")
+              f"{r['cpu_seconds']:.2f} | {r['sentences_per_s']:.1f} | {r['tokens_per_s']:.0f} | "
+              f"{r['model_tflops']:.3f} | {mfu} | {ratio} |")
     print()
     failed = False
     for r in rows[:-1]:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchcommon import loadavg, machine  # noqa: E402
+from benchcommon import encoder_flops, loadavg, machine, peak_tflops  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -134,6 +134,8 @@ def main(argv=None) -> int:
     p.add_argument("--blocks", type=int, default=1, help="time in this many interleaved blocks (shared machines)")
     p.add_argument("--repeats", type=int, default=1, help="runs per block and side; the best time is kept")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="the device's peak for MFU (default: known GPUs' dense bf16 peak; none on CPU)")
     p.add_argument("--json", dest="json_out", default=None)
     args = p.parse_args(argv)
 
@@ -197,8 +199,13 @@ def main(argv=None) -> int:
                     f"batch {args.batch_size})", seconds=engine_s, cpu_seconds=engine_cpu,
              padded_tokens=padded, batches=batches),
     ]
+    cfg = SHAPES[shape]
+    flops = encoder_flops(cfg["hidden_size"], cfg["num_hidden_layers"], cfg["intermediate_size"], lengths)
+    peak = peak_tflops(device, args.peak_tflops)
     for r in rows:
-        r.update(examples_per_s=len(feats) / r["seconds"], tokens_per_s=tokens / r["seconds"])
+        r.update(examples_per_s=len(feats) / r["seconds"], tokens_per_s=tokens / r["seconds"],
+                 model_tflops=flops / r["seconds"] / 1e12,
+                 mfu=(flops / r["seconds"] / (peak * 1e12)) if peak else None)
     speedup = naive_s / engine_s
     cpu_speedup = naive_cpu / engine_cpu if engine_cpu > 0 else float("nan")
     info = dict(
@@ -208,7 +215,8 @@ def main(argv=None) -> int:
         pairs=len(feats), inputs=source, real_tokens=tokens, median_len=float(np.median(lengths)),
         p95_len=float(np.percentile(lengths, 95)), max_len=int(lengths.max()),
         blocks=int(args.blocks), repeats=int(args.repeats), loadavg_before=load_before, loadavg_after=load_after,
-        argmax_agreement=agree, max_abs_logit_diff=max_diff, speedup=speedup, cpu_time_speedup=cpu_speedup, rows=rows)
+        argmax_agreement=agree, max_abs_logit_diff=max_diff, speedup=speedup, cpu_time_speedup=cpu_speedup,
+        model_flops=flops, peak_tflops=peak, rows=rows)
 
     print(f"{info['date']} | {info['machine']}, {info['threads']} torch thread(s) | torch {info['torch']} | "
           f"transformers {info['transformers']}")
@@ -216,11 +224,13 @@ def main(argv=None) -> int:
           f"{tokens} real tokens, length median {info['median_len']:.0f}, p95 {info['p95_len']:.0f}, "
           f"max {info['max_len']} | {args.blocks} block(s) x {args.repeats} repeat(s), best kept | "
           f"load average {load_before} -> {load_after}\n")
-    print("| method | batches | padded tokens | seconds | CPU seconds | examples/s | real tokens/s |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| method | batches | padded tokens | seconds | CPU seconds | examples/s | real tokens/s | model TFLOP/s | MFU |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
+        mfu = "n/a" if r["mfu"] is None else f"{100 * r['mfu']:.1f}%"
         print(f"| {r['method']} | {r['batches']} | {r['padded_tokens']} | {r['seconds']:.2f} | "
-              f"{r['cpu_seconds']:.2f} | {r['examples_per_s']:.1f} | {r['tokens_per_s']:.0f} |")
+              f"{r['cpu_seconds']:.2f} | {r['examples_per_s']:.1f} | {r['tokens_per_s']:.0f} | "
+              f"{r['model_tflops']:.3f} | {mfu} |")
     print(f"\nengine / naive: {speedup:.2f}x examples/s (wall), {cpu_speedup:.2f}x by process CPU time; "
           f"argmax agreement {agree:.2%}; max |logit diff| {max_diff:.2e}")
     if args.json_out:

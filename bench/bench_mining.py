@@ -110,7 +110,7 @@ def embed_bucc(out: str, model_dir: str, bucc_dir: str, threads: int) -> None:
     import torch
     import transformers
 
-    from xtreme_harness.producers.embedding import default_layer, embed
+    from xtreme_harness.producers.embedding import HiddenStateEncoder, default_layer
     from xtreme_harness.producers.engine import InferenceEngine, load_kwargs
 
     torch.set_num_threads(threads)
@@ -120,8 +120,9 @@ def embed_bucc(out: str, model_dir: str, bucc_dir: str, threads: int) -> None:
     layer = default_layer(model.config.num_hidden_layers)
     engine = InferenceEngine(device="cpu", dtype="float32", batch_size="auto", progress=False)
     t = time.perf_counter()
-    x = embed(rs.source, model, tok, engine, layer, "mean", 512, "zh")
-    y = embed(rs.target, model, tok, engine, layer, "mean", 512, "en")
+    encoder = HiddenStateEncoder(model, tok, engine, layer, "mean")
+    x = encoder.encode(rs.source, 512, "zh")
+    y = encoder.encode(rs.target, 512, "en")
     np.savez(out, x=x, y=y, layer=layer, model=os.path.basename(os.path.normpath(model_dir)))
     print(f"# embedded {len(x):,} + {len(y):,} sentences (layer {layer}) in {time.perf_counter() - t:.0f}s -> {out}",
           file=sys.stderr)

@@ -77,13 +77,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DATA = ROOT.parent / "shared" / "data"
 
-TASKS = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba")
+TASKS = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba", "xcopa")
 FAMILY = {"xnli": "classification", "pawsx": "classification", "udpos": "tagging", "panx": "tagging",
-          "xquad": "qa", "mlqa": "qa", "tydiqa": "qa", "bucc2018": "retrieval", "tatoeba": "retrieval"}
+          "xquad": "qa", "mlqa": "qa", "tydiqa": "qa", "bucc2018": "retrieval", "tatoeba": "retrieval",
+          "xcopa": "multiple_choice"}
+EXTRA_ARGS = {"xcopa": ["--version", "xtreme-r"]}  # XCOPA is an XTREME-R task
 # The split with gold labels in the shared data (its README): PAWS-X test has gold for de only, PAN-X test none,
 # MLQA has only dev, BUCC only its sample ("dev") set. TyDiQA-GoldP's test is the official dev file.
 SPLIT = {"xnli": "test", "pawsx": "dev", "udpos": "test", "panx": "dev", "xquad": "test", "mlqa": "dev",
-         "tydiqa": "test", "bucc2018": "dev", "tatoeba": "test"}
+         "tydiqa": "test", "bucc2018": "dev", "tatoeba": "test", "xcopa": "test"}
 STAGES = ("load", "read", "tokenise", "featurise", "batching", "model", "decode", "score", "write", "fingerprint",
           "setup", "other")
 # (stage, module, attribute): the functions wrapped in the harness process
@@ -136,10 +138,24 @@ SEAMS = (
     ("setup", "xtreme_harness.producers.checkpoints", "resolve"),
     ("setup", "xtreme_harness.tasks.registry", "resolve_tasks"),
     ("setup", "xtreme_harness.tasks.data", "plan_languages"),
+    # the array paths (Rust batch encoding into columns, the feature cache, vectorised decoding)
+    ("load", "xtreme_harness.producers.native", "CheckpointProducer.vocabulary_top"),
+    ("tokenise", "xtreme_harness.families.tokens", "encode"),
+    ("featurise", "xtreme_harness.families.base", "cached_rows"),
+    ("featurise", "xtreme_harness.families.classification", "featurize_rows"),
+    ("featurise", "xtreme_harness.families.multiple_choice", "featurize_rows"),
+    ("featurise", "xtreme_harness.families.tagging", "featurize_rows"),
+    ("featurise", "xtreme_harness.families.qa", "featurize_rows"),
+    ("featurise", "xtreme_harness.producers.embedding", "HiddenStateEncoder.features"),
+    ("decode", "xtreme_harness.families.multiple_choice", "decode"),
+    ("decode", "xtreme_harness.families.tagging", "decode_rows"),
+    ("decode", "xtreme_harness.families.qa", "decode_rows"),
 )
+# seams only the array paths' tree has: not reported as missing on a tree without them
+NEW_SEAMS = {"vocabulary_top", "encode", "cached_rows", "featurize_rows", "features", "decode_rows"}
 # Tools per family, and the tasks that get tool rows unless --tool-tasks says otherwise
 TOOLS = {"classification": ("pipeline", "trainer", "official"), "tagging": ("pipeline", "trainer", "official"),
-         "qa": ("pipeline", "official"), "retrieval": ("st", "official")}
+         "qa": ("pipeline", "official"), "retrieval": ("st", "official"), "multiple_choice": ()}
 TOOL_TASKS = ("xnli", "udpos", "panx", "xquad", "tatoeba")
 TOOL_NAMES = {
     ("classification", "pipeline"): 'pipeline("text-classification")',
@@ -155,6 +171,7 @@ TOOL_NAMES = {
 }
 BATCH = 32
 TRAINER_DIR = os.path.join(tempfile.gettempdir(), f"bench-trainer-{os.getpid()}")  # Trainer wants one; nothing is saved
+PYCACHE = os.path.join(tempfile.gettempdir(), "bench-pipeline-pycache")
 
 
 # =====================================================================================================
@@ -321,6 +338,7 @@ def harness_worker(argv: list[str]) -> int:
     finally:
         clock.leave()
     t2, c2 = time.perf_counter(), time.process_time()
+    missing = [m for m in missing if m.rsplit(".", 1)[-1] not in NEW_SEAMS]
     stages_missing = [s for s in STAGES if s not in present and s != "other"]
     report = {"rc": rc, "import_s": t1 - t0, "import_cpu_s": c1 - c0, "run_s": t2 - t1, "run_cpu_s": c2 - c1,
               "stages": {s: (None if s in stages_missing else clock.wall[s]) for s in STAGES},
@@ -671,6 +689,10 @@ def thread_env(threads: int) -> dict[str, str]:
         env[key] = str(threads)
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", PYTHONHASHSEED="0",
                TRANSFORMERS_VERBOSITY="error", TOKENIZERS_PARALLELISM="true" if threads > 1 else "false")
+    # Byte-compiled modules as an installed package has them, kept outside the trees (which stay untouched):
+    # without them every process compiles the harness's sources again, inside the timed call for lazy imports.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = PYCACHE
     return env
 
 
@@ -745,15 +767,17 @@ def run_harness(tree: Path, side: str, task: str, args, suite: Path, threads: in
     log = work / f"log-{tag}.txt"
     shutil.rmtree(out, ignore_errors=True)
     eval_args = ["--model", str(suite), "--tasks", task, "--data-dir", str(args.data_dir), "--split", SPLIT[task],
-                 "--output", str(out), "--device", "cpu"]
+                 "--output", str(out), "--device", args.device]
     if args.languages:
         eval_args += ["--languages", args.languages]
     if args.limit:
         eval_args += ["--limit", str(args.limit)]
+    eval_args += EXTRA_ARGS.get(task, [])
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "harness", "--tree", str(tree), "--report",
            str(report), "--threads", str(threads), "--"] + eval_args
     env = thread_env(threads)
     env["PYTHONPATH"] = str(tree) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["XTREME_FEATURE_CACHE"] = str(feature_cache_dir(work, side, task, args.feature_cache, tag))
     rec = {"kind": "harness", "side": side, "task": task, "threads": threads, "tag": tag,
            "load_before": loadavg(), "tree_digest": tree_digest(tree)}
     rec.update(run_process(cmd, env, args.timeout, log))
@@ -777,6 +801,150 @@ def run_harness(tree: Path, side: str, task: str, args, suite: Path, threads: in
     if not args.keep:
         shutil.rmtree(out, ignore_errors=True)
     return rec
+
+
+def feature_cache_dir(work: Path, side: str, task: str, mode: str, tag: str) -> Path:
+    """Where a run keeps tokenised features (``XTREME_FEATURE_CACHE``; a tree without the cache ignores it):
+    ``warm``, one folder per side and task, filled by an untimed run before the timed ones; ``cold``, an empty
+    folder for every run (tokenisation and the cache's writes are in the figures)."""
+    if mode == "cold":
+        folder = work / "feature-cache" / f"cold-{tag}"
+        shutil.rmtree(folder, ignore_errors=True)
+        return folder
+    return work / "feature-cache" / f"warm-{side}-{task}"
+
+
+def warm_up(tree: Path, side: str, task: str, args, suite: Path, threads: int, work: Path) -> None:
+    """One untimed run that fills the side's feature cache for ``task`` (``--feature-cache warm``)."""
+    rec = run_harness(tree, side, task, args, suite, threads, work, f"warmup-{side}-{task}")
+    if rec.get("error"):
+        print(f"warm-up {task} {side} failed:\n{rec['error']}", file=sys.stderr)
+
+
+# --- start-up: --help and the time from the command to the first batch ------------------------------------
+
+FIRST_BATCH = r"""
+import os, sys, time
+spawned, report = float(sys.argv[1]), sys.argv[2]
+
+class Hook:
+    # wraps InferenceEngine.run once its module is loaded: the first forward writes the time and ends the process
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "xtreme_harness.producers.engine":
+            return None
+        sys.meta_path.remove(cls)
+        import importlib.util
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            original = module.InferenceEngine.run
+
+            def patched(self, model, features, forward=module.logits_forward, *args, **kwargs):
+                def first(m, batch):
+                    with open(report, "w") as f:
+                        f.write(repr(time.time() - spawned) + "\n" + module.__file__)
+                    os._exit(0)
+                return original(self, model, features, first, *args, **kwargs)
+
+            module.InferenceEngine.run = patched
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, Hook)
+from xtreme_harness import cli
+sys.exit(cli.eval_main(sys.argv[3:]))
+"""
+
+
+def _spawn_timed(cmd: list[str], env: dict, timeout: float, tree: Path) -> tuple[int, float]:
+    """Run ``cmd`` in ``tree``: ``python -m``/``-c`` put the working folder first on sys.path, ahead of
+    PYTHONPATH, so that is the tree whose package is imported."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout,
+                          cwd=str(tree))
+    return proc.returncode, time.perf_counter() - t0
+
+
+def startup_bench(sides, task: str, args, suite: Path, work: Path) -> dict:
+    """Per side: ``xtreme-eval --help`` wall time, and the time from spawning ``xtreme-eval --tasks TASK`` to
+    its first forward (interpreter start, imports, options, reading, tokenising or the feature cache, model
+    load, padding), with an empty and with a filled feature cache; ``args.startup`` runs each, interleaved."""
+    out: dict = {"task": task, "runs": args.startup, "sides": {}}
+    threads = int(str(args.threads).split(",")[0])
+    for side, tree in sides:
+        out["sides"][side] = {"help": [], "first_batch_cold": [], "first_batch_warm": []}
+    warm_dir = {side: work / "startup-cache" / f"warm-{side}" for side, _ in sides}
+    for side, tree in sides:  # fill the warm caches (untimed)
+        env = thread_env(threads)
+        env.update(PYTHONPATH=str(tree), XTREME_FEATURE_CACHE=str(warm_dir[side]))
+        _first_batch(tree, task, args, suite, work, env, full=True)
+    for rep in range(args.startup):
+        order = sides if rep % 2 == 0 else list(reversed(sides))
+        for side, tree in order:
+            env = thread_env(threads)
+            env["PYTHONPATH"] = str(tree)
+            rc, secs = _spawn_timed([sys.executable, "-m", "xtreme_harness.cli_entry", "eval", "--help"], env, 120,
+                                    tree)
+            out["sides"][side]["help"].append(secs if rc == 0 else None)
+            for mode in ("cold", "warm"):
+                cache = warm_dir[side] if mode == "warm" else work / "startup-cache" / f"cold-{side}-{rep}"
+                if mode == "cold":
+                    shutil.rmtree(cache, ignore_errors=True)
+                env = thread_env(threads)
+                env.update(PYTHONPATH=str(tree), XTREME_FEATURE_CACHE=str(cache))
+                out["sides"][side][f"first_batch_{mode}"].append(_first_batch(tree, task, args, suite, work, env))
+            print(f"startup {side} repeat {rep}: --help {out['sides'][side]['help'][-1]:.2f}s, first batch cold "
+                  f"{out['sides'][side]['first_batch_cold'][-1]}, warm {out['sides'][side]['first_batch_warm'][-1]} "
+                  f"(load {loadavg()})", file=sys.stderr, flush=True)
+    out["load_after"] = loadavg()
+    return out
+
+
+def _first_batch(tree: Path, task: str, args, suite: Path, work: Path, env: dict, full: bool = False):
+    """Seconds from spawning xtreme-eval to its first forward (None on failure); ``full`` runs it to the end."""
+    out = work / "startup-out"
+    shutil.rmtree(out, ignore_errors=True)
+    eval_args = ["--model", str(suite), "--tasks", task, "--data-dir", str(args.data_dir), "--split", SPLIT[task],
+                 "--output", str(out), "--device", args.device, "--no-progress"]
+    if args.languages:
+        eval_args += ["--languages", args.languages]
+    if args.limit:
+        eval_args += ["--limit", str(args.limit)]
+    eval_args += EXTRA_ARGS.get(task, [])
+    if full:
+        cmd = [sys.executable, "-m", "xtreme_harness.cli_entry", "eval"] + eval_args
+        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=args.timeout,
+                       cwd=str(tree))  # the working folder comes first on sys.path: the tree's package
+        return None
+    report = work / "first-batch.txt"
+    report.unlink(missing_ok=True)
+    cmd = [sys.executable, "-c", FIRST_BATCH, repr(time.time()), str(report)] + eval_args
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=args.timeout,
+                   cwd=str(tree))
+    try:
+        seconds, source = report.read_text().split("\n", 1)
+    except (OSError, ValueError):
+        return None
+    if tree.resolve() not in Path(source).resolve().parents:
+        raise RuntimeError(f"the first-batch run imported {source}, not the tree {tree}")
+    return float(seconds)
+
+
+def print_startup(st: dict) -> None:
+    def stat(xs):
+        xs = sorted(x for x in xs if x is not None)
+        return "n/a" if not xs else f"{xs[0]:.2f} / {xs[(len(xs) - 1) // 2]:.2f}"
+
+    print(f"### start-up, {st['runs']} runs per side (best / median seconds), task {st['task']}\n")
+    print("| tree | xtreme-eval --help | command to first batch, empty feature cache | "
+          "command to first batch, filled feature cache |")
+    print("|---|---:|---:|---:|")
+    for side, v in st["sides"].items():
+        print(f"| {side} | {stat(v['help'])} | {stat(v['first_batch_cold'])} | {stat(v['first_batch_warm'])} |")
+    print()
 
 
 def run_tool(tool: str, task: str, args, suite: Path, threads: int, langs: list[str], work: Path, tag: str) -> dict:
@@ -899,6 +1067,15 @@ def main(argv=None) -> int:
     p.add_argument("--live", action="store_true",
                    help="run the current tree as it is on disk at each run (default: a copy taken at the start, "
                         "so that edits made during the run do not mix versions)")
+    p.add_argument("--device", default="cpu", help="xtreme-eval --device (the tools always run on the CPU)")
+    p.add_argument("--feature-cache", choices=("warm", "cold"), default="cold",
+                   help="cold (default): every run starts with an empty feature cache, so tokenisation is in the "
+                        "figures; warm: every timed run finds the features of an untimed run before it (a tree "
+                        "without a feature cache is unaffected)")
+    p.add_argument("--startup", type=int, default=0, metavar="N",
+                   help="also time, N times per side, 'xtreme-eval --help' and the time from the command to the "
+                        "first batch (the first task given, cold and warm feature cache), and print that table")
+    p.add_argument("--startup-only", action="store_true", help="only the --startup table")
     p.add_argument("--json", dest="json_out", default=None)
     args = p.parse_args(argv)
 
@@ -936,7 +1113,20 @@ def main(argv=None) -> int:
         args.current = snapshot(args.current, work / "current-tree")
     sides = ([("baseline", args.baseline)] if args.baseline else []) + [("current", args.current)]
     records: list[dict] = []
+    startup = None
+    if args.startup:
+        startup = startup_bench(sides, tasks[0], args, suite, work)
+        if args.startup_only:
+            print_startup(startup)
+            if args.json_out:
+                Path(args.json_out).write_text(json.dumps({"startup": startup}, indent=1, default=str))
+            return 0
     load_before = loadavg()
+    if args.feature_cache == "warm":
+        for threads in threads_list[:1]:
+            for task in tasks:
+                for side, tree in sides:
+                    warm_up(tree, side, task, args, suite, threads, work)
     for threads in threads_list:
         shutil.rmtree(work / "preds", ignore_errors=True)
         langs_of: dict[str, list[str]] = {}
@@ -983,7 +1173,12 @@ def main(argv=None) -> int:
     versions = _versions()
     digests = {side: sorted({r["tree_digest"] for r in records if r["kind"] == "harness" and r["side"] == side})
                for side, _ in sides}
-    info = {"date": _dt.date.today().isoformat(), "machine": machine(types.SimpleNamespace(type="cpu")),
+    where = machine(types.SimpleNamespace(type="cpu"))
+    if args.device.startswith("cuda"):
+        import torch
+
+        where += f" + {torch.cuda.get_device_name(0)}"
+    info = {"date": _dt.date.today().isoformat(), "machine": where,
             "python": platform.python_version(), "versions": versions, "model": args.model, "suite": str(suite),
             "tasks": tasks, "languages": args.languages, "limit": args.limit, "threads": threads_list,
             "repeats": args.repeats, "tool_repeats": tool_repeats, "stat": args.stat,
@@ -995,10 +1190,13 @@ def main(argv=None) -> int:
             "tree_digests": digests,
             "harness_process_s": sum(r["process_s"] for r in records if r["kind"] == "harness"),
             "tool_process_s": sum(r["process_s"] for r in records if r["kind"] == "tool")}
+    info["feature_cache"] = args.feature_cache
     summary = report(info, records, tasks, threads_list, args, sides)
+    if startup:
+        print_startup(startup)
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps({"info": info, "summary": summary, "records": records}, indent=1,
-                                                  default=str))
+        Path(args.json_out).write_text(json.dumps({"info": info, "summary": summary, "records": records,
+                                                   "startup": startup}, indent=1, default=str))
     if not args.workdir and not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     failed = [r for r in records if r.get("error")]
@@ -1013,7 +1211,8 @@ def report(info, records, tasks, threads_list, args, sides) -> dict:
           f"{v['transformers']} | tokenizers {v['tokenizers']} | sentence-transformers {v['sentence-transformers']}")
     print(f"model {info['model']} ({info['suite']}) | limit {info['limit']} | languages {info['languages'] or 'all'}"
           f" | repeats {info['repeats']}, {info['stat']} kept | load average {info['loadavg_before']} -> "
-          f"{info['loadavg_after']} | {info['elapsed_s'] / 60:.1f} min in all")
+          f"{info['loadavg_after']} | {info['elapsed_s'] / 60:.1f} min in all | feature cache "
+          f"{info.get('feature_cache')}")
     print(f"splits: {', '.join(f'{t} {s}' for t, s in info['splits'].items())}")
     print(f"process time: xtreme-eval runs {info['harness_process_s'] / 60:.1f} min, tool runs "
           f"{info['tool_process_s'] / 60:.1f} min | harness sources: " +

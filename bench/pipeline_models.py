@@ -33,6 +33,7 @@ HEADS = {
     "mlqa": ("QuestionAnswering", None),
     "tydiqa": ("QuestionAnswering", None),
     "encoder": ("Model", None),
+    "xcopa": ("MultipleChoice", None),
 }
 RETRIEVAL = ("bucc2018", "tatoeba")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")

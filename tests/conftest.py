@@ -13,6 +13,20 @@ SHARED_DATA = SHARED / "data"
 GOLDEN = SHARED / "golden"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _feature_cache(tmp_path_factory):
+    """The on-disk feature cache of the test session's own (xtreme-eval keeps one by default), so that tests
+    neither read a user's entries nor leave theirs behind; subprocesses inherit it."""
+    if "XTREME_FEATURE_CACHE" in os.environ:
+        yield
+        return
+    os.environ["XTREME_FEATURE_CACHE"] = str(tmp_path_factory.mktemp("feature-cache"))
+    try:
+        yield
+    finally:
+        os.environ.pop("XTREME_FEATURE_CACHE", None)
+
+
 def need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not available")

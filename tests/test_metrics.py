@@ -153,3 +153,39 @@ def test_bucc_order_invariant_and_symmetric(gold, pred):
     assert r == bucc_f1(list(reversed(g)), list(reversed(p)))
     assert r["f1"] == pytest.approx(bucc_f1(p, g)["f1"])
     assert 0 <= r["f1"] <= 100
+
+
+# --- the array chunkers equal the loops they replace ------------------------------------
+
+_TAGS = ["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "NOUN", "SCONJ", "ADJ", "I-X-Y", ".", "B", "I"]
+tag_sentences = st.lists(st.lists(st.sampled_from(_TAGS), min_size=0, max_size=8), min_size=1, max_size=8)
+
+
+@pytest.mark.filterwarnings("ignore:.*seems not to be NE tag")
+@settings(max_examples=150, deadline=None)
+@given(tag_sentences, st.randoms())
+def test_array_chunk_metrics_equal_the_references(gold, rnd):
+    from xtreme_harness.metrics.tagging import (chunk_counts, chunk_records, correct_token_records,
+                                                pos_chunk_f1_reference, seqeval_f1_reference)
+
+    pred = [[rnd.choice(_TAGS) for _ in s] for s in gold]
+    assert seqeval_f1(gold, pred) == seqeval_f1_reference(gold, pred)
+    assert pos_chunk_f1(gold, pred) == pos_chunk_f1_reference(gold, pred)
+    for official in ("seqeval", "pos_chunk_f1"):
+        assert chunk_records(official, gold, pred) == [
+            dict(zip(("tp", "n_pred", "n_gold"), chunk_counts(official, g, p))) for g, p in zip(gold, pred)]
+    assert correct_token_records(gold, pred) == [{"correct_tokens": sum(a == b for a, b in zip(g, p))}
+                                                 for g, p in zip(gold, pred)]
+    total = sum(map(len, gold))
+    right = sum(a == b for g, p in zip(gold, pred) for a, b in zip(g, p))
+    assert token_accuracy(gold, pred)["token_accuracy"] == pytest.approx(right / total * 100 if total else 0.0)
+
+
+def test_chunk_metrics_see_sentences_changed_in_place():
+    """The encoding the metrics of one language share is reused only for the same content, not the same lists."""
+    gold = [["B-PER", "I-PER", "O"], ["O", "B-LOC"]]
+    pred = [["B-PER", "I-PER", "O"], ["O", "B-LOC"]]
+    assert seqeval_f1(gold, pred)["f1"] == 100.0
+    pred[1][1] = "O"
+    assert seqeval_f1(gold, pred)["recall"] == 50.0
+    assert token_accuracy(gold, pred)["token_accuracy"] == pytest.approx(400 / 5)

@@ -29,8 +29,24 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-import faiss
-import numpy as np
+
+class _Lazy:
+    """A module imported on first use: a command that never mines (``--help``, most tasks) does not pay for
+    loading FAISS or numpy because its options name the searches declared here."""
+
+    def __init__(self, name: str, alias: str):
+        self._name, self._alias = name, alias
+
+    def __getattr__(self, attr):
+        import importlib
+
+        module = importlib.import_module(self._name)
+        globals()[self._alias] = module
+        return getattr(module, attr)
+
+
+faiss = _Lazy("faiss", "faiss")
+np = _Lazy("numpy", "np")
 
 DEFAULT_CHUNK_SIZE = 16384  # queries per FAISS search call
 MARGINS = ("ratio", "distance", "absolute")

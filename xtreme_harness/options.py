@@ -118,6 +118,11 @@ class EvalOptions:
                                 store="store_true", sources=_MODEL_SIDE)
     embedding_cache: str | None = option(None, "folder to cache retrieval embeddings in (keyed by model, layer, "
                                                "pooling and text hash)", nullable=True, flag="--embedding-cache")
+    feature_cache: bool = option(True, "no on-disk cache of tokenised features (kept in $XTREME_FEATURE_CACHE, "
+                                       "default ~/.cache/xtreme-harness/features, at most "
+                                       "$XTREME_FEATURE_CACHE_MAX bytes, default 2G; keyed by the tokenizer's and "
+                                       "the data's content, so a second run over the same data and tokenizer "
+                                       "skips tokenisation)", flag="--no-feature-cache", store="store_false")
     progress: bool = option(True, "no progress bars", flag="--no-progress", store="store_false")
     overwrite: bool = option(False, "replace what --output holds from other settings (otherwise such a folder is "
                                     "refused)", flag="--overwrite", store="store_true")
@@ -135,7 +140,7 @@ class EvalOptions:
     verbose: bool = option(False, "show lm-eval's own log (--backend lm-eval)", flag="--verbose", store="store_true")
 
     LMEVAL_ONLY = ("model_args", "gen_kwargs", "apply_chat_template", "seed", "verbose")
-    NOT_RECORDED = ("progress", "overwrite", "verbose")
+    NOT_RECORDED = ("progress", "overwrite", "verbose", "feature_cache")  # no option here changes a figure
 
     @classmethod
     def build(cls, values: Mapping[str, Any], source: str = "option") -> "EvalOptions":

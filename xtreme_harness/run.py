@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .families import family_of
-from .io import progress, reads
+from .io import featcache, progress, reads
 from .io.errors import UserError
 from .io.files import safe_join
 from .io.version import __version__
@@ -188,7 +188,7 @@ def _run(options: EvalOptions, specs: list[TaskSpec], producer, skipped: dict[st
                         if state and state.get("fingerprint") == key:
                             said = "reusing finished result"
                         else:
-                            state, said = _predict(producer, spec, lang, examples, settings, out, key, record)
+                            state, said = _predict(producer, spec, lang, examples, settings, out, key, record, options)
                             computed = True
                         entry["states"][lang] = state
                     line.finish(computed, i == len(langs))
@@ -237,10 +237,19 @@ def _finished(out: Path, options: EvalOptions, done: dict[str, dict]) -> dict[st
     return found
 
 
+def inputs_key(options: EvalOptions, spec: TaskSpec, lang: str, record: reads.Record) -> str:
+    """What the examples of one (task, language) are made of: the files read (by content), the split, the
+    limit and the task spec; the feature cache keys features on it (with the tokenizer and the settings)."""
+    spec_content = asdict(spec)
+    spec_content.pop("source_file", None)
+    return featcache.digest("inputs", spec.task, lang, options.split, options.limit, spec_content, record.as_list())
+
+
 def _predict(producer, spec: TaskSpec, lang: str, examples, settings, out: Path, key: str,
-             record: reads.Record) -> dict:
+             record: reads.Record, options: EvalOptions | None = None) -> tuple[dict, str]:
     t0 = time.perf_counter()
-    predictions = producer.predict(spec, lang, examples, settings)
+    with featcache.inputs(inputs_key(options, spec, lang, record) if options is not None else None):
+        predictions = producer.predict(spec, lang, examples, settings)
     seconds = round(time.perf_counter() - t0, 3)
     # every process holds the same predictions; one writes them
     state = score_and_write(out, spec, predictions, key, write=is_main(), seconds=seconds, inputs=record.as_list())

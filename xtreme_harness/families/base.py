@@ -52,6 +52,52 @@ def require_fast(tokenizer: Any) -> None:
                         "load it with use_fast=True or from a tokenizer.json")
 
 
+#: Bumped whenever a featuriser's output changes, so that no feature cache entry of an older one is used.
+FEATURES_VERSION = 1
+
+_LIBRARIES: list = []
+
+
+def tokenizer_libraries() -> tuple:
+    """The installed ``tokenizers`` and ``transformers`` versions: part of every feature cache key, since an
+    upgrade of either may tokenise differently."""
+    if not _LIBRARIES:
+        from importlib.metadata import PackageNotFoundError, version
+
+        for name in ("tokenizers", "transformers"):
+            try:
+                _LIBRARIES.append(version(name))
+            except PackageNotFoundError:
+                _LIBRARIES.append(None)
+    return tuple(_LIBRARIES)
+
+
+def cached_rows(model: Any, what: str, params: Mapping[str, Any], build: Callable[[], Any]) -> Any:
+    """Features (:class:`~.tokens.Rows`) from the model's feature cache, else ``build()`` (and stored).
+
+    Cached only when the model has a cache (``feature_cache``) and says which tokenizer it holds by content
+    (``tokenizer_key``), and the run loop says which data is being predicted
+    (:func:`xtreme_harness.io.featcache.inputs`); ``what`` and ``params`` name the featuriser and its
+    settings."""
+    from ..io import featcache
+
+    cache = getattr(model, "feature_cache", None)
+    tokenizer_key = getattr(model, "tokenizer_key", None)
+    inputs = featcache.current_inputs()
+    if cache is None or tokenizer_key is None or inputs is None:
+        return build()
+    from .tokens import Rows
+
+    key = featcache.digest(FEATURES_VERSION, tokenizer_libraries(), what, dict(params), tokenizer_key, inputs)
+    hit = cache.load(key)
+    if hit is not None:
+        arrays, meta = hit
+        return Rows.from_arrays(arrays, meta.get("stats"))
+    rows = build()
+    cache.save(key, rows.arrays(), {"stats": {k: int(v) for k, v in rows.stats.items()}})
+    return rows
+
+
 def pad_rows(rows: Sequence[Sequence[int]], fill: int, width: int | None = None):
     """A [len(rows), width] int64 tensor, each row padded with ``fill`` (width: the longest row)."""
     import numpy as np

@@ -20,9 +20,11 @@ from .base import (
     Family,
     FeatureList,
     Predictions,
+    cached_rows,
     keep_logits,
     require_fast,
 )
+from .tokens import Rows, encode, rows_of, with_types
 
 
 def featurize(examples: Sequence[PairExample], tokenizer: Any, max_length: int = 128,
@@ -57,6 +59,27 @@ def featurize(examples: Sequence[PairExample], tokenizer: Any, max_length: int =
     feats.stats["features"] = len(feats)
     feats.stats["truncated"] = len(truncated)
     return feats
+
+
+def featurize_rows(examples: Sequence[PairExample], tokenizer: Any, max_length: int = 128) -> Rows:
+    """What :func:`featurize` makes (without training labels), as :class:`~.tokens.Rows`: one row per example,
+    per-row ``example_index`` and ``truncated``, from the tokenizer's Rust batch encoder directly."""
+    require_fast(tokenizer)
+    n = len(examples)
+    types = with_types(tokenizer)
+    if not examples:
+        return Rows.empty(types, {"examples": 0, "features": 0, "truncated": 0})
+    a = [ex.text_a for ex in examples]
+    b = [ex.text_b for ex in examples]
+    rows = rows_of(encode(tokenizer, a, b, max_length=max_length, strategy="longest_first"), types)
+    truncated = np.zeros(n, dtype=bool)
+    full = np.flatnonzero(rows.lengths >= max_length).tolist()
+    if full:  # a second, untruncated pass only where the result is full, to count truncation honestly
+        whole = encode(tokenizer, [a[i] for i in full], [b[i] for i in full])
+        truncated[[i for i, e in zip(full, whole) if len(e.ids) > max_length]] = True
+    rows.row = {"example_index": np.arange(n, dtype=np.int64), "truncated": truncated}
+    rows.stats = {"examples": n, "features": n, "truncated": int(truncated.sum())}
+    return rows
 
 
 def decode(logits: np.ndarray, labels: Mapping[int, str]) -> list[str]:
@@ -117,11 +140,13 @@ class Classification(Family):
 
     def logits(self, examples, head, settings, desc: str = ""):
         """The head's logits, one row per example, and the featurisation counts."""
-        feats = featurize(examples, head.tokenizer, max_length=settings["max_length"])
-        outs = head.run(feats, keep_logits, desc=desc)
+        m = settings["max_length"]
+        rows = cached_rows(head, "classification", {"max_length": m},
+                           lambda: featurize_rows(examples, head.tokenizer, max_length=m))
+        outs = head.run(rows, keep_logits, desc=desc)
         n_labels = len(head.labels or ())
-        values = np.stack([o["logits"] for o in outs]) if outs else np.zeros((0, n_labels))
-        return values, dict(feats.stats)
+        values = outs["logits"] if len(rows) else np.zeros((0, n_labels))
+        return values, dict(rows.stats)
 
     def predict(self, spec, examples, settings, model, lang=""):
         values, stats = self.logits(examples, model, settings, f"{spec.task}/{lang}")

@@ -27,7 +27,8 @@ from ..formats.examples import ChoiceExample
 from ..formats.xcopa import read_label_jsonl, read_xcopa
 from ..io.errors import UserError
 from ..io.files import present
-from .base import MODEL_INPUTS, Family, FeatureList, Predictions, pad_rows
+from .base import MODEL_INPUTS, Family, FeatureList, Predictions, cached_rows, pad_rows
+from .tokens import Rows, encode, rows_of, with_types
 
 
 def pair_texts(ex: ChoiceExample) -> list[tuple[str, str]]:
@@ -60,6 +61,24 @@ def featurize(examples: Sequence[ChoiceExample], tokenizer: Any, max_length: int
     feats.stats["features"] = len(feats)
     feats.stats["full_length_sequences"] = truncated
     return feats
+
+
+def featurize_rows(examples: Sequence[ChoiceExample], tokenizer: Any, max_length: int = 128) -> Rows:
+    """Every choice of every item as one row (items in order, their choices in order), as :func:`featurize`
+    encodes them, from the tokenizer's Rust batch encoder; per-row ``owner`` is the item a choice belongs to."""
+    firsts, seconds, owner = [], [], []
+    for i, ex in enumerate(examples):
+        for a, b in pair_texts(ex):
+            firsts.append(a)
+            seconds.append(b)
+            owner.append(i)
+    types = with_types(tokenizer)
+    rows = rows_of(encode(tokenizer, firsts, seconds, max_length=max_length, strategy="longest_first"), types) \
+        if firsts else Rows.empty(types)
+    rows.row = {"owner": np.asarray(owner, dtype=np.int64)}
+    rows.stats = {"examples": len(examples), "features": len(examples),
+                  "full_length_sequences": int((rows.lengths >= max_length).sum())}
+    return rows
 
 
 def flatten(features: Sequence[dict]) -> tuple[list[dict], list[int]]:
@@ -120,14 +139,16 @@ class MultipleChoice(Family):
 
     def scores(self, examples, head, settings, desc: str = ""):
         """One score per choice of every item (flat, in item order) and the item of each."""
-        feats = featurize(examples, head.tokenizer, max_length=settings["max_length"])
-        flat, owner = flatten(feats)
+        m = settings["max_length"]
+        rows = cached_rows(head, "multiple_choice", {"max_length": m},
+                           lambda: featurize_rows(examples, head.tokenizer, max_length=m))
 
         def forward(call, batch):  # every choice sequence as an item with one choice: [n, 1, len]
             return {"logits": call({k: v[:, None] for k, v in batch.items()})["logits"][:, 0]}
 
-        outs = head.run(flat, forward, desc=desc, token_keys=[])
-        return [float(np.asarray(o["logits"]).reshape(-1)[0]) for o in outs], owner, dict(feats.stats)
+        outs = head.run(rows, forward, desc=desc, token_keys=[])
+        scores = outs["logits"].reshape(len(rows), -1)[:, 0].tolist() if len(rows) else []
+        return scores, rows.row["owner"].tolist(), dict(rows.stats)
 
     def predict(self, spec, examples, settings, model, lang=""):
         scores, owner, stats = self.scores(examples, model, settings, f"{spec.task}/{lang}")

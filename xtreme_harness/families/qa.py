@@ -29,6 +29,7 @@ surrounding whitespace trimmed.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Sequence
 
 import numpy as np
@@ -38,7 +39,8 @@ from ..formats.examples import Answer, QAExample
 from ..io.errors import UserError, clip
 from ..io.jsonfile import json_path_line
 from ..io.messages import show
-from .base import MODEL_INPUTS, Family, FeatureList, Predictions, require_fast
+from .base import MODEL_INPUTS, Family, FeatureList, Predictions, cached_rows, require_fast
+from .tokens import IDS_DTYPE, Rows, encode, with_types
 
 _METASPACE = "\u2581"
 OFFICIAL_EMPTY = "empty"  # compute_predictions_logits' answer when no span qualifies
@@ -172,6 +174,186 @@ def featurize(examples: Sequence[QAExample], tokenizer: Any, max_length: int = 3
     return feats
 
 
+_METASPACE_IDS: "weakref.WeakKeyDictionary[Any, np.ndarray]" = weakref.WeakKeyDictionary()
+
+
+def _metaspace_ids(tokenizer: Any) -> np.ndarray:
+    """Ids of the vocabulary's tokens made of nothing but '▁' (which ``_clean_offsets`` empties)."""
+    if tokenizer not in _METASPACE_IDS:
+        vocab = tokenizer.backend_tokenizer.get_vocab(with_added_tokens=True)
+        _METASPACE_IDS[tokenizer] = np.asarray(sorted(i for t, i in vocab.items() if t and not t.strip(_METASPACE)),
+                                               dtype=np.int64)
+    return _METASPACE_IDS[tokenizer]
+
+
+_WHITESPACE = np.asarray([c for c in range(0x3001) if chr(c).isspace()], dtype=np.uint32)
+
+
+def _next_visible(context: str) -> np.ndarray:
+    """For every character position c (and len): the first position >= c whose character is not whitespace
+    (``str.isspace``), or len."""
+    codes = np.frombuffer(context.encode("utf-32-le"), dtype=np.uint32)
+    n = len(codes)
+    visible = np.flatnonzero(~np.isin(codes, _WHITESPACE))
+    out = np.full(n + 1, n, dtype=np.int64)
+    if len(visible):
+        nxt = np.searchsorted(visible, np.arange(n + 1), side="left")
+        ok = nxt < len(visible)
+        out[ok] = visible[nxt[ok]]
+    return out
+
+
+def _questions_fast(tokenizer: Any, questions: list[str], max_query_length: int) -> tuple[list[str], list[int], int]:
+    """:func:`_questions` with the tokenizer's Rust batch encoder."""
+    lens = [len(e.ids) for e in encode(tokenizer, questions, add_special_tokens=False)]
+    out, cut = list(questions), 0
+    long = [i for i, n in enumerate(lens) if n > max_query_length]
+    if long:
+        for i, e in zip(long, encode(tokenizer, [questions[i] for i in long], add_special_tokens=False,
+                                     offsets=True)):
+            cut += 1
+            keep, offsets = max_query_length, e.offsets
+            while True:  # re-tokenising the cut text can merge pieces differently; back off until it fits
+                text = questions[i][:offsets[keep - 1][1]] if keep > 0 else ""
+                n = len(encode(tokenizer, [text], add_special_tokens=False)[0].ids)
+                if n <= max_query_length:
+                    out[i], lens[i] = text, n
+                    break
+                keep -= 1
+    return out, lens, cut
+
+
+def _max_context_flags(starts: list[int], lengths: list[int]) -> list[np.ndarray]:
+    """:func:`_max_context` with arrays: per window, per context token, is it the token's best window?"""
+    if len(starts) == 1:
+        return [np.ones(lengths[0], dtype=bool)]
+    total = max(s + n for s, n in zip(starts, lengths))
+    best = np.full(total, -np.inf)
+    who = np.full(total, -1, dtype=np.int64)
+    for k, (s, n) in enumerate(zip(starts, lengths)):
+        j = np.arange(n)
+        score = np.minimum(j, n - 1 - j) + 0.01 * n
+        seg, owner = best[s:s + n], who[s:s + n]
+        better = score > seg
+        seg[better] = score[better]
+        owner[better] = k
+    return [who[s:s + n] == k for k, (s, n) in enumerate(zip(starts, lengths))]
+
+
+def featurize_rows(examples: Sequence[QAExample], tokenizer: Any, max_length: int = 384, doc_stride: int = 128,
+                   max_query_length: int = 64) -> Rows:
+    """The features :func:`featurize` makes, as :class:`~.tokens.Rows`, from the tokenizer's Rust batch
+    encoder: per row ``example_index``, ``window``, ``context_start`` and ``context_length``; per token the
+    cleaned character span in the context (``char_start``/``char_end``, -1 where ``offset_mapping`` is None)
+    and ``is_max`` (``token_is_max_context``)."""
+    require_fast(tokenizer)
+    added = tokenizer.num_special_tokens_to_add(pair=True)
+    types = with_types(tokenizer)
+    stats = {"examples": len(examples), "features": 0, "windowed": 0, "query_truncated": 0}
+    if not examples:
+        rows = Rows.empty(types, stats)
+        rows.row = {k: np.zeros(0, np.int64) for k in ("example_index", "window", "context_start", "context_length")}
+        rows.token = {"char_start": np.zeros(0, np.int32), "char_end": np.zeros(0, np.int32),
+                      "is_max": np.zeros(0, bool)}
+        return rows
+    questions, q_lens, stats["query_truncated"] = _questions_fast(tokenizer, [ex.question for ex in examples],
+                                                                 max_query_length)
+    groups: dict[int, list[int]] = {}
+    for i, q_len in enumerate(q_lens):
+        budget = max_length - q_len - added
+        if budget < MIN_CONTEXT:
+            raise UserError(f"a max length of {max_length} sub-tokens leaves no room for the context after question "
+                            f"'{clip(examples[i].question, 60)}' ({q_len} sub-tokens, {added} special); expected "
+                            f"--max-length {q_len + added + MIN_CONTEXT} or more, or a lower max_query_length")
+        overlap = min(max(budget - doc_stride, 0), budget - 1)
+        groups.setdefault(overlap, []).append(i)
+
+    metaspace = _metaspace_ids(tokenizer)
+    unk = tokenizer.unk_token_id
+    visible: dict[str, np.ndarray] = {}  # contexts are shared by questions
+    per_example: list[list[tuple]] = [[] for _ in examples]
+    for overlap, idx in groups.items():
+        encs = encode(tokenizer, [questions[i] for i in idx], [examples[i].context for i in idx],
+                      max_length=max_length, strategy="only_second", stride=overlap, offsets=True)
+        for sample, first in enumerate(encs):
+            i = idx[sample]
+            context = examples[i].context
+            if context not in visible:
+                visible[context] = _next_visible(context)
+            nxt = visible[context]
+            for w in [first] + (first.overflowing or []):
+                ids = np.asarray(w.ids, dtype=np.int64)
+                ctx = np.asarray(w.sequence_ids, dtype=float) == 1
+                off = np.asarray(w.offsets, dtype=np.int64).reshape(-1, 2)
+                a, b = off[:, 0].copy(), off[:, 1].copy()
+                lone = ctx & np.isin(ids, metaspace)  # a lone '▁' stands for no character: an empty span
+                odd = np.flatnonzero(ctx & (ids == unk))
+                if len(odd):  # an unknown piece's token is the text it covers, not the unknown token
+                    tokens = w.tokens
+                    for p in odd.tolist():
+                        lone[p] = bool(tokens[p]) and not tokens[p].strip(_METASPACE)
+                first_visible = nxt[np.minimum(a, len(nxt) - 1)]
+                blank = first_visible >= b  # no visible character in [a, b)
+                a = np.where(lone, np.where(blank, b, a), np.where(a < b, np.minimum(first_visible, b), a))
+                b = np.where(lone, a, b)
+                a = np.where(ctx, a, -1)
+                b = np.where(ctx, b, -1)
+                per_example[i].append((ids, np.asarray(w.type_ids, dtype=IDS_DTYPE) if types else None,
+                                       a, b, ctx, overlap))
+
+    ids_parts, type_parts, a_parts, b_parts, max_parts = [], [], [], [], []
+    row_ex, row_win, row_cstart, row_clen = [], [], [], []
+    for i, fs in enumerate(per_example):
+        starts: list[int] = []
+        lengths: list[int] = []
+        first_pos: list[int] = []
+        for k, (ids, _, _, _, ctx, overlap) in enumerate(fs):
+            where = np.flatnonzero(ctx)
+            # the tokenizer starts each window ``overlap`` tokens before the previous one ended
+            starts.append(starts[k - 1] + lengths[k - 1] - overlap if k else 0)
+            first_pos.append(int(where[0]) if len(where) else len(ids))
+            lengths.append(len(where))
+        if not fs:
+            continue
+        flags = _max_context_flags(starts, lengths)
+        if len(fs) > 1:
+            stats["windowed"] += 1
+        for k, (ids, type_ids, a, b, _, _) in enumerate(fs):
+            is_max = np.zeros(len(ids), dtype=bool)
+            is_max[first_pos[k]:first_pos[k] + lengths[k]] = flags[k]
+            ids_parts.append(ids)
+            type_parts.append(type_ids)
+            a_parts.append(a)
+            b_parts.append(b)
+            max_parts.append(is_max)
+            row_ex.append(i)
+            row_win.append(k)
+            row_cstart.append(starts[k])
+            row_clen.append(lengths[k])
+    stats["features"] = len(ids_parts)
+    starts_all = np.zeros(len(ids_parts) + 1, dtype=np.int64)
+    np.cumsum([len(x) for x in ids_parts], out=starts_all[1:])
+    return Rows(np.concatenate(ids_parts).astype(IDS_DTYPE), starts_all,
+                np.concatenate(type_parts) if types else None,
+                {"example_index": np.asarray(row_ex, np.int64), "window": np.asarray(row_win, np.int64),
+                 "context_start": np.asarray(row_cstart, np.int64), "context_length": np.asarray(row_clen, np.int64)},
+                {"char_start": np.concatenate(a_parts).astype(np.int32),
+                 "char_end": np.concatenate(b_parts).astype(np.int32), "is_max": np.concatenate(max_parts)},
+                stats)
+
+
+def rows_as_features(rows: Rows) -> list[dict]:
+    """:class:`~.tokens.Rows` of :func:`featurize_rows` as the dicts :func:`featurize` makes."""
+    out = []
+    for j in range(len(rows)):
+        f = rows.feature(j)
+        a, b = f.pop("char_start"), f.pop("char_end")
+        f["offset_mapping"] = [None if s < 0 else (s, e) for s, e in zip(a, b)]
+        f["token_is_max_context"] = [bool(x) for x in f.pop("is_max")]
+        out.append(f)
+    return out
+
+
 def _context_tokens(fs: list[dict]) -> list[tuple[int, int]]:
     """All context token spans of one example, rebuilt from its windows."""
     spans: list[tuple[int, int]] = []
@@ -238,12 +420,45 @@ def _top(logits: np.ndarray, n: int) -> np.ndarray:
     return np.argsort(-logits, kind="stable")[:n]
 
 
+class _View:
+    """What decoding reads of one feature: per position the context span's first and last character (-1
+    outside the context), whether the position has its most context in this feature, and the ids."""
+
+    __slots__ = ("first", "last", "is_max", "ids")
+
+    def __init__(self, first: np.ndarray, last: np.ndarray, is_max: np.ndarray, ids):
+        self.first, self.last, self.is_max, self.ids = first, last, is_max, ids
+
+    @classmethod
+    def of(cls, f: dict) -> "_View":
+        offs = f["offset_mapping"]
+        first = np.fromiter((-1 if o is None else o[0] for o in offs), dtype=np.int64, count=len(offs))
+        last = np.fromiter((-1 if o is None else o[1] for o in offs), dtype=np.int64, count=len(offs))
+        return cls(first, last, np.asarray(f["token_is_max_context"], bool), f["input_ids"])
+
+    def offsets(self) -> "_Spans":
+        return _Spans(self.first, self.last)
+
+
+class _Spans:
+    """``offset_mapping`` read by position, from the two arrays."""
+
+    def __init__(self, first, last):
+        self.first, self.last = first, last
+
+    def __getitem__(self, p):
+        return (int(self.first[p]), int(self.last[p])) if self.first[p] >= 0 else None
+
+
 def _candidates(f: dict, sl: np.ndarray, el: np.ndarray, n_best: int, max_answer_length: int):
     """(start, end) pairs of one feature that qualify, in XTREME's loop order (start-major), vectorised."""
-    offsets = f["offset_mapping"]
-    size = len(offsets)
-    context = np.fromiter((o is not None for o in offsets), bool, size)
-    is_max = np.asarray(f["token_is_max_context"], bool)
+    return _view_candidates(_View.of(f), sl, el, n_best, max_answer_length)
+
+
+def _view_candidates(v: _View, sl: np.ndarray, el: np.ndarray, n_best: int, max_answer_length: int):
+    size = len(v.first)
+    context = v.first >= 0
+    is_max = v.is_max
     s, e = _top(sl, n_best), _top(el, n_best)
     s_ok = s < size
     s_ok[s_ok] &= context[s[s_ok]] & is_max[s[s_ok]]
@@ -269,14 +484,38 @@ def decode(examples: Sequence[QAExample], features: Sequence[dict], start_logits
     (:func:`~xtreme_harness.families.qa_text.xtreme_answer`); without, the
     context sliced at the span's character offsets.
     """
-    from .qa_text import DocWords, xtreme_answer
-
     if not (len(features) == len(start_logits) == len(end_logits)):
         raise ValueError(f"{len(features)} features but {len(start_logits)} start and "
                          f"{len(end_logits)} end logit arrays")
+    return _decode(examples, [f["example_index"] for f in features], lambda j: _View.of(features[j]),
+                   start_logits, end_logits, n_best, max_answer_length, empty, tokenizer, full)
+
+
+def decode_rows(examples: Sequence[QAExample], rows: Rows, start_logits: Sequence[np.ndarray],
+                end_logits: Sequence[np.ndarray], n_best: int = 20, max_answer_length: int = 30,
+                empty: str = "", tokenizer: Any = None, full: bool = True) -> tuple[dict[str, str], dict[str, list[dict]]]:
+    """:func:`decode` over the :class:`~.tokens.Rows` of :func:`featurize_rows`."""
+    if not (len(rows) == len(start_logits) == len(end_logits)):
+        raise ValueError(f"{len(rows)} features but {len(start_logits)} start and "
+                         f"{len(end_logits)} end logit arrays")
+    bounds = rows.starts.tolist()
+    first, last, is_max = rows.token["char_start"], rows.token["char_end"], rows.token["is_max"]
+
+    def view(j):
+        a, b = bounds[j], bounds[j + 1]
+        return _View(first[a:b], last[a:b], is_max[a:b], rows.ids[a:b])
+
+    return _decode(examples, rows.row["example_index"].tolist(), view, start_logits, end_logits, n_best,
+                   max_answer_length, empty, tokenizer, full)
+
+
+def _decode(examples, feature_example, view, start_logits, end_logits, n_best, max_answer_length, empty,
+            tokenizer, full):
+    from .qa_text import DocWords, xtreme_answer
+
     by_example: dict[int, list[int]] = {}
-    for j, f in enumerate(features):
-        by_example.setdefault(f["example_index"], []).append(j)
+    for j, i in enumerate(feature_example):
+        by_example.setdefault(i, []).append(j)
 
     answers: dict[str, str] = {}
     nbest_out: dict[str, list[dict]] = {}
@@ -284,9 +523,11 @@ def decode(examples: Sequence[QAExample], features: Sequence[dict], start_logits
     doc_words: dict[str, DocWords] = {}  # questions share contexts
     for i, ex in enumerate(examples):
         parts = []  # per feature: (feature, starts, ends, start logits, end logits), in XTREME's order
+        views = {}
         for j in by_example.get(i, []):
             sl, el = np.asarray(start_logits[j], dtype=np.float64), np.asarray(end_logits[j], dtype=np.float64)
-            s, e = _candidates(features[j], sl, el, n_best, max_answer_length)
+            views[j] = view(j)
+            s, e = _view_candidates(views[j], sl, el, n_best, max_answer_length)
             if len(s):
                 parts.append((np.full(len(s), j), s, e, sl[s], el[e]))
         best: list[dict] = []
@@ -301,14 +542,15 @@ def decode(examples: Sequence[QAExample], features: Sequence[dict], start_logits
             for k in order:
                 if len(best) >= limit:
                     break
-                f, s, e = features[int(js[k])], int(ss[k]), int(es[k])
-                a, b = f["offset_mapping"][s][0], f["offset_mapping"][e][1]
+                v, s, e = views[int(js[k])], int(ss[k]), int(es[k])
+                a, b = int(v.first[s]), int(v.last[e])
                 while a < b and ex.context[a].isspace():
                     a += 1
                 while b > a and ex.context[b - 1].isspace():
                     b -= 1
                 if words is not None:  # XTREME keeps any text it projects, an empty one too
-                    text = xtreme_answer(tokenizer, words, f["input_ids"], f["offset_mapping"], s, e)
+                    ids = v.ids if isinstance(v.ids, list) else v.ids.tolist()
+                    text = xtreme_answer(tokenizer, words, ids, v.offsets(), s, e)
                     if text in seen:
                         continue
                 else:
@@ -330,11 +572,12 @@ def decode(examples: Sequence[QAExample], features: Sequence[dict], start_logits
 
 
 def _null_answers(examples, feats, starts, ends, answers, nbest) -> dict[str, str]:
-    """SQuAD 2.0: "" where the CLS score (the lowest over a question's windows) beats the best span."""
+    """SQuAD 2.0: "" where the CLS score (the lowest over a question's windows) beats the best span
+    (``feats``: the features, or the example index of each)."""
     null: dict[int, float] = {}
     for f, s, e in zip(feats, starts, ends):
         score = float(s[0] + e[0])
-        i = f["example_index"]
+        i = f if isinstance(f, int) else f["example_index"]
         null[i] = min(null.get(i, score), score)
     out = {}
     for i, ex in enumerate(examples):
@@ -417,25 +660,27 @@ class QA(Family):
         when its CLS score beats the best span, threshold 0 as in the
         reference code.
         """
-        tokenizer = head.tokenizer
-        feats = featurize(examples, tokenizer, max_length=settings["max_length"], doc_stride=settings["doc_stride"],
-                          max_query_length=settings["max_query_length"])
+        m, stride, q = settings["max_length"], settings["doc_stride"], settings["max_query_length"]
+        rows = cached_rows(head, "qa", {"max_length": m, "doc_stride": stride, "max_query_length": q},
+                           lambda: featurize_rows(examples, head.tokenizer, max_length=m, doc_stride=stride,
+                                                  max_query_length=q))
 
         def forward(call, batch):
             out = call(batch)
             return {"start_logits": out["start_logits"], "end_logits": out["end_logits"]}
 
         padded = settings.get("nbest_over") != "real-tokens"  # XTREME's top-n over padded positions unless told
-        outs = head.run(feats, forward, desc=desc, token_keys=["start_logits", "end_logits"],
+        outs = head.run(rows, forward, desc=desc, token_keys=["start_logits", "end_logits"],
                         pad_to=settings["max_length"] if padded else None)
-        starts, ends = [o["start_logits"] for o in outs], [o["end_logits"] for o in outs]
-        answers, nbest = decode(examples, feats, starts, ends, n_best=settings["n_best"],
-                                max_answer_length=settings["max_answer_length"],
-                                empty=OFFICIAL_EMPTY if padded else "", full=False,
-                                tokenizer=None if settings.get("answer_text") == "offsets" else tokenizer)
+        starts = outs.per_row("start_logits") if len(rows) else []
+        ends = outs.per_row("end_logits") if len(rows) else []
+        answers, nbest = decode_rows(examples, rows, starts, ends, n_best=settings["n_best"],
+                                     max_answer_length=settings["max_answer_length"],
+                                     empty=OFFICIAL_EMPTY if padded else "", full=False,
+                                     tokenizer=None if settings.get("answer_text") == "offsets" else head.tokenizer)
         if settings.get("unanswerable"):
-            answers = _null_answers(examples, feats, starts, ends, answers, nbest)
-        stats = dict(feats.stats)
+            answers = _null_answers(examples, rows.row["example_index"].tolist(), starts, ends, answers, nbest)
+        stats = dict(rows.stats)
         stats["empty_answers"] = sum(1 for ex in examples if not nbest.get(ex.id))
         return answers, stats
 

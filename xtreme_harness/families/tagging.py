@@ -30,7 +30,8 @@ from ..formats import lines
 from ..formats.conll import read_conll
 from ..formats.examples import TaggingExample
 from ..io.errors import UserError
-from .base import Family, FeatureList, Predictions, keep_logits, pad_rows, require_fast
+from .base import Family, FeatureList, Predictions, cached_rows, keep_logits, pad_rows, require_fast
+from .tokens import IDS_DTYPE, Rows, encode, flat, gather_index, with_types
 
 OVERLAP_STRIDE = 32
 IGNORE_INDEX = -100  # CrossEntropyLoss().ignore_index, XTREME's pad_token_label_id
@@ -193,6 +194,154 @@ def featurize(examples: Sequence[TaggingExample], tokenizer: Any, max_length: in
     return feats
 
 
+def _pieces_of(tokenizer: Any, words: Sequence[str]) -> dict[str, list[int]]:
+    """:func:`word_pieces` from the tokenizer's Rust batch encoder (the same ids; the table is shared)."""
+    table = _PIECES.setdefault(tokenizer, {})
+    new = sorted({w for w in words if w not in table})
+    if new:
+        encs = encode(tokenizer, [[w] for w in new], add_special_tokens=False, pretokenized=True)
+        for w, e in zip(new, encs):
+            table[w] = e.ids
+    return table
+
+
+def featurize_rows(examples: Sequence[TaggingExample], tokenizer: Any, max_length: int = 128, stride: int = 0,
+                   sep_token_extra: bool | None = None) -> Rows:
+    """The features :func:`featurize` makes for prediction (no labels), as :class:`~.tokens.Rows`, built with
+    array operations: per row ``example_index`` and ``window``; per token ``word_ids`` and ``word_index``.
+    Only sentences longer than a window go through :func:`windows` and :func:`assign` one by one."""
+    require_fast(tokenizer)
+    if sep_token_extra is None:
+        sep_token_extra = is_roberta_style(tokenizer)
+    prefix, suffix = _template(tokenizer, sep_token_extra)
+    budget = max_length - len(prefix) - len(suffix)
+    if budget < 1:
+        raise ValueError(f"max_length {max_length} leaves no room for words after the special tokens")
+    stride = max(0, min(stride, budget // 2))
+    types = with_types(tokenizer)
+    unk = tokenizer.unk_token_id
+    stats = {"examples": len(examples), "features": 0, "words": 0, "windowed": 0,
+             "empty_subtoken_words": 0, "long_words": 0}
+    todo = [i for i, ex in enumerate(examples) if ex.tokens]
+    if not todo:
+        return Rows.empty(types, stats)
+    vocab: dict[str, int] = {}
+    occ = np.fromiter((vocab.setdefault(w, len(vocab)) for i in todo for w in examples[i].tokens), dtype=np.int64)
+    table = _pieces_of(tokenizer, list(vocab))
+    pieces, pstart = flat([table[w] for w in vocab])
+    plen = np.diff(pstart)
+    pieces = np.append(pieces, np.asarray([unk], dtype=pieces.dtype))  # the unknown token, last
+    n_words = np.fromiter((len(examples[i].tokens) for i in todo), dtype=np.int64, count=len(todo))
+    ex_word = np.zeros(len(todo) + 1, dtype=np.int64)  # each example's first word among all words
+    np.cumsum(n_words, out=ex_word[1:])
+    length = plen[occ]
+    empty, long = length == 0, length > budget
+    stats["words"] = int(ex_word[-1])
+    stats["empty_subtoken_words"] = int(empty.sum())
+    stats["long_words"] = int(long.sum())
+    bad = empty | long
+    length = np.where(bad, 1, length)
+    first_piece = np.where(bad, len(pieces) - 1, pstart[occ])
+
+    # windows: one per sentence that fits, else windows() and assign() for that sentence alone
+    totals = np.add.reduceat(length, ex_word[:-1])
+    owner = np.zeros(len(occ), dtype=np.int64)  # the window that predicts each word
+    f_ex: list[int] = []
+    f_win: list[int] = []
+    f_lo: list[int] = []
+    f_hi: list[int] = []
+    over = totals > budget
+    if over.any():
+        for e in range(len(todo)):
+            lo = int(ex_word[e])
+            hi = int(ex_word[e + 1])
+            if over[e]:
+                lens = length[lo:hi].tolist()
+                spans = windows(lens, budget, stride)
+                owner[lo:hi] = assign(lens, spans)
+                if len(spans) > 1:
+                    stats["windowed"] += 1
+            else:
+                spans = [(0, hi - lo)]
+            for k, (a, b) in enumerate(spans):
+                f_ex.append(e)
+                f_win.append(k)
+                f_lo.append(lo + a)
+                f_hi.append(lo + b)
+        feat_ex, feat_win = np.asarray(f_ex, np.int64), np.asarray(f_win, np.int64)
+        feat_lo, feat_hi = np.asarray(f_lo, np.int64), np.asarray(f_hi, np.int64)
+    else:
+        feat_ex = np.arange(len(todo), dtype=np.int64)
+        feat_win = np.zeros(len(todo), dtype=np.int64)
+        feat_lo, feat_hi = ex_word[:-1], ex_word[1:]
+    n_feat = len(feat_ex)
+
+    # word occurrences, feature after feature (a word of two overlapping windows occurs twice)
+    span = feat_hi - feat_lo
+    g = gather_index(feat_lo, span)  # global word of every occurrence
+    o_feat = np.repeat(np.arange(n_feat), span)
+    o_word = g - ex_word[feat_ex][o_feat]  # its index within the sentence
+    o_len = length[g]
+    o_owned = owner[g] == feat_win[o_feat]
+    o_first = np.zeros(n_feat + 1, dtype=np.int64)  # each feature's first occurrence
+    np.cumsum(span, out=o_first[1:])
+    n_pre, n_suf = len(prefix), len(suffix)
+    f_len = np.add.reduceat(o_len, o_first[:-1]) + n_pre + n_suf
+    starts = np.zeros(n_feat + 1, dtype=np.int64)
+    np.cumsum(f_len, out=starts[1:])
+    before = np.cumsum(o_len) - o_len  # sub-tokens before each occurrence, counted from the first feature
+    o_pos = starts[o_feat] + n_pre + before - before[o_first[:-1]][o_feat]
+
+    total = int(starts[-1])
+    ids = np.empty(total, dtype=IDS_DTYPE)
+    word_ids = np.full(total, -1, dtype=np.int32)
+    word_index = np.full(total, -1, dtype=np.int32)
+    tok = gather_index(o_pos, o_len)
+    ids[tok] = pieces[gather_index(first_piece[g], o_len)]
+    word_ids[tok] = np.repeat(o_word, o_len)
+    word_index[o_pos[o_owned]] = o_word[o_owned]
+    if n_pre:
+        ids[gather_index(starts[:-1], np.full(n_feat, n_pre))] = np.tile(np.asarray(prefix, IDS_DTYPE), n_feat)
+    if n_suf:
+        ids[gather_index(starts[1:] - n_suf, np.full(n_feat, n_suf))] = np.tile(np.asarray(suffix, IDS_DTYPE), n_feat)
+    stats["features"] = n_feat
+    return Rows(ids, starts, np.zeros(total, dtype=IDS_DTYPE) if types else None,
+                {"example_index": np.asarray(todo, dtype=np.int64)[feat_ex], "window": feat_win},
+                {"word_ids": word_ids, "word_index": word_index}, stats)
+
+
+def decode_rows(rows: Rows, logits: np.ndarray, examples: Sequence[TaggingExample],
+                labels: Mapping[int, str]) -> list[list[str]]:
+    """:func:`decode` over :class:`~.tokens.Rows`: ``logits`` holds one ``[num_labels]`` row per token of
+    ``rows`` (row after row), and every owned first sub-token's argmax is read at once."""
+    ids = np.asarray(sorted(labels))
+    if not len(ids):
+        raise ValueError("no model label maps to a task tag")
+    names = [labels[int(i)] for i in ids]
+    n_words = np.fromiter((len(ex.tokens) for ex in examples), dtype=np.int64, count=len(examples))
+    first = np.zeros(len(examples) + 1, dtype=np.int64)
+    np.cumsum(n_words, out=first[1:])
+    pred = np.full(int(first[-1]), -1, dtype=np.int64)
+    wi = rows.token.get("word_index", np.zeros(0, dtype=np.int32))
+    pos = np.flatnonzero(wi >= 0)
+    if len(pos):
+        logits = np.asarray(logits)
+        if logits.ndim != 2 or logits.shape[0] != len(wi):
+            raise ValueError(f"logits of shape {logits.shape} do not cover {len(wi)} token positions")
+        best = np.argmax(logits[pos][:, ids], axis=1)
+        feat = np.repeat(np.arange(len(rows)), rows.lengths)[pos]
+        pred[first[rows.row["example_index"][feat]] + wi[pos]] = best
+    if (pred < 0).any():
+        k = int(np.searchsorted(first, int(np.flatnonzero(pred < 0)[0]), side="right")) - 1
+        row = pred[first[k]:first[k + 1]]
+        missing = np.flatnonzero(row < 0)[:5].tolist()
+        raise ValueError(f"example {examples[k].id}: no prediction for word(s) {missing}; "
+                         "were the features made from these examples?")
+    tags = [names[b] for b in pred.tolist()]
+    bounds = first.tolist()
+    return [tags[bounds[k]:bounds[k + 1]] for k in range(len(examples))]
+
+
 def decode(features: Sequence[dict], token_logits_per_feature: Sequence[np.ndarray],
            examples: Sequence[TaggingExample], labels: Mapping[int, str]) -> list[list[str]]:
     """Exactly one task tag per word of every example, from ``[len, num_labels]`` logits per feature.
@@ -276,10 +425,12 @@ class Tagging(Family):
         return TaggingExample(id=ex_id, tokens=tokens, tags=tags) if tokens else None
 
     def predict(self, spec, examples, settings, model, lang=""):
-        feats = featurize(examples, model.tokenizer, max_length=settings["max_length"], stride=_stride(settings))
-        outs = model.run(feats, keep_logits, desc=f"{spec.task}/{lang}", token_keys=["logits"])
-        preds = decode(feats, [o["logits"] for o in outs], examples, model.labels)
-        return Predictions(spec.task, lang, examples, preds, dict(feats.stats))
+        m, stride = settings["max_length"], _stride(settings)
+        rows = cached_rows(model, "tagging", {"max_length": m, "stride": stride},
+                           lambda: featurize_rows(examples, model.tokenizer, max_length=m, stride=stride))
+        outs = model.run(rows, keep_logits, desc=f"{spec.task}/{lang}", token_keys=["logits"])
+        preds = decode_rows(rows, outs["logits"] if len(rows) else np.zeros((0, 0)), examples, model.labels)
+        return Predictions(spec.task, lang, examples, preds, dict(rows.stats))
 
     def train_features(self, spec, examples, tokenizer, settings, labels=None):
         """Features of the sentences that have tags; windows without an owned word are dropped."""

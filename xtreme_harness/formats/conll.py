@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..io.errors import UserError
-from ..io.files import present, read_lines
+from ..io.files import present, read_lines, read_text
 from ..io.messages import listing, show
 from .examples import TaggingExample
 from .lines import non_empty, read_tag_gold
@@ -15,6 +15,43 @@ def read_conll(path: Path, labels: tuple[str, ...] | None, gold: Path | None, li
                lang: str = "") -> list[TaggingExample]:
     """``word<TAB>tag`` (or ``word`` alone in test files) per line, a blank line between sentences."""
     allowed = set(labels or ())
+    text = read_text(path, "data file")
+    sentences = _plain_sentences(text, allowed)
+    if sentences is None:
+        sentences = _checked_sentences(path, labels, allowed)
+    if not sentences:
+        raise UserError("no sentences; expected 'word<TAB>tag' lines with a blank line between sentences", path)
+    return _examples(path, sentences, labels, gold, limit, lang)
+
+
+def _plain_sentences(text: str, allowed: set) -> list | None:
+    """The sentences of a file in the plain shape, read with whole-text splits: every sentence's lines all
+    ``word<TAB>tag`` or all ``word``, tags in ``allowed``, single empty lines between sentences, no CR. None
+    for anything else: :func:`_checked_sentences` then reads it line by line and says what is wrong where."""
+    if "\r" in text:
+        return None
+    sentences = []
+    for block in text.split("\n\n"):
+        rows = [ln.split("\t") for ln in block.split("\n") if ln]
+        if not rows:
+            continue
+        width = len(rows[0])
+        if width > 2 or any(len(r) != width for r in rows):
+            return None
+        words = [r[0] for r in rows]
+        if not all(w.strip() for w in words):  # a blank-looking line, or an empty word: the careful reader
+            return None
+        if width == 2:
+            tags = [r[1].strip() for r in rows]
+            if allowed and not allowed.issuperset(tags):
+                return None
+        else:
+            tags = [None] * len(words)
+        sentences.append((words, tags, None))
+    return sentences
+
+
+def _checked_sentences(path: Path, labels, allowed: set) -> list:
     sentences: list[tuple[list[str], list[str | None], list[int]]] = []
     words: list[str] = []
     tags: list[str | None] = []
@@ -40,9 +77,11 @@ def read_conll(path: Path, labels: tuple[str, ...] | None, gold: Path | None, li
         word_lines.append(i)
     if words:
         sentences.append((words, tags, word_lines))
-    if not sentences:
-        raise UserError("no sentences; expected 'word<TAB>tag' lines with a blank line between sentences", path)
+    return sentences
 
+
+def _examples(path: Path, sentences: list, labels, gold: Path | None, limit: int | None, lang: str
+              ) -> list[TaggingExample]:
     examples = []
     for k, (ws, ts, wl) in enumerate(sentences):
         have = [t is not None for t in ts]

@@ -143,7 +143,8 @@ def write_labels(path: str | os.PathLike, labels: Sequence[str]) -> None:
 
 
 def write_tags(path: str | os.PathLike, sentences: Sequence[Sequence[str]]) -> None:
-    atomic_write_text(path, "".join("".join(f"{t}\n" for t in s) + "\n" for s in sentences))
+    # each tag on its line, then a blank line: "a\nb\n\n" ("\n" alone for a sentence without tags)
+    atomic_write_text(path, "".join([("\n".join(map(str, s)) + "\n\n") if s else "\n" for s in sentences]))
 
 
 def not_empty(labels: list, label_path: str, expected: str) -> list:

@@ -14,7 +14,7 @@ reported beside the official ones, never instead.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from .classification import accuracy, macro_f1
 from .qa import (
@@ -26,7 +26,7 @@ from .qa import (
     squad_v2_example,
 )
 from .retrieval import average_precision, bucc_f1, lareqa_map20, mewslix_map20
-from .tagging import chunk_counts, pos_chunk_f1, seqeval_f1, token_accuracy
+from .tagging import chunk_counts, chunk_records, correct_token_records, pos_chunk_f1, seqeval_f1, token_accuracy
 
 # What a record field may hold (checked wherever records are read back).
 FLAG, FRACTION, COUNT = "0 or 1", "a fraction from 0 to 1", "a count, an integer of 0 or more"
@@ -41,6 +41,14 @@ class Metric:
     record: Callable[[Any, Any, str], dict[str, Any]] | None = None  # (gold, prediction, language) of one example
     fields: Mapping[str, str] = field(default_factory=dict)  # record field -> what it may hold
     from_sums: Callable[[Mapping[str, Any], Any], Any] | None = None  # summed record fields, n -> percent
+    # (golds, predictions, language) -> one ``record`` per example, computed for all at once
+    records: Callable[[Sequence[Any], Sequence[Any], str], list[dict[str, Any]]] | None = None
+
+    def all_records(self, golds: Sequence[Any], preds: Sequence[Any], lang: str) -> list[dict[str, Any]]:
+        """``record`` of every example (in one go where the metric can)."""
+        if self.records is not None:
+            return self.records(golds, preds, lang)
+        return [self.record(g, p, lang) for g, p in zip(golds, preds)]
 
 
 def _correct(gold, pred, lang) -> dict[str, int]:
@@ -96,15 +104,16 @@ def register(metric: Metric) -> Metric:
 
 
 for _m in (
-    Metric("accuracy", accuracy, ("accuracy",), "accuracy", _correct, {"correct": FLAG}, _mean_of("correct")),
+    Metric("accuracy", accuracy, ("accuracy",), "accuracy", _correct, {"correct": FLAG}, _mean_of("correct"),
+           lambda golds, preds, lang: [{"correct": int(p == g)} for g, p in zip(golds, preds)]),
     Metric("macro_f1", macro_f1, ("macro_f1",), "macro_f1"),
     Metric("seqeval", seqeval_f1, ("f1", "precision", "recall"), "f1", _chunk_record("seqeval"), _CHUNK_FIELDS,
-           _chunk_from_sums),
+           _chunk_from_sums, lambda golds, preds, lang: chunk_records("seqeval", golds, preds)),
     Metric("pos_chunk_f1", pos_chunk_f1, ("f1", "precision", "recall"), "f1", _chunk_record("pos_chunk_f1"),
-           _CHUNK_FIELDS, _chunk_from_sums),
+           _CHUNK_FIELDS, _chunk_from_sums, lambda golds, preds, lang: chunk_records("pos_chunk_f1", golds, preds)),
     Metric("token_accuracy", token_accuracy, ("token_accuracy",), "token_accuracy",
            lambda gold, pred, lang: {"correct_tokens": sum(int(a == b) for a, b in zip(gold, pred))},
-           {"correct_tokens": COUNT}),
+           {"correct_tokens": COUNT}, records=lambda golds, preds, lang: correct_token_records(golds, preds)),
     Metric("squad", squad_em_f1, ("exact_match", "f1"), "f1", _qa_record(lambda p, g, lang: squad_example(p, g)),
            {"em": FLAG, "f1": FRACTION}, _qa_from_sums),
     Metric("squad_v2", squad_v2_em_f1, ("exact_match", "f1"), "f1",

@@ -64,7 +64,23 @@ class ShardedEngine:
             return self.engine.run(model, features, *args, **kwargs)
         import torch.distributed as dist
 
+        from ..families.tokens import Columns, Rows
+
         mine = list(range(rank, len(features), size))
+        if isinstance(features, Rows):  # columns: gathered row by row, then laid out as columns again
+            cols = self.engine.run(model, features.take(mine), *args, **kwargs) if mine else None
+            rows = [] if cols is None else [
+                {k: part[j] for k, part in ((k, cols.per_row(k)) for k in cols.values)} for j in range(len(mine))]
+            token = [] if cols is None else list(cols.token_keys)
+            gathered: list[Any] = [None] * size
+            dist.all_gather_object(gathered, (list(zip(mine, rows)), token))
+            merged: list[Any] = [None] * len(features)
+            token_keys: list[str] = []
+            for part, keys in gathered:
+                token_keys = token_keys or keys
+                for i, out in part:
+                    merged[i] = out
+            return Columns.from_list(merged, token_keys)
         outs = self.engine.run(model, [features[i] for i in mine], *args, **kwargs) if mine else []
         gathered: list[Any] = [None] * size
         dist.all_gather_object(gathered, list(zip(mine, outs)))

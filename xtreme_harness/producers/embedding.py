@@ -22,8 +22,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..families import MODEL_INPUTS
-from ..io import progress
+from ..families.base import FEATURES_VERSION, tokenizer_libraries
+from ..families.tokens import Rows, encode, rows_of, with_types
+from ..io import featcache, progress
 from ..io.files import atomic_write_bytes, confined_to
 
 
@@ -37,9 +38,39 @@ def default_layer(num_layers: int | None) -> int:
 class HiddenStateEncoder:
     """One hidden layer of a transformers encoder, pooled (XTREME's retrieval protocol)."""
 
-    def __init__(self, model, tokenizer, engine, layer: int, pooling: str = "mean"):
-        self.model, self.tokenizer, self.engine = model, tokenizer, engine
+    def __init__(self, model, tokenizer, engine, layer: int, pooling: str = "mean", feature_cache=None,
+                 tokenizer_key: str | None = None, load_tokenizer=None):
+        self.model, self._tokenizer, self.engine = model, tokenizer, engine
         self.layer, self.pooling = layer, pooling
+        self.feature_cache, self.tokenizer_key = feature_cache, tokenizer_key
+        self._load_tokenizer = load_tokenizer
+
+    @property
+    def tokenizer(self):
+        """The tokenizer: given, or loaded on first use by ``load_tokenizer`` (cached features need none)."""
+        if self._tokenizer is None and self._load_tokenizer is not None:
+            self._tokenizer = self._load_tokenizer()
+        return self._tokenizer
+
+    def features(self, texts: list[str], max_length: int) -> Rows:
+        """Token rows of ``texts`` (cut to ``max_length`` sub-tokens), from the feature cache when it has them."""
+        def build():
+            return rows_of(encode(self.tokenizer, texts, max_length=max_length, strategy="longest_first"),
+                           with_types(self.tokenizer))
+
+        if self.feature_cache is None or self.tokenizer_key is None:
+            return build()
+        h = hashlib.sha256()
+        for s in texts:
+            h.update(hashlib.sha256(s.encode("utf-8")).digest())
+        key = featcache.digest(FEATURES_VERSION, tokenizer_libraries(), "embedding", max_length, self.tokenizer_key,
+                               h.hexdigest())
+        hit = self.feature_cache.load(key)
+        if hit is not None:
+            return Rows.from_arrays(hit[0])
+        rows = build()
+        self.feature_cache.save(key, rows.arrays())
+        return rows
 
     def describe(self) -> dict[str, Any]:
         return {"layer": self.layer, "pooling": self.pooling}
@@ -50,9 +81,7 @@ class HiddenStateEncoder:
 
         texts = list(texts)
         progress.status(f"tokenising {len(texts):,} texts")
-        enc = self.tokenizer(texts, truncation=True, max_length=max_length)
-        keys = [k for k in MODEL_INPUTS if k in enc]
-        feats = [{k: enc[k][i] for k in keys} for i in range(len(texts))]
+        feats = self.features(texts, max_length) if texts else []
         layer, pooling = self.layer, self.pooling
 
         def forward(m, batch):
@@ -62,7 +91,7 @@ class HiddenStateEncoder:
 
         outs = self.engine.run(self.model, feats, forward, desc=desc, token_keys=[])
         dim = self.model.config.hidden_size
-        return np.stack([o["embedding"] for o in outs]).astype("float32") if outs else np.zeros((0, dim), "float32")
+        return np.asarray(outs["embedding"], dtype="float32") if len(feats) else np.zeros((0, dim), "float32")
 
 
 class CachedEncoder:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import sys
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 
 from ..families import MODEL_INPUTS
+from ..families.tokens import Columns, Rows, gather_index
 from ..io import progress
 from ..io.errors import UserError
 
@@ -305,6 +308,7 @@ class InferenceEngine:
 
     def _pad(self, features: Sequence[Mapping[str, Any]], idx: Sequence[int], lengths: Sequence[int],
              keys: Sequence[str], pad_token_id: int, width: int | None = None) -> tuple[dict[str, torch.Tensor], int]:
+        """One batch of list-of-dicts features, padded, on the host."""
         maxlen = max(max(lengths[i] for i in idx), width or 0)
         batch: dict[str, torch.Tensor] = {}
         for key in keys:
@@ -318,10 +322,36 @@ class InferenceEngine:
             for row, i in enumerate(idx):
                 arr[row, :lengths[i]] = 1
             batch["attention_mask"] = torch.from_numpy(arr)
+        return batch, maxlen
+
+    @staticmethod
+    def _pad_rows(rows: Rows, idx: Sequence[int], lengths: np.ndarray, pad_token_id: int,
+                  width: int | None = None) -> tuple[dict[str, torch.Tensor], int]:
+        """One batch of :class:`Rows`, padded with array indexing (no loop over rows), on the host."""
+        sel = np.asarray(idx, dtype=np.int64)
+        lens = lengths[sel]
+        maxlen = max(int(lens.max()), width or 0)
+        src = gather_index(rows.starts[sel], lens)
+        r = np.repeat(np.arange(len(sel)), lens)
+        c = src - np.repeat(rows.starts[sel], lens)
+        ids = np.full((len(sel), maxlen), pad_token_id, dtype=np.int64)
+        ids[r, c] = rows.ids[src]
+        mask = np.zeros((len(sel), maxlen), dtype=np.int64)
+        mask[r, c] = 1
+        batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+        if rows.types is not None:
+            types = np.zeros((len(sel), maxlen), dtype=np.int64)
+            types[r, c] = rows.types[src]
+            batch["token_type_ids"] = torch.from_numpy(types)
+        return batch, maxlen
+
+    def _to_device(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Host batch to the device: from pinned memory without blocking on CUDA (the copy is queued on the
+        stream the forward then runs on, so it is ordered before it)."""
+        if self.device.type == "cpu":
+            return dict(batch)
         non_blocking = self.device.type == "cuda"
-        if non_blocking:
-            batch = {k: v.pin_memory() for k, v in batch.items()}
-        return {k: v.to(self.device, non_blocking=non_blocking) for k, v in batch.items()}, maxlen
+        return {k: v.to(self.device, non_blocking=non_blocking) for k, v in batch.items()}
 
     @staticmethod
     def _validate(features: Sequence[Mapping[str, Any]]) -> tuple[list[int], list[str]]:
@@ -341,6 +371,14 @@ class InferenceEngine:
                     raise UserError(f"feature {i}: {k} has {len(feat[k])} entries but input_ids has {n}")
             lengths.append(n)
         return lengths, first_keys
+
+    @staticmethod
+    def _validate_rows(rows: Rows) -> tuple[np.ndarray, list[str]]:
+        lengths = rows.lengths
+        empty = np.flatnonzero(lengths == 0)
+        if len(empty):
+            raise UserError(f"feature {int(empty[0])} has no tokens (empty input_ids)")
+        return lengths, list(rows.input_keys)
 
     @staticmethod
     def _check_outputs(outputs: Any, n_rows: int) -> None:
@@ -383,10 +421,15 @@ class InferenceEngine:
 
     # -- the loop ---------------------------------------------------------------------
 
-    def run(self, model, features: Sequence[Mapping[str, Any]],
+    #: Batches padded ahead of the forward by a feeder thread (0: pad in the loop itself).
+    prefetch: int = 2
+    #: Copy outputs back, check and place them in a finisher thread while the next batch runs.
+    overlap: bool = True
+
+    def run(self, model, features: Sequence[Mapping[str, Any]] | Rows,
             forward: Callable[[Any, dict[str, torch.Tensor]], Mapping[str, torch.Tensor]] = logits_forward,
             desc: str = "", pad_token_id: int | None = None,
-            token_keys: Iterable[str] | None = None, pad_to: int | None = None) -> list[dict[str, Any]]:
+            token_keys: Iterable[str] | None = None, pad_to: int | None = None) -> list[dict[str, Any]] | Columns:
         """Run ``forward`` over ``features``; one dict of numpy arrays per feature, in input order.
 
         Outputs shaped ``[batch, seq_len, ...]`` with ``seq_len`` the batch's
@@ -398,16 +441,34 @@ class InferenceEngine:
         ``pad_to`` pads every feature to that length and keeps the padded
         positions' outputs, as scripts that pad to ``max_seq_length`` see them
         (XTREME's QA n-best reads logits at padding positions too).
+
+        ``features`` may also be :class:`~xtreme_harness.families.tokens.Rows`
+        (token rows as arrays): batches are then padded without a Python loop
+        over features, and the outputs come back as
+        :class:`~xtreme_harness.families.tokens.Columns` (per-row outputs
+        ``[n, ...]``, per-token ones flat) instead of one dict per feature.
+        Either way the batches, and so the outputs, are the same.
+
+        The loop never waits on the host where it need not: a feeder thread pads
+        the next batches (into pinned memory on CUDA) while the model runs, the
+        copy to the device does not block, and a finisher thread copies each
+        batch's outputs back, checks them and puts them in place while the
+        next batch runs.
         """
         t0 = time.perf_counter()
         self.stats = EngineStats(token_budget=self.token_budget)
+        columnar = isinstance(features, Rows)
         n = len(features)
         if n == 0:
-            return []
-        lengths, keys = self._validate(features)
+            return Columns(0, {}, (), np.zeros(1, dtype=np.int64)) if columnar else []
+        if columnar:
+            lengths, keys = self._validate_rows(features)
+        else:
+            lengths, keys = self._validate(features)
+        lengths = np.asarray(lengths, dtype=np.int64)
         progress.status(f"running the model over {n:,} sequences")
         # what each feature is padded (and its per-token outputs kept) to
-        width = lengths if pad_to is None else [max(n, int(pad_to)) for n in lengths]
+        width = lengths if pad_to is None else np.maximum(lengths, int(pad_to))
         declared = set(token_keys) if token_keys is not None else None
         if pad_token_id is None:
             pad_token_id = self.pad_token_id
@@ -418,55 +479,103 @@ class InferenceEngine:
             prepare_model(model, self.device, self.dtype)
 
         # Length-descending, ties by position: fixed by the inputs alone, so reruns batch identically.
-        order = sorted(range(n), key=lambda i: (-lengths[i], i))
-        done: list[tuple[list[int], int, dict[str, np.ndarray]]] = []  # (indices, padded length, outputs)
+        order = np.argsort(-width, kind="stable").tolist()
+        widths = width.tolist()
+        if columnar:
+            def pad(idx):
+                return self._pad_rows(features, idx, lengths, pad_token_id, pad_to)
+            sink: _Sink = _ColumnSink(n, width)
+        else:
+            lens = lengths.tolist()
+
+            def pad(idx):
+                return self._pad(features, idx, lens, keys, pad_token_id, pad_to)
+            sink = _ListSink()
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n, desc=desc or None, unit="ex", dynamic_ncols=True, leave=False,
                    disable=not self.progress or not _stderr_is_tty())
-        pending = None  # (idx, maxlen, device outputs): copied back after the next batch is queued
         per_token: dict[str, bool] | None = None  # output key -> has a per-token axis to trim
+        finisher = _Finisher(self, lengths, sink, threaded=self.overlap)
         try:
             with torch.inference_mode(), self._autocast():
                 start = 0
                 while start < n:
-                    idx = self._next_batch(order, start, width)
-                    batch, maxlen = self._pad(features, idx, lengths, keys, pad_token_id, pad_to)
-                    oom = False
+                    feeder = _Feeder(self._batches(order, widths, start, pad), self.prefetch)
                     try:
-                        outputs = forward(model, batch)
-                    except Exception as exc:  # noqa: BLE001 - only OOM is handled, the rest re-raised
-                        if not is_oom(exc):
-                            raise
-                        oom = True
-                    if oom:
-                        # Outside the except block so the traceback's tensors can be freed.
-                        del batch
-                        self._back_off(len(idx), maxlen)
-                        continue
-                    self._check_outputs(outputs, len(idx))
-                    if per_token is None:
-                        per_token = self._token_axes(model, forward, features[idx[0]], keys, outputs,
-                                                     maxlen, declared)
-                    if pending is not None:
-                        done.append(self._finish(pending, lengths, per_token))
-                    pending = (idx, maxlen, outputs)
-                    self.stats.batches += 1
-                    self.stats.padded_tokens += len(idx) * maxlen
-                    start += len(idx)
-                    bar.update(len(idx))
-                if pending is not None:
-                    done.append(self._finish(pending, lengths, per_token))
+                        for idx, host_batch, maxlen in feeder:
+                            batch = self._to_device(host_batch)
+                            oom = False
+                            try:
+                                outputs = forward(model, batch)
+                            except Exception as exc:  # noqa: BLE001 - only OOM is handled, the rest re-raised
+                                if not is_oom(exc):
+                                    raise
+                                oom = True
+                            if oom:
+                                # Outside the except block so the traceback's tensors can be freed.
+                                del batch, host_batch
+                                self._back_off(len(idx), maxlen)
+                                break  # a new feeder goes on from ``start`` within the smaller budget
+                            self._check_outputs(outputs, len(idx))
+                            if per_token is None:
+                                first = features.feature(idx[0]) if columnar else features[idx[0]]
+                                per_token = self._token_axes(model, forward, first, keys, outputs, maxlen, declared)
+                                finisher.per_token = per_token
+                            finisher.put(idx, maxlen, self._start_to_host(outputs))
+                            self.stats.batches += 1
+                            self.stats.padded_tokens += len(idx) * maxlen
+                            start += len(idx)
+                            bar.update(len(idx))
+                    finally:
+                        feeder.close()
+                finisher.join()
         finally:
+            finisher.close()
             bar.close()
         progress.status("decoding")
 
-        results = self._scatter(features, done, width, per_token, keys)
+        if columnar:
+            results: Any = sink.columns(per_token)
+        else:
+            results = self._scatter(features, sink.done, widths, per_token, keys)
         self.stats.examples = n
-        self.stats.tokens = int(sum(lengths))
+        self.stats.tokens = int(lengths.sum())
         self.stats.token_budget = self.token_budget
         self.stats.seconds = time.perf_counter() - t0
         return results
+
+    def _batches(self, order: list[int], widths: list[int], start: int, pad):
+        """Padded host batches from ``order[start:]`` within the current budget (pinned on CUDA)."""
+        pin = self.device.type == "cuda"
+        n = len(order)
+        while start < n:
+            idx = self._next_batch(order, start, widths)
+            batch, maxlen = pad(idx)
+            if pin:
+                batch = {k: v.pin_memory() for k, v in batch.items()}
+            yield idx, batch, maxlen
+            start += len(idx)
+
+    def _start_to_host(self, outputs: Mapping[str, torch.Tensor]):
+        """Queue the copy of a batch's outputs to the host: floating outputs as float32; on CUDA into pinned
+        buffers without blocking, with an event the finisher waits on."""
+        host = {}
+        event = None
+        for key, value in outputs.items():
+            value = value.detach()
+            if value.is_floating_point():
+                value = value.float()
+            if value.device.type == "cuda":
+                buf = torch.empty(value.shape, dtype=value.dtype, pin_memory=True)
+                buf.copy_(value, non_blocking=True)
+                host[key] = buf
+            else:
+                host[key] = value.cpu()
+        if any(v.device.type == "cuda" for v in outputs.values()):
+            event = torch.cuda.Event()
+            event.record()
+        return host, event
 
     def _back_off(self, size: int, maxlen: int) -> None:
         if size <= 1:
@@ -510,9 +619,9 @@ class InferenceEngine:
         probe = forward(model, short)
         return {k: per_token[k] and probe[k].dim() >= 2 and probe[k].shape[1] == maxlen - 1 for k in outputs}
 
-    def _finish(self, pending, lengths, per_token):
-        idx, maxlen, outputs = pending
-        host = self._to_host(outputs)
+    def _finish(self, idx, maxlen, host, lengths, per_token):
+        """A batch's outputs on the host, checked: the same keys every batch, per-token axes of the padded
+        length, no non-finite value at a real position."""
         if set(host) != set(per_token):
             raise TypeError(f"forward returned keys {sorted(host)} for one batch and {sorted(per_token)} for another")
         for k, arr in host.items():
@@ -520,7 +629,7 @@ class InferenceEngine:
                 raise TypeError(f"forward output {k!r} is per token but has {arr.shape[1]} positions for a batch "
                                 f"padded to {maxlen}")
         self._check_finite(host, idx, lengths, per_token)
-        return idx, maxlen, host
+        return host
 
     @staticmethod
     def _scatter(features, done, lengths, per_token, input_keys) -> list[dict[str, Any]]:
@@ -540,3 +649,179 @@ class InferenceEngine:
         if missing:  # pragma: no cover - a bug guard: examples must never be dropped
             raise RuntimeError(f"engine lost {len(missing)} feature(s), first {missing[0]}")
         return results  # type: ignore[return-value]
+
+
+# --- the threads around the forward ------------------------------------------------------
+
+_DONE = object()
+
+
+class _Feeder:
+    """Iterates a generator of padded batches; with ``depth`` > 0 a thread runs it ahead of the consumer
+    (at most ``depth`` batches waiting), so padding overlaps the forward. An error in the thread is raised in
+    the consumer; ``close`` stops the thread and drops what it made (after an OOM, batches of the old size)."""
+
+    def __init__(self, batches, depth: int = 2):
+        self._batches = batches
+        self._thread = None
+        if depth > 0:
+            self._queue: queue.Queue = queue.Queue(maxsize=depth)
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._work, name="xtreme-engine-feeder", daemon=True)
+            self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        try:
+            for item in self._batches:
+                if not self._put(item):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            self._put((_DONE, exc))
+            return
+        self._put((_DONE, None))
+
+    def __iter__(self):
+        if self._thread is None:
+            yield from self._batches
+            return
+        while True:
+            item = self._queue.get()
+            if isinstance(item, tuple) and item and item[0] is _DONE:
+                if item[1] is not None:
+                    raise item[1]
+                return
+            yield item
+
+    def close(self) -> None:
+        if self._thread is None:
+            self._batches.close()
+            return
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        self._thread.join()
+
+
+class _Sink:
+    def add(self, idx, maxlen, host) -> None:
+        raise NotImplementedError
+
+
+class _ListSink(_Sink):
+    """Batches as they came, for ``_scatter`` into one dict per feature."""
+
+    def __init__(self):
+        self.done: list = []
+
+    def add(self, idx, maxlen, host) -> None:
+        self.done.append((idx, maxlen, host))
+
+
+class _ColumnSink(_Sink):
+    """Batch outputs put straight into place: per-row ones at their rows, per-token ones into one flat array
+    (row ``i`` at its offset, ``width[i]`` positions)."""
+
+    def __init__(self, n: int, width: np.ndarray):
+        self.n, self.width = n, width
+        self.starts = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(width, out=self.starts[1:])
+        self.values: dict[str, np.ndarray] = {}
+        self.per_token: dict[str, bool] = {}
+
+    def add(self, idx, maxlen, host) -> None:
+        sel = np.asarray(idx, dtype=np.int64)
+        for key, arr in host.items():
+            token = self.per_token[key]
+            if key not in self.values:
+                rows = int(self.starts[-1]) if token else self.n
+                tail = arr.shape[2:] if token else arr.shape[1:]
+                self.values[key] = np.empty((rows,) + tuple(tail), dtype=arr.dtype)
+            if token:
+                w = self.width[sel]
+                dest = gather_index(self.starts[sel], w)
+                r = np.repeat(np.arange(len(sel)), w)
+                c = dest - np.repeat(self.starts[sel], w)
+                self.values[key][dest] = arr[r, c]
+            else:
+                self.values[key][sel] = arr
+
+    def columns(self, per_token) -> Columns:
+        keys = [k for k, v in (per_token or {}).items() if v]
+        return Columns(self.n, self.values, keys, self.starts)
+
+
+class _Finisher:
+    """Copies each batch's outputs to the host, checks them and hands them to the sink; in a thread with
+    ``threaded`` (the next forward runs meanwhile). Errors are raised by ``put`` or ``join``."""
+
+    def __init__(self, engine: InferenceEngine, lengths, sink: _Sink, threaded: bool = True):
+        self.engine, self.lengths, self.sink = engine, lengths, sink
+        self.per_token: dict[str, bool] | None = None
+        self.error: BaseException | None = None
+        self._thread = None
+        if threaded:
+            self._queue: queue.Queue = queue.Queue(maxsize=4)
+            self._thread = threading.Thread(target=self._work, name="xtreme-engine-finisher", daemon=True)
+            self._thread.start()
+
+    def _one(self, idx, maxlen, pending) -> None:
+        host, event = pending
+        if event is not None:
+            event.synchronize()
+        arrays = {k: v.numpy() for k, v in host.items()}
+        arrays = self.engine._finish(idx, maxlen, arrays, self.lengths, self.per_token)
+        if isinstance(self.sink, _ColumnSink) and not self.sink.per_token:
+            self.sink.per_token = dict(self.per_token)
+        self.sink.add(idx, maxlen, arrays)
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if self.error is not None:
+                continue
+            try:
+                self._one(*item)
+            except BaseException as exc:  # noqa: BLE001 - raised in the engine's thread
+                self.error = exc
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            exc, self.error = self.error, None
+            raise exc
+
+    def put(self, idx, maxlen, pending) -> None:
+        if self._thread is None:
+            self._one(idx, maxlen, pending)
+            return
+        self._raise()
+        self._queue.put((idx, maxlen, pending))
+
+    def join(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(_DONE)
+            self._thread.join()
+        self._raise()
+
+    def close(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self.error = self.error or _Stopped()
+            self._queue.put(_DONE)
+            self._thread.join()
+
+
+class _Stopped(Exception):
+    """The engine stopped before the finisher was done (an error elsewhere): its remaining work is dropped."""

@@ -22,6 +22,7 @@ from typing import Any
 from ..families import FAMILIES, Predictions, Settings, family_of
 from ..io import progress
 from ..io.errors import UserError
+from ..io.featcache import FeatureCache
 from ..io.reads import file_fingerprint, folder_fingerprint
 from ..options import EvalOptions
 from ..spec import TaskSpec
@@ -40,10 +41,21 @@ def tokenizer_digest(path: str) -> str:
 
 
 class TransformersHead:
-    """A transformers model with a task head, as a family runs it (:class:`~xtreme_harness.families.Head`)."""
+    """A transformers model with a task head, as a family runs it (:class:`~xtreme_harness.families.Head`).
 
-    def __init__(self, model, tokenizer, engine, labels: dict[int, str] | None):
-        self.model, self.tokenizer, self.engine, self.labels = model, tokenizer, engine, labels
+    With ``load_tokenizer`` the tokenizer is loaded on first use only: features found in the feature cache
+    (``feature_cache``, keyed by ``tokenizer_key``, the tokenizer files' digest) need none."""
+
+    def __init__(self, model, tokenizer, engine, labels: dict[int, str] | None, feature_cache=None,
+                 tokenizer_key: str | None = None, load_tokenizer=None):
+        self.model, self._tokenizer, self.engine, self.labels = model, tokenizer, engine, labels
+        self.feature_cache, self.tokenizer_key, self._load_tokenizer = feature_cache, tokenizer_key, load_tokenizer
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None and self._load_tokenizer is not None:
+            self._tokenizer = self._load_tokenizer()
+        return self._tokenizer
 
     def run(self, features, forward, desc="", token_keys=None, pad_to=None):
         return self.engine.run(self.model, features, lambda m, batch: forward(lambda b: m(**b), batch), desc=desc,
@@ -62,6 +74,7 @@ class CheckpointProducer:
         self._models: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._encoders: OrderedDict[tuple, CachedEncoder] = OrderedDict()
         self._tokenizers: dict[str, Any] = {}  # by the digest of the tokenizer files: suites share one
+        self.feature_cache = FeatureCache() if getattr(options, "feature_cache", False) else None
 
     # --- which checkpoint serves which task ------------------------------------------------------
     def prepare(self, specs):
@@ -129,6 +142,19 @@ class CheckpointProducer:
             self._tokenizers[key] = load_tokenizer(ck, self.options.trust_remote_code)
         return self._tokenizers[key]
 
+    def vocabulary_top(self, ck: Checkpoint) -> int | None:
+        """The largest id the checkpoint's tokenizer produces: kept in the feature cache by the tokenizer files'
+        digest, so that a run whose features are all cached never loads the tokenizer."""
+        key = f"vocabulary-top-{tokenizer_digest(ck.path)}"
+        if self.feature_cache is not None:
+            hit = self.feature_cache.load(key)
+            if hit is not None and "top" in hit[1]:
+                return hit[1]["top"]
+        top = vocabulary_top(self.tokenizer(ck))
+        if self.feature_cache is not None and top is not None:
+            self.feature_cache.save(key, {}, {"top": top})
+        return top
+
     def model(self, ck: Checkpoint, family: str):
         key = (ck.path, family)
         if key not in self._models:
@@ -136,10 +162,9 @@ class CheckpointProducer:
             self._encoders.clear()
             o = self.options
             progress.status(f"loading {ck.model_id or ck.path}", announce=True)
-            tok = self.tokenizer(ck)
             model = load_model(ck, family, self._engine().device, o.dtype, o.trust_remote_code, o.allow_pickle)
-            check_vocabulary(ck.path, model, tok)
-            self._models[key] = (model, tok)
+            check_vocabulary_top(ck.path, model, self.vocabulary_top(ck))
+            self._models[key] = model
         return self._models[key]
 
     def layer(self, ck: Checkpoint) -> int:
@@ -154,15 +179,17 @@ class CheckpointProducer:
     def head(self, spec: TaskSpec) -> TransformersHead:
         """The model serving ``spec``'s task head, ready to run."""
         ck = self.checkpoint(spec)
-        model, tok = self.model(ck, spec.family)
-        return TransformersHead(model, tok, self._engine(), ck.task_labels)
+        model = self.model(ck, spec.family)
+        return TransformersHead(model, None, self._engine(), ck.task_labels, self.feature_cache,
+                                tokenizer_digest(ck.path), lambda: self.tokenizer(ck))
 
     def encoder(self, spec: TaskSpec) -> CachedEncoder:
         ck = self.checkpoint(spec)
-        model, tok = self.model(ck, spec.family)
+        model = self.model(ck, spec.family)
         key = (ck.path, self.layer(ck), self.options.pooling)
         if key not in self._encoders:
-            inner = HiddenStateEncoder(model, tok, self._engine(), key[1], key[2])
+            inner = HiddenStateEncoder(model, None, self._engine(), key[1], key[2], self.feature_cache,
+                                       tokenizer_digest(ck.path), lambda: self.tokenizer(ck))
             identity = [getattr(model, "name_or_path", "") or "", model.config.to_json_string(),
                         self.options.dtype, folder_fingerprint(ck.path)]
             self._encoders[key] = CachedEncoder(inner, identity, self.options.embedding_cache)
@@ -276,11 +303,84 @@ def _bad_checkpoint_file(exc: Exception) -> bool:
     return not isinstance(exc, (ImportError, MemoryError, NotImplementedError))
 
 
+def _added_tokens(path: Path, head_bytes: int = 2**20) -> list | None:
+    """The ``added_tokens`` array of a ``tokenizer.json``, read from the file's first MiB: the tokenizers
+    library writes it before the normalizer and the model, so the (often 17 MB) rest need not be parsed.
+    None when it is not there (the caller then loads the usual way)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read(head_bytes)
+    except (OSError, UnicodeDecodeError):
+        return None
+    decoder = json.JSONDecoder()
+    i = len(text) - len(text.lstrip())
+    if not text[i:i + 1] == "{":
+        return None
+    i += 1
+    try:
+        while True:
+            i += len(text[i:]) - len(text[i:].lstrip())
+            key, i = decoder.raw_decode(text, i)
+            i += len(text[i:]) - len(text[i:].lstrip())
+            if not isinstance(key, str) or text[i:i + 1] != ":":
+                return None
+            i += 1
+            i += len(text[i:]) - len(text[i:].lstrip())
+            value, i = decoder.raw_decode(text, i)
+            if key == "added_tokens":
+                return value if isinstance(value, list) else None
+            i += len(text[i:]) - len(text[i:].lstrip())
+            if text[i:i + 1] != ",":
+                return None
+            i += 1
+    except (ValueError, IndexError):  # a value past the first MiB, or not JSON
+        return None
+
+
+def _parse_once_kwargs(path: str) -> dict[str, Any]:
+    """``from_pretrained`` arguments that spare transformers 5 its own Python parse of ``tokenizer.json``.
+
+    A checkpoint whose ``tokenizer_config.json`` has no ``added_tokens_decoder`` (an older save) makes
+    transformers read the whole ``tokenizer.json`` with ``json.load`` just for its ``added_tokens``, and then
+    the Rust library parses the file again. Passing ``added_tokens_decoder`` (read off the file's head) and
+    the ``special_tokens_map.json`` entries that the same legacy step would have merged (as it would have)
+    leaves only the Rust parse. Anything unusual (transformers 4, an ``added_tokens.json``, extra special
+    tokens, a config that has the decoder already) gets no arguments: the usual load."""
+    import transformers
+
+    folder = Path(path)
+    if not transformers.__version__.split(".")[0].isdigit() or int(transformers.__version__.split(".")[0]) < 5:
+        return {}
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+        special = json.loads((folder / "special_tokens_map.json").read_text(encoding="utf-8")) \
+            if (folder / "special_tokens_map.json").is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(config, dict) or "added_tokens_decoder" in config or (folder / "added_tokens.json").exists() \
+            or not (folder / "tokenizer.json").is_file() or not isinstance(special, dict) \
+            or {"extra_special_tokens", "additional_special_tokens"} & set(special):
+        return {}
+    added = _added_tokens(folder / "tokenizer.json")
+    if added is None or not all(isinstance(t, dict) and isinstance(t.get("id"), int) for t in added):
+        return {}
+    from transformers import AddedToken
+
+    kwargs: dict[str, Any] = {"added_tokens_decoder": {t["id"]: {k: v for k, v in t.items() if k != "id"}
+                                                       for t in added}}
+    for key, value in special.items():
+        if isinstance(value, dict):
+            value = AddedToken(**{k: v for k, v in value.items() if k != "special"}, special=True)
+        kwargs[key] = value
+    return kwargs
+
+
 def load_tokenizer(ck: Checkpoint, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     try:
-        tok = AutoTokenizer.from_pretrained(ck.path, use_fast=True, trust_remote_code=trust_remote_code)
+        tok = AutoTokenizer.from_pretrained(ck.path, use_fast=True, trust_remote_code=trust_remote_code,
+                                            **_parse_once_kwargs(ck.path))
     except BaseException as exc:  # the Rust tokenizer panics (PanicException is a BaseException) on bad files
         if isinstance(exc, (KeyboardInterrupt, SystemExit)) or not _bad_checkpoint_file(exc):
             raise
@@ -337,18 +437,26 @@ def check_loaded_weights(path: str, model, info: dict, bare: bool) -> None:
             raise UserError(f"{lead} {shown}; {hint}", path)
 
 
+def vocabulary_top(tokenizer) -> int:
+    """The largest token id a tokenizer can produce."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:  # the model's ids are 0..n-1; added tokens may sit anywhere
+        return max([backend.get_vocab_size(with_added_tokens=False) - 1, *backend.get_added_tokens_decoder()])
+    return max(tokenizer.get_vocab().values(), default=-1)
+
+
 def check_vocabulary(path: str, model, tokenizer) -> None:
     """Every id the tokenizer can produce must have a row in the embedding matrix (else an index error, or
     on a GPU a device assert, in the middle of a run)."""
+    check_vocabulary_top(path, model, vocabulary_top(tokenizer))
+
+
+def check_vocabulary_top(path: str, model, top: int | None) -> None:
+    """:func:`check_vocabulary` given the tokenizer's largest id."""
     emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
     rows = getattr(emb, "num_embeddings", None)
-    if rows is None:
+    if rows is None or top is None:
         return
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:  # the model's ids are 0..n-1; added tokens may sit anywhere
-        top = max([backend.get_vocab_size(with_added_tokens=False) - 1, *backend.get_added_tokens_decoder()])
-    else:
-        top = max(tokenizer.get_vocab().values(), default=-1)
     if top >= rows:
         raise UserError(f"the tokenizer produces ids up to {top} but the model's embedding matrix has {rows} rows; "
                         "expected the tokenizer the model was trained with", path)

@@ -37,6 +37,7 @@ from .scoring import aggregate_task, overall_scores, records, score
 SCHEMA = "xtreme-harness/results/v1"
 RECORD_FIELDS = record_fields()  # what each per-example record field may hold, as the metrics declare it
 STATE_VERSION = 1
+_RECORD_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 # --- one (task, language) ------------------------------------------------------------------
@@ -51,8 +52,9 @@ def write_outputs(out: Path, spec: TaskSpec, predictions: Predictions, gold: Any
         fam.write_gold(spec, safe_join(out, "labels", spec.task, f"test-{lang}.{ext}"), gold, predictions.examples)
     recs = records(spec, predictions, gold)
     if recs:
+        encode = _RECORD_ENCODER.encode  # json.dumps(r, ensure_ascii=False), without a new encoder per record
         atomic_write_text(safe_join(out, "records", spec.task, f"{lang}.jsonl"),
-                          "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs))
+                          "".join([encode(r) + "\n" for r in recs]))
 
 
 def score_and_write(out: Path, spec: TaskSpec, predictions: Predictions, fingerprint: str | None = None,

@@ -59,15 +59,19 @@ def records(spec: TaskSpec, predictions: Predictions, gold: Any) -> list[dict[st
     if units is None:
         return []
     lang = predictions.lang
-    scorers = [METRICS[name].record for name in (spec.metrics.official, *spec.metrics.secondary)
+    scorers = [METRICS[name] for name in (spec.metrics.official, *spec.metrics.secondary)
                if METRICS[name].record is not None]
+    fields = []
+    if gold is not None and units:  # each metric's fields of every unit, computed at once where it can
+        golds, preds = [g for _, _, g in units], [p for _, p, _ in units]
+        fields = [m.all_records(golds, preds, lang) for m in scorers]
     out = []
-    for uid, pred, g in units:
+    for k, (uid, pred, g) in enumerate(units):
         rec: dict[str, Any] = {"id": uid, "pred": pred}
         if gold is not None:
             rec["gold"] = g
-            for record in scorers:
-                rec.update(record(g, pred, lang))
+            for per_unit in fields:
+                rec.update(per_unit[k])
         out.append(rec)
     if predictions.extra:
         out = [{**rec, **extra} for rec, extra in zip(out, predictions.extra)]
