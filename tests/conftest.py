@@ -43,6 +43,19 @@ def golden() -> Path:
     return need(GOLDEN)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine the thread barriers make
+    every step several times slower: a module that trains or runs them asks for one thread
+    (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``) and gives the count back at its end."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def hf_cache(tmp_path, monkeypatch) -> Path:
     """A datasets cache of this test's own: the module reads HF_DATASETS_CACHE once, at import."""

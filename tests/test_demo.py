@@ -7,15 +7,7 @@ import json
 import pytest
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from intra-op threads (and lose a lot on a busy machine)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: tiny models run on one thread
 
 
 def test_tokenizer_is_xlmr_style_and_fast(tmp_path):

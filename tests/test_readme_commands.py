@@ -204,15 +204,13 @@ TOY = ["--max-steps", "1", "--batch-size", "4", "--max-length", "64", "--precisi
        "--no-progress"]
 
 
-def test_the_training_commands_run(tmp_path, monkeypatch, hf_cache):
+def test_the_training_commands_run(tmp_path, monkeypatch, hf_cache, one_torch_thread):
     """Every command of the trainer's block, in one folder: the tiny demo encoder for MODEL and XLM-R, the
     intermediate data staged first from local copies of the hub repositories, toy-scale training."""
-    import torch
     from studykit import demo_study_inputs, intermediate_hub
 
     from xtreme_harness.cli import train_main
 
-    torch.set_num_threads(1)
     paths = demo_study_inputs(tmp_path)
     intermediate_hub(tmp_path / "hub", n=8)
     (tmp_path / "copa").mkdir()

@@ -24,15 +24,7 @@ TOY = ["--lr", "1e-3", "--max-steps", "100", "--eval-every", "50", "--batch-size
        "--precision", "no", "--device", "cpu", "--no-progress"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from intra-op threads; on a busy 2-core machine they lose a lot."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: tiny models run on one thread
 
 
 def cli(main, args) -> tuple[int, str, str]:

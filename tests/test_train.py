@@ -34,16 +34,7 @@ def _sent(rng, n=6):
 
 # --- tiny models and synthetic data ---------------------------------------------------
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine the thread barriers
-    make every step several times slower; the real-model test below also runs on one thread."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: tiny models run on one thread
 
 
 @pytest.fixture(scope="module")

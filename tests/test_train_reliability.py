@@ -24,14 +24,7 @@ HYPER = {"lr": 1e-3, "max_steps": 12, "batch_size": 4, "save_every": 4, "eval_ev
          "log_every": 1}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: tiny models run on one thread
 
 
 @pytest.fixture(scope="module")

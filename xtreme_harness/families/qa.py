@@ -104,6 +104,22 @@ def _max_context(starts: list[int], lengths: list[int]) -> list[list[bool]]:
 MIN_CONTEXT = 4  # context sub-tokens a window must have room for
 
 
+def _by_overlap(examples, q_lens, max_length: int, added: int, doc_stride: int) -> dict[int, list[int]]:
+    """Example indices grouped by their windows' overlap: what is left of ``max_length`` after the question and
+    the special tokens, less ``doc_stride`` (XTREME's run_squad.py windows); a question that leaves no room for
+    the context is refused by name."""
+    groups: dict[int, list[int]] = {}
+    for i, q_len in enumerate(q_lens):
+        budget = max_length - q_len - added
+        if budget < MIN_CONTEXT:
+            raise UserError(f"a max length of {max_length} sub-tokens leaves no room for the context after question "
+                            f"'{clip(examples[i].question, 60)}' ({q_len} sub-tokens, {added} special); expected "
+                            f"--max-length {q_len + added + MIN_CONTEXT} or more, or a lower max_query_length")
+        overlap = min(max(budget - doc_stride, 0), budget - 1)
+        groups.setdefault(overlap, []).append(i)
+    return groups
+
+
 def featurize(examples: Sequence[QAExample], tokenizer: Any, max_length: int = 384, doc_stride: int = 128,
               max_query_length: int = 64) -> FeatureList:
     """Windowed SQuAD features; one example can give several.
@@ -118,17 +134,9 @@ def featurize(examples: Sequence[QAExample], tokenizer: Any, max_length: int = 3
     added = tokenizer.num_special_tokens_to_add(pair=True)
     with_types = "token_type_ids" in tokenizer.model_input_names
     stats = {"examples": len(examples), "features": 0, "windowed": 0, "query_truncated": 0}
-    groups: dict[int, list[int]] = {}
     questions, q_lens, stats["query_truncated"] = (
         _questions(tokenizer, [ex.question for ex in examples], max_query_length) if examples else ([], [], 0))
-    for i, q_len in enumerate(q_lens):
-        budget = max_length - q_len - added
-        if budget < MIN_CONTEXT:
-            raise UserError(f"a max length of {max_length} sub-tokens leaves no room for the context after question "
-                            f"'{clip(examples[i].question, 60)}' ({q_len} sub-tokens, {added} special); expected "
-                            f"--max-length {q_len + added + MIN_CONTEXT} or more, or a lower max_query_length")
-        overlap = min(max(budget - doc_stride, 0), budget - 1)
-        groups.setdefault(overlap, []).append(i)
+    groups = _by_overlap(examples, q_lens, max_length, added, doc_stride)
 
     per_example: list[list[dict]] = [[] for _ in examples]
     for overlap, idx in groups.items():
@@ -258,15 +266,7 @@ def featurize_rows(examples: Sequence[QAExample], tokenizer: Any, max_length: in
         return rows
     questions, q_lens, stats["query_truncated"] = _questions_fast(tokenizer, [ex.question for ex in examples],
                                                                  max_query_length)
-    groups: dict[int, list[int]] = {}
-    for i, q_len in enumerate(q_lens):
-        budget = max_length - q_len - added
-        if budget < MIN_CONTEXT:
-            raise UserError(f"a max length of {max_length} sub-tokens leaves no room for the context after question "
-                            f"'{clip(examples[i].question, 60)}' ({q_len} sub-tokens, {added} special); expected "
-                            f"--max-length {q_len + added + MIN_CONTEXT} or more, or a lower max_query_length")
-        overlap = min(max(budget - doc_stride, 0), budget - 1)
-        groups.setdefault(overlap, []).append(i)
+    groups = _by_overlap(examples, q_lens, max_length, added, doc_stride)
 
     metaspace = _metaspace_ids(tokenizer)
     unk = tokenizer.unk_token_id

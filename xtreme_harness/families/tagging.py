@@ -111,6 +111,20 @@ def word_pieces(tokenizer: Any, words: set[str]) -> dict[str, list[int]]:
     return table
 
 
+def _layout(tokenizer: Any, max_length: int, stride: int, sep_token_extra: bool | None
+            ) -> tuple[list[int], list[int], int, int]:
+    """A window's special tokens around its words, the sub-tokens left for words, and the stride within that
+    (``sep_token_extra=None`` follows XTREME: on for RoBERTa-style tokenizers)."""
+    require_fast(tokenizer)
+    if sep_token_extra is None:
+        sep_token_extra = is_roberta_style(tokenizer)
+    prefix, suffix = _template(tokenizer, sep_token_extra)
+    budget = max_length - len(prefix) - len(suffix)
+    if budget < 1:
+        raise ValueError(f"max_length {max_length} leaves no room for words after the special tokens")
+    return prefix, suffix, budget, max(0, min(stride, budget // 2))
+
+
 def featurize(examples: Sequence[TaggingExample], tokenizer: Any, max_length: int = 128, stride: int = 0,
               label2id: Mapping[str, int] | None = None, label_all_subtokens: bool = False,
               sep_token_extra: bool | None = None) -> FeatureList:
@@ -124,14 +138,7 @@ def featurize(examples: Sequence[TaggingExample], tokenizer: Any, max_length: in
     is set (on every sub-token of owned words if ``label_all_subtokens``) and -100 elsewhere.
     ``sep_token_extra=None`` follows XTREME: on for RoBERTa-style tokenizers.
     """
-    require_fast(tokenizer)
-    if sep_token_extra is None:
-        sep_token_extra = is_roberta_style(tokenizer)
-    prefix, suffix = _template(tokenizer, sep_token_extra)
-    budget = max_length - len(prefix) - len(suffix)
-    if budget < 1:
-        raise ValueError(f"max_length {max_length} leaves no room for words after the special tokens")
-    stride = max(0, min(stride, budget // 2))
+    prefix, suffix, budget, stride = _layout(tokenizer, max_length, stride, sep_token_extra)
     with_types = "token_type_ids" in tokenizer.model_input_names
     unk = tokenizer.unk_token_id
 
@@ -210,14 +217,7 @@ def featurize_rows(examples: Sequence[TaggingExample], tokenizer: Any, max_lengt
     """The features :func:`featurize` makes for prediction (no labels), as :class:`~.tokens.Rows`, built with
     array operations: per row ``example_index`` and ``window``; per token ``word_ids`` and ``word_index``.
     Only sentences longer than a window go through :func:`windows` and :func:`assign` one by one."""
-    require_fast(tokenizer)
-    if sep_token_extra is None:
-        sep_token_extra = is_roberta_style(tokenizer)
-    prefix, suffix = _template(tokenizer, sep_token_extra)
-    budget = max_length - len(prefix) - len(suffix)
-    if budget < 1:
-        raise ValueError(f"max_length {max_length} leaves no room for words after the special tokens")
-    stride = max(0, min(stride, budget // 2))
+    prefix, suffix, budget, stride = _layout(tokenizer, max_length, stride, sep_token_extra)
     types = with_types(tokenizer)
     unk = tokenizer.unk_token_id
     stats = {"examples": len(examples), "features": 0, "words": 0, "windowed": 0,

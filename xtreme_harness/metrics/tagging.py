@@ -266,6 +266,14 @@ def legacy_entities(sentences: Sequence[Sequence[str]]) -> list[tuple[str, int, 
     return chunks
 
 
+def _legacy_prf(nb_correct: int, nb_pred: int, nb_true: int) -> dict[str, float]:
+    """seqeval 0.0.12's precision, recall and F1 from chunk counts, with its own arithmetic and zero cases."""
+    p = nb_correct / nb_pred if nb_pred > 0 else 0
+    r = nb_correct / nb_true if nb_true > 0 else 0
+    f1 = 2 * p * r / (p + r) if p + r > 0 else 0
+    return {"f1": f1 * 100, "precision": p * 100, "recall": r * 100}
+
+
 def pos_chunk_f1(labels: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]],
                  language: str | None = None) -> dict[str, float]:
     """UD-POS F1/precision/recall exactly as the official scorer (seqeval 0.0.12) gives them."""
@@ -275,11 +283,7 @@ def pos_chunk_f1(labels: Sequence[Sequence[str]], predictions: Sequence[Sequence
     table = ChunkTable(labels, predictions, legacy=True)
     true_entities, pred_entities = table.corpus(table.gold), table.corpus(table.pred)
     nb_correct = len(np.intersect1d(true_entities, pred_entities, assume_unique=True))
-    nb_pred, nb_true = len(pred_entities), len(true_entities)
-    p = nb_correct / nb_pred if nb_pred > 0 else 0
-    r = nb_correct / nb_true if nb_true > 0 else 0
-    f1 = 2 * p * r / (p + r) if p + r > 0 else 0
-    return {"f1": f1 * 100, "precision": p * 100, "recall": r * 100}
+    return _legacy_prf(nb_correct, len(pred_entities), len(true_entities))
 
 
 def pos_chunk_f1_reference(labels: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]],
@@ -289,11 +293,7 @@ def pos_chunk_f1_reference(labels: Sequence[Sequence[str]], predictions: Sequenc
     true_entities = set(legacy_entities(labels))
     pred_entities = set(legacy_entities(predictions))
     nb_correct = len(true_entities & pred_entities)
-    nb_pred, nb_true = len(pred_entities), len(true_entities)
-    p = nb_correct / nb_pred if nb_pred > 0 else 0
-    r = nb_correct / nb_true if nb_true > 0 else 0
-    f1 = 2 * p * r / (p + r) if p + r > 0 else 0
-    return {"f1": f1 * 100, "precision": p * 100, "recall": r * 100}
+    return _legacy_prf(nb_correct, len(pred_entities), len(true_entities))
 
 
 def token_accuracy(labels: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]],
