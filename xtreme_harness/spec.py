@@ -20,10 +20,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
-import yaml
 
 from .io.errors import UserError, clip
-from .io.yamlfile import Locator, check_mapping, dotted, load_yaml, str_list
+from .io.yamlfile import Locator, check_mapping, dotted, load_shipped, load_yaml, str_list
 from .metrics import METRICS
 
 SPLITS = ("train", "dev", "test")
@@ -428,8 +427,7 @@ def builtin_task_dir() -> Path:
 @lru_cache(maxsize=1)
 def benchmarks() -> dict[str, dict[str, Any]]:
     """Benchmark versions as the official ``evaluate.py`` defines them: tasks and categories."""
-    with open(builtin_task_dir() / "_benchmarks.yaml", encoding="utf-8") as f:
-        return yaml.safe_load(f)
+    return load_shipped(builtin_task_dir() / "_benchmarks.yaml")
 
 
 def benchmark_tasks(version: str) -> list[str]:

@@ -16,14 +16,33 @@ from .errors import UserError, clip
 from .files import read_text
 
 
-class Locator:
-    """Maps a key path in a YAML document to its 1-based line."""
+#: Files shipped inside the package (the built-in task specs) are parsed with libyaml where PyYAML has it:
+#: every run reads them, and the pure-Python parser spends most of a second on them. A user's file keeps the
+#: pure-Python parser, whose nesting limit is Python's recursion limit (libyaml's composer recurses in C).
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_SAFE_C = getattr(yaml, "CSafeLoader", None)
 
-    def __init__(self, text: str):
-        try:
-            self.root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError:
-            self.root = None
+
+def _shipped(path: str | None) -> bool:
+    return _SAFE_C is not None and bool(path) and os.path.abspath(path).startswith(_PACKAGE_DIR)
+
+
+class Locator:
+    """Maps a key path in a YAML document to its 1-based line; the document is composed only when a line
+    is asked for (an error message), not on every successful read."""
+
+    def __init__(self, text: str, loader: Any = None):
+        self._text, self._loader, self._root, self._composed = text, loader or yaml.SafeLoader, None, False
+
+    @property
+    def root(self):
+        if not self._composed:
+            self._composed = True
+            try:
+                self._root = yaml.compose(self._text, Loader=self._loader)
+            except yaml.YAMLError:
+                self._root = None
+        return self._root
 
     def line(self, keys: tuple) -> int | None:
         node, line = self.root, 1
@@ -49,8 +68,8 @@ class _Repeated(Exception):
         self.key, self.first, self.second = key, first, second
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a mapping repeating a key (the later one would silently win)."""
+class _Strict:
+    """A safe loader that refuses a mapping repeating a key (the later one would silently win)."""
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -68,6 +87,13 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+class _StrictLoader(_Strict, yaml.SafeLoader):
+    pass
+
+
+_StrictCLoader = type("_StrictCLoader", (_Strict, _SAFE_C), {}) if _SAFE_C is not None else _StrictLoader
+
+
 MAX_YAML_BYTES = 16 * 2**20  # specs, recipes, manifests and reference rows are written by hand
 MAX_YAML_NODES = 200_000  # after alias expansion: a 900-byte "billion laughs" must not run for minutes
 
@@ -77,9 +103,10 @@ def load_yaml(text: str, path: str) -> tuple[Any, Locator]:
     if len(text) > MAX_YAML_BYTES:
         raise UserError(f"YAML file is {len(text)} characters, more than the {MAX_YAML_BYTES} a hand-written "
                         "spec, recipe or manifest may have", path)
+    shipped = _shipped(path)
     try:
-        _check_expansion(text, path)
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        _check_expansion(text, path, _SAFE_C if shipped else yaml.SafeLoader)
+        data = yaml.load(text, Loader=_StrictCLoader if shipped else _StrictLoader)  # noqa: S506 - safe loaders
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", path,
@@ -91,14 +118,14 @@ def load_yaml(text: str, path: str) -> tuple[Any, Locator]:
         raise UserError("YAML is nested too deeply to be a spec; expected a few levels of mappings", path) from None
     except ValueError as exc:  # e.g. an integer of more digits than Python converts
         raise UserError(f"invalid YAML value: {clip(str(exc), 120)}", path) from None
-    return data, Locator(text)
+    return data, Locator(text, _SAFE_C if shipped else None)
 
 
-def _check_expansion(text: str, path: str) -> None:
+def _check_expansion(text: str, path: str, loader: Any = yaml.SafeLoader) -> None:
     """Refuse a document whose aliases expand past ``MAX_YAML_NODES`` nodes (counted without expanding)."""
     if "*" not in text:  # no alias, no expansion
         return
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root = yaml.compose(text, Loader=loader)
     size: dict[int, int] = {}
 
     def count(node) -> int:
@@ -113,6 +140,12 @@ def _check_expansion(text: str, path: str) -> None:
     if root is not None and count(root) > MAX_YAML_NODES:
         raise UserError(f"YAML aliases expand to more than {MAX_YAML_NODES:,} values; expected a spec without "
                         "alias bombs", path, 1)
+
+
+def load_shipped(path: str | os.PathLike) -> Any:
+    """A YAML file shipped with the package (trusted, no line bookkeeping), with libyaml where available."""
+    with open(path, encoding="utf-8") as f:
+        return yaml.load(f, Loader=_SAFE_C or yaml.SafeLoader)  # noqa: S506 - a safe loader
 
 
 def read_yaml_file(path: str | os.PathLike, what: str) -> tuple[Any, Locator, str]:
