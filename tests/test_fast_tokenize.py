@@ -356,3 +356,47 @@ def test_added_tokens_are_read_off_the_head_only(tmp_path):
     assert _added_tokens(tmp_path / "late.json") == []
     (tmp_path / "cut.json").write_text('{"model": "' + "x" * 200 + '", "added_tokens": []}', encoding="utf-8")
     assert _added_tokens(tmp_path / "cut.json", head_bytes=100) is None  # not within the head: the usual load
+
+
+# --- pairs: each distinct text encoded once, laid out by the tokenizer's own template -------------------
+
+@pytest.mark.parametrize("max_length", [None, 128, 40, 12])
+def test_pair_rows_equal_the_pair_encoder(tok, max_length):
+    from xtreme_harness.families.tokens import pair_rows, pair_template
+
+    texts = _texts(300, seed=2)
+    a = texts[::2] * 3  # premises repeat, as in XNLI
+    b = (list(reversed(texts)) * 2)[: len(a)]
+    assert pair_template(tok) is not None
+    types = with_types(tok)
+    got, whole = pair_rows(tok, a, b, max_length, types)
+    want = rows_of(encode(tok, a, b, max_length=max_length, strategy="longest_first"), types)
+    assert got.starts.tolist() == want.starts.tolist()
+    assert got.ids.tolist() == want.ids.tolist()
+    assert (got.types is None) == (want.types is None)
+    if types:
+        assert got.types.tolist() == want.types.tolist()
+    assert whole.tolist() == [len(e.ids) for e in encode(tok, a, b)]
+    if max_length is not None:  # both kinds of pair are in the test
+        assert (whole > max_length).any() and ((whole <= max_length).any() or max_length < 20)
+
+
+def test_pair_rows_without_a_plain_template_use_the_pair_encoder():
+    from tokenizers import processors
+
+    from xtreme_harness.families.tokens import pair_rows, pair_template
+
+    tok = build_tokenizer_copy()
+    tok.backend_tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+    assert pair_template(tok) is None
+    a, b = ["the quick brown fox", "a"], ["jumps", "over the lazy dog"]
+    got, whole = pair_rows(tok, a, b, 6, with_types(tok))
+    want = rows_of(encode(tok, a, b, max_length=6, strategy="longest_first"), with_types(tok))
+    assert got.ids.tolist() == want.ids.tolist() and got.starts.tolist() == want.starts.tolist()
+    assert whole.tolist() == [len(e.ids) for e in encode(tok, a, b)]
+
+
+def build_tokenizer_copy():
+    import tempfile
+
+    return build_tokenizer(tempfile.mkdtemp())

@@ -24,7 +24,7 @@ from .base import (
     keep_logits,
     require_fast,
 )
-from .tokens import Rows, encode, rows_of, with_types
+from .tokens import Rows, pair_rows, with_types
 
 
 def featurize(examples: Sequence[PairExample], tokenizer: Any, max_length: int = 128,
@@ -71,12 +71,8 @@ def featurize_rows(examples: Sequence[PairExample], tokenizer: Any, max_length: 
         return Rows.empty(types, {"examples": 0, "features": 0, "truncated": 0})
     a = [ex.text_a for ex in examples]
     b = [ex.text_b for ex in examples]
-    rows = rows_of(encode(tokenizer, a, b, max_length=max_length, strategy="longest_first"), types)
-    truncated = np.zeros(n, dtype=bool)
-    full = np.flatnonzero(rows.lengths >= max_length).tolist()
-    if full:  # a second, untruncated pass only where the result is full, to count truncation honestly
-        whole = encode(tokenizer, [a[i] for i in full], [b[i] for i in full])
-        truncated[[i for i, e in zip(full, whole) if len(e.ids) > max_length]] = True
+    rows, whole = pair_rows(tokenizer, a, b, max_length, types)
+    truncated = whole > max_length
     rows.row = {"example_index": np.arange(n, dtype=np.int64), "truncated": truncated}
     rows.stats = {"examples": n, "features": n, "truncated": int(truncated.sum())}
     return rows

@@ -28,7 +28,7 @@ from ..formats.xcopa import read_label_jsonl, read_xcopa
 from ..io.errors import UserError
 from ..io.files import present
 from .base import MODEL_INPUTS, Family, FeatureList, Predictions, cached_rows, pad_rows
-from .tokens import Rows, encode, rows_of, with_types
+from .tokens import Rows, pair_rows, with_types
 
 
 def pair_texts(ex: ChoiceExample) -> list[tuple[str, str]]:
@@ -73,8 +73,7 @@ def featurize_rows(examples: Sequence[ChoiceExample], tokenizer: Any, max_length
             seconds.append(b)
             owner.append(i)
     types = with_types(tokenizer)
-    rows = rows_of(encode(tokenizer, firsts, seconds, max_length=max_length, strategy="longest_first"), types) \
-        if firsts else Rows.empty(types)
+    rows = pair_rows(tokenizer, firsts, seconds, max_length, types)[0] if firsts else Rows.empty(types)
     rows.row = {"owner": np.asarray(owner, dtype=np.int64)}
     rows.stats = {"examples": len(examples), "features": len(examples),
                   "full_length_sequences": int((rows.lengths >= max_length).sum())}

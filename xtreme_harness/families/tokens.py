@@ -16,6 +16,7 @@ tokenizers, that every feature equals the one the transformers call gives.
 
 from __future__ import annotations
 
+import weakref
 from itertools import chain
 from typing import Any, Mapping, Sequence
 
@@ -212,4 +213,126 @@ def rows_of(encodings: Sequence[Any], types: bool, stats: Mapping[str, int] | No
     return Rows(ids, starts, type_ids, stats=stats)
 
 
-__all__ = ["Columns", "IDS_DTYPE", "Rows", "encode", "flat", "gather_index", "rows_of", "with_types"]
+class PairTemplate:
+    """How the tokenizer's post-processor lays out a pair: ``prefix`` + first + ``middle`` + second +
+    ``suffix`` (special token ids, and their type ids), the first segment's tokens typed ``type_a``, the
+    second's ``type_b``."""
+
+    def __init__(self, ids: tuple, types: tuple, type_a: int, type_b: int):
+        self.prefix, self.middle, self.suffix = (np.asarray(x, dtype=IDS_DTYPE) for x in ids)
+        self.prefix_types, self.middle_types, self.suffix_types = (np.asarray(x, dtype=IDS_DTYPE) for x in types)
+        self.type_a, self.type_b = type_a, type_b
+
+    @property
+    def added(self) -> int:
+        return len(self.prefix) + len(self.middle) + len(self.suffix)
+
+
+_TEMPLATES: "weakref.WeakKeyDictionary[Any, PairTemplate | None]" = weakref.WeakKeyDictionary()
+#: Post-processors whose output is a fixed template around the two segments, whatever their content.
+_TEMPLATE_PROCESSORS = {"TemplateProcessing", "BertProcessing", "RobertaProcessing"}
+_PROBES = (("hello world, this is", "a"), ("a", "hello world, this is it"), ("x y", "z w v"))
+
+
+def pair_template(tokenizer: Any) -> PairTemplate | None:
+    """The pair layout of ``tokenizer``, read off probe pairs encoded both ways; None where the post-processor
+    is not a plain template (then pairs are encoded as pairs)."""
+    try:
+        return _TEMPLATES[tokenizer]
+    except (KeyError, TypeError):
+        pass
+    found = None
+    processor = getattr(tokenizer.backend_tokenizer, "post_processor", None)
+    if processor is not None and type(processor).__name__ in _TEMPLATE_PROCESSORS:
+        layouts = set()
+        for x, y in _PROBES:
+            pair = encode(tokenizer, [x], [y])[0]
+            ex, ey = encode(tokenizer, [x, y], add_special_tokens=False)
+            layouts.add(_layout_of(pair.ids, pair.type_ids, ex.ids, ey.ids))
+        if len(layouts) == 1 and None not in layouts:
+            found = PairTemplate(*layouts.pop())
+    try:
+        _TEMPLATES[tokenizer] = found
+    except TypeError:  # not weak-referenceable: work it out each time
+        pass
+    return found
+
+
+def _layout_of(ids: list, types: list, x: list, y: list):
+    """The unique (prefix, middle, suffix) split with ``ids == prefix + x + middle + y + suffix`` and one type
+    per segment, as hashable tuples; None if there is not exactly one."""
+    found = []
+    extra = len(ids) - len(x) - len(y)
+    for p in range(extra + 1):
+        for m in range(extra - p + 1):
+            a, b = p + len(x), p + len(x) + m
+            if ids[p:a] != x or ids[b:b + len(y)] != y:
+                continue
+            ta, tb = set(types[p:a]), set(types[b:b + len(y)])
+            if len(ta) > 1 or len(tb) > 1:
+                continue
+            found.append(((tuple(ids[:p]), tuple(ids[a:b]), tuple(ids[b + len(y):])),
+                          (tuple(types[:p]), tuple(types[a:b]), tuple(types[b + len(y):])),
+                          ta.pop() if ta else 0, tb.pop() if tb else 0))
+    return found[0] if len(found) == 1 else None
+
+
+def pair_rows(tokenizer: Any, a: Sequence[str], b: Sequence[str], max_length: int | None, types: bool,
+              strategy: str = "longest_first") -> tuple[Rows, np.ndarray]:
+    """``rows_of(encode(tokenizer, a, b, max_length=..., strategy=...), types)``, and every pair's untruncated
+    length, with each distinct text encoded once: XNLI's premises come three times, XCOPA's twice. A
+    segment is encoded the same alone as in a pair (the Rust encoder encodes each one by itself and then
+    lays out the template), so only pairs over ``max_length`` go through the pair encoder, for its truncation."""
+    template = pair_template(tokenizer)
+    if template is None or not len(a):
+        encs = encode(tokenizer, a, b, max_length=max_length, strategy=strategy)
+        rows = rows_of(encs, types)
+        whole = rows.lengths.copy()
+        if max_length is not None:
+            full = np.flatnonzero(whole >= max_length).tolist()
+            if full:
+                whole[full] = [len(e.ids) for e in encode(tokenizer, [a[i] for i in full], [b[i] for i in full])]
+        return rows, whole
+    index: dict[str, int] = {}
+    ia = np.fromiter((index.setdefault(t, len(index)) for t in a), dtype=np.int64, count=len(a))
+    ib = np.fromiter((index.setdefault(t, len(index)) for t in b), dtype=np.int64, count=len(b))
+    uids, ustarts = flat([e.ids for e in encode(tokenizer, list(index), add_special_tokens=False)])
+    ulens = np.diff(ustarts)
+    la, lb = ulens[ia], ulens[ib]
+    whole = la + lb + template.added
+    over = np.flatnonzero(whole > max_length) if max_length is not None else np.zeros(0, np.int64)
+    lengths = whole.copy()
+    cut = encode(tokenizer, [a[i] for i in over], [b[i] for i in over], max_length=max_length,
+                 strategy=strategy) if len(over) else []
+    lengths[over] = [len(e.ids) for e in cut]
+    starts = np.zeros(len(a) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=starts[1:])
+    ids = np.empty(int(starts[-1]), dtype=IDS_DTYPE)
+    tids = np.empty(int(starts[-1]), dtype=IDS_DTYPE) if types else None
+    keep = np.ones(len(a), dtype=bool)
+    keep[over] = False
+    rs = starts[:-1][keep]
+    ka, kb = la[keep], lb[keep]
+    p, m = len(template.prefix), len(template.middle)
+    spans = ((template.prefix, template.prefix_types, rs),
+             (template.middle, template.middle_types, rs + p + ka),
+             (template.suffix, template.suffix_types, rs + p + ka + m + kb))
+    for special, special_types, at in spans:
+        for k in range(len(special)):
+            ids[at + k] = special[k]
+            if tids is not None:
+                tids[at + k] = special_types[k]
+    for seg, ln, at, typ in ((ia[keep], ka, rs + p, template.type_a), (ib[keep], kb, rs + p + ka + m, template.type_b)):
+        dst = gather_index(at, ln)
+        ids[dst] = uids[gather_index(ustarts[seg], ln)]
+        if tids is not None:
+            tids[dst] = typ
+    for i, e in zip(over.tolist(), cut):
+        ids[starts[i]:starts[i + 1]] = e.ids
+        if tids is not None:
+            tids[starts[i]:starts[i + 1]] = e.type_ids
+    return Rows(ids, starts, tids), whole
+
+
+__all__ = ["Columns", "IDS_DTYPE", "PairTemplate", "Rows", "encode", "flat", "gather_index", "pair_rows",
+           "pair_template", "rows_of", "with_types"]
