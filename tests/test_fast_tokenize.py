@@ -400,3 +400,18 @@ def build_tokenizer_copy():
     import tempfile
 
     return build_tokenizer(tempfile.mkdtemp())
+
+
+@pytest.mark.parametrize("max_length, doc_stride, max_query_length", [(384, 128, 64), (48, 16, 12), (40, 30, 8)])
+def test_qa_windows_of_contexts_equal_the_pair_encoder(tok, max_length, doc_stride, max_query_length, monkeypatch):
+    """Each distinct context encoded once and cut into windows here gives the rows the pair encoder's
+    only_second truncation with overflow gives (the path taken where the template is unknown)."""
+    examples = _qa_examples()
+    got = qa.featurize_rows(examples, tok, max_length, doc_stride, max_query_length)
+    monkeypatch.setattr(qa, "pair_template", lambda tokenizer: None)
+    want = qa.featurize_rows(examples, tok, max_length, doc_stride, max_query_length)
+    assert got.stats == want.stats
+    assert got.arrays().keys() == want.arrays().keys()
+    for key, value in want.arrays().items():
+        assert got.arrays()[key].dtype == value.dtype, key
+        assert np.array_equal(got.arrays()[key], value), key

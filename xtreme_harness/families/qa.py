@@ -40,7 +40,7 @@ from ..io.errors import UserError, clip
 from ..io.jsonfile import json_path_line
 from ..io.messages import show
 from .base import MODEL_INPUTS, Family, FeatureList, Predictions, cached_rows, require_fast
-from .tokens import IDS_DTYPE, Rows, encode, with_types
+from .tokens import IDS_DTYPE, PairTemplate, Rows, encode, pair_template, with_types
 
 _METASPACE = "\u2581"
 OFFICIAL_EMPTY = "empty"  # compute_predictions_logits' answer when no span qualifies
@@ -211,9 +211,11 @@ def _next_visible(context: str) -> np.ndarray:
     return out
 
 
-def _questions_fast(tokenizer: Any, questions: list[str], max_query_length: int) -> tuple[list[str], list[int], int]:
-    """:func:`_questions` with the tokenizer's Rust batch encoder."""
-    lens = [len(e.ids) for e in encode(tokenizer, questions, add_special_tokens=False)]
+def _questions_fast(tokenizer: Any, questions: list[str], max_query_length: int
+                    ) -> tuple[list[str], list[int], int, list[list[int]]]:
+    """:func:`_questions` with the tokenizer's Rust batch encoder, and the (cut) questions' ids."""
+    ids = [e.ids for e in encode(tokenizer, questions, add_special_tokens=False)]
+    lens = [len(x) for x in ids]
     out, cut = list(questions), 0
     long = [i for i, n in enumerate(lens) if n > max_query_length]
     if long:
@@ -223,12 +225,12 @@ def _questions_fast(tokenizer: Any, questions: list[str], max_query_length: int)
             keep, offsets = max_query_length, e.offsets
             while True:  # re-tokenising the cut text can merge pieces differently; back off until it fits
                 text = questions[i][:offsets[keep - 1][1]] if keep > 0 else ""
-                n = len(encode(tokenizer, [text], add_special_tokens=False)[0].ids)
-                if n <= max_query_length:
-                    out[i], lens[i] = text, n
+                got = encode(tokenizer, [text], add_special_tokens=False)[0].ids
+                if len(got) <= max_query_length:
+                    out[i], lens[i], ids[i] = text, len(got), got
                     break
                 keep -= 1
-    return out, lens, cut
+    return out, lens, cut, ids
 
 
 def _max_context_flags(starts: list[int], lengths: list[int]) -> list[np.ndarray]:
@@ -264,9 +266,12 @@ def featurize_rows(examples: Sequence[QAExample], tokenizer: Any, max_length: in
         rows.token = {"char_start": np.zeros(0, np.int32), "char_end": np.zeros(0, np.int32),
                       "is_max": np.zeros(0, bool)}
         return rows
-    questions, q_lens, stats["query_truncated"] = _questions_fast(tokenizer, [ex.question for ex in examples],
-                                                                 max_query_length)
+    questions, q_lens, stats["query_truncated"], q_ids = _questions_fast(
+        tokenizer, [ex.question for ex in examples], max_query_length)
     groups = _by_overlap(examples, q_lens, max_length, added, doc_stride)
+    template = pair_template(tokenizer)
+    if template is not None and (getattr(tokenizer, "truncation_side", "right") or "right") == "right":
+        return _windows_of_contexts(examples, tokenizer, template, q_ids, groups, max_length, types, stats)
 
     metaspace = _metaspace_ids(tokenizer)
     unk = tokenizer.unk_token_id
@@ -330,6 +335,97 @@ def featurize_rows(examples: Sequence[QAExample], tokenizer: Any, max_length: in
             row_win.append(k)
             row_cstart.append(starts[k])
             row_clen.append(lengths[k])
+    stats["features"] = len(ids_parts)
+    starts_all = np.zeros(len(ids_parts) + 1, dtype=np.int64)
+    np.cumsum([len(x) for x in ids_parts], out=starts_all[1:])
+    return Rows(np.concatenate(ids_parts).astype(IDS_DTYPE), starts_all,
+                np.concatenate(type_parts) if types else None,
+                {"example_index": np.asarray(row_ex, np.int64), "window": np.asarray(row_win, np.int64),
+                 "context_start": np.asarray(row_cstart, np.int64), "context_length": np.asarray(row_clen, np.int64)},
+                {"char_start": np.concatenate(a_parts).astype(np.int32),
+                 "char_end": np.concatenate(b_parts).astype(np.int32), "is_max": np.concatenate(max_parts)},
+                stats)
+
+
+def _clean_context_offsets(tokenizer: Any, context: str, enc: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Every context token's character span as :func:`_clean_offsets` makes it, with arrays."""
+    ids = np.asarray(enc.ids, dtype=np.int64)
+    off = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
+    a, b = off[:, 0].copy(), off[:, 1].copy()
+    lone = np.isin(ids, _metaspace_ids(tokenizer))  # a lone '▁' stands for no character: an empty span
+    odd = np.flatnonzero(ids == tokenizer.unk_token_id)
+    if len(odd):  # an unknown piece's token is the text it covers, not the unknown token
+        tokens = enc.tokens
+        for p in odd.tolist():
+            lone[p] = bool(tokens[p]) and not tokens[p].strip(_METASPACE)
+    nxt = _next_visible(context)
+    first_visible = nxt[np.minimum(a, len(nxt) - 1)]
+    blank = first_visible >= b  # no visible character in [a, b)
+    a = np.where(lone, np.where(blank, b, a), np.where(a < b, np.minimum(first_visible, b), a))
+    b = np.where(lone, a, b)
+    return a, b
+
+
+def _windows_of_contexts(examples, tokenizer, template: PairTemplate, q_ids: list[list[int]],
+                         groups: dict[int, list[int]], max_length: int, types: bool, stats: dict) -> Rows:
+    """The rows the pair encoder gives, with each distinct context encoded once (XQuAD asks about five
+    questions per paragraph): a window is the template around the question and a slice of the context's
+    tokens, the slices cut as the Rust encoder's ``only_second`` truncation cuts them (right side: windows
+    ``budget`` tokens long, ``budget - overlap`` apart, the last one ending at the context's end)."""
+    contexts: dict[str, int] = {}
+    for ex in examples:
+        contexts.setdefault(ex.context, len(contexts))
+    encs = encode(tokenizer, list(contexts), add_special_tokens=False, offsets=True)
+    ctx_ids = [np.asarray(e.ids, dtype=IDS_DTYPE) for e in encs]
+    spans = [_clean_context_offsets(tokenizer, c, e) for c, e in zip(contexts, encs)]
+    overlap_of = {i: overlap for overlap, idx in groups.items() for i in idx}
+    pre, mid, suf = template.prefix, template.middle, template.suffix
+    p, m, s_ = len(pre), len(mid), len(suf)
+    ids_parts, type_parts, a_parts, b_parts, max_parts = [], [], [], [], []
+    row_ex, row_win, row_cstart, row_clen = [], [], [], []
+    for i, ex in enumerate(examples):
+        c = contexts[ex.context]
+        cids, (ca, cb) = ctx_ids[c], spans[c]
+        q = np.asarray(q_ids[i], dtype=IDS_DTYPE)
+        n_ctx, budget = len(cids), max_length - len(q) - template.added
+        step = budget - overlap_of[i]
+        if n_ctx <= budget:
+            windows = [(0, n_ctx)]
+        else:
+            windows, start = [], 0
+            while True:
+                stop = min(start + budget, n_ctx)
+                windows.append((start, stop))
+                if stop == n_ctx:
+                    break
+                start += step
+        starts = [w[0] for w in windows]
+        lengths = [w[1] - w[0] for w in windows]
+        flags = _max_context_flags(starts, lengths)
+        if len(windows) > 1:
+            stats["windowed"] += 1
+        head = p + len(q) + m
+        lead_types = np.concatenate([template.prefix_types, np.full(len(q), template.type_a, IDS_DTYPE),
+                                     template.middle_types]) if types else None
+        for k, (start, stop) in enumerate(windows):
+            n = stop - start
+            ids_parts.append(np.concatenate([pre, q, mid, cids[start:stop], suf]))
+            if types:
+                type_parts.append(np.concatenate([lead_types, np.full(n, template.type_b, IDS_DTYPE),
+                                                  template.suffix_types]))
+            a = np.full(head + n + s_, -1, dtype=np.int64)
+            b = a.copy()
+            a[head:head + n] = ca[start:stop]
+            b[head:head + n] = cb[start:stop]
+            a_parts.append(a)
+            b_parts.append(b)
+            is_max = np.zeros(head + n + s_, dtype=bool)
+            is_max[head:head + n] = flags[k]
+            max_parts.append(is_max)
+            row_ex.append(i)
+            row_win.append(k)
+            row_cstart.append(start)
+            row_clen.append(n)
     stats["features"] = len(ids_parts)
     starts_all = np.zeros(len(ids_parts) + 1, dtype=np.int64)
     np.cumsum([len(x) for x in ids_parts], out=starts_all[1:])
