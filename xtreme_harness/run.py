@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
 from .families import family_of
+from .families.base import drop_ahead
 from .io import featcache, progress, reads
 from .io.errors import UserError
 from .io.files import safe_join
@@ -37,6 +40,8 @@ from .spec import TaskSpec
 from .tasks.data import plan_languages, read_split
 from .tasks.registry import resolve_tasks
 from .tasks.results import STATE_VERSION, Results, read_state, score_and_write
+
+log = logging.getLogger(__name__)
 
 
 def _lmeval(options: EvalOptions):
@@ -164,20 +169,27 @@ def _run(options: EvalOptions, specs: list[TaskSpec], producer, skipped: dict[st
                              missing_data=missing.get(task, []))
         return results.write(out, timings) if is_main() else results.document()
 
-    units = sum(len(langs) for _, langs in plan)
+    settings_of = {spec.task: family_of(spec).settings(spec, options.family_settings()) for spec, _ in plan}
+    units = [(spec, lang, family_of(spec), settings_of[spec.task]) for spec, langs in plan for lang in langs]
+    ahead = _Ahead(lambda unit, decided: _prepare(options, producer, out, *unit, decided=decided), units)
+    warm = getattr(producer, "warm", None)
+    position = 0
     try:
-        with progress.overall("xtreme-eval", units, len(plan), options.progress and is_main()) as line:
+        with progress.overall("xtreme-eval", len(units), len(plan), options.progress and is_main()) as line:
             for spec, langs in plan:
                 fam = family_of(spec)
-                settings = fam.settings(spec, options.family_settings())
+                settings = settings_of[spec.task]
                 entry = done.setdefault(spec.task, {"spec": spec, "states": {}, "langs": list(langs),
                                                     "no_gold": [] if producer.needs_gold else None})
                 t0 = time.perf_counter()
                 for i, lang in enumerate(langs, 1):
                     line.start(f"{spec.task}/{lang}")
                     progress.status("reading the data")
-                    with reads.recording() as record:
-                        examples = read_split(spec, options.data_dir, lang, options.split, options.limit)
+                    if warm is not None and ahead.will_compute(position):
+                        warm(spec)  # the model loads while the data is being featurised
+                    examples, record = ahead.take(position)
+                    position += 1
+                    ahead.start(position)  # the next language is read and featurised while this one runs
                     computed = False
                     if producer.needs_gold and fam.gold(spec, examples) is None:
                         entry["no_gold"].append(lang)
@@ -199,8 +211,86 @@ def _run(options: EvalOptions, specs: list[TaskSpec], producer, skipped: dict[st
                         publish()
                 timings[spec.task] = timings.get(spec.task, 0.0) + time.perf_counter() - t0
     finally:
+        ahead.close()
         doc = publish()  # also when interrupted: what finished is described, nothing more
     return doc
+
+
+def _prepare(options: EvalOptions, producer, out: Path, spec: TaskSpec, lang: str, fam, settings,
+             decided: Callable[[bool], None]):
+    """One (task, language) read, with what was read recorded, and (if it will be computed) featurised by the
+    producer ahead of its turn; ``decided`` hears as soon as it is known whether it will be computed.
+    Features are an optimisation only, so a failure there is left for ``predict`` to meet (and report) in
+    its place."""
+    with reads.recording() as record:
+        examples = read_split(spec, options.data_dir, lang, options.split, options.limit)
+    if producer.needs_gold and fam.gold(spec, examples) is None:
+        return examples, record
+    prefetch = getattr(producer, "prefetch", None)
+    try:
+        key = resume_key(options, spec, lang, settings, producer.identity(spec), record)
+        state = read_state(safe_join(out, "state", spec.task, f"{lang}.json"))
+        compute = not (state and state.get("fingerprint") == key)
+        decided(compute)
+        if compute and prefetch is not None:
+            with featcache.inputs(inputs_key(options, spec, lang, record)):
+                prefetch(spec, lang, examples, settings)
+    except Exception as exc:  # noqa: BLE001 - the main thread does the same work again and reports what fails
+        log.debug("preparing %s/%s ahead failed: %s", spec.task, lang, exc)
+    return examples, record
+
+
+class _Ahead:
+    """The next unit of the run, prepared in a thread while the model runs on the current one.
+
+    A daemon thread per unit, never more than one unit ahead: an interrupted run does not wait for it. The
+    tokenizer calls it makes take turns with the main thread's (:func:`~.families.tokens.encode`), and it has
+    a context of its own, so the reads it records and the feature inputs it names are its unit's only."""
+
+    def __init__(self, prepare: Callable[[Any, Callable[[bool], None]], Any], units: list):
+        self.prepare, self.units = prepare, units
+        self.jobs: dict[int, tuple[threading.Thread, dict]] = {}
+
+    def start(self, index: int) -> None:
+        if index >= len(self.units) or index in self.jobs:
+            return
+        known = threading.Event()
+        box: dict[str, Any] = {"known": known}
+
+        def decided(compute: bool) -> None:
+            box["compute"] = compute
+            known.set()
+
+        def work() -> None:
+            try:
+                box["value"] = self.prepare(self.units[index], decided)
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread, raised there
+                box["error"] = exc
+            finally:
+                known.set()
+
+        thread = threading.Thread(target=work, name=f"xtreme-ahead-{index}", daemon=True)
+        thread.start()
+        self.jobs[index] = (thread, box)
+
+    def will_compute(self, index: int) -> bool:
+        """Whether the unit will be computed (not resumed, not skipped), as soon as its thread knows."""
+        self.start(index)
+        box = self.jobs[index][1]
+        box["known"].wait()
+        return bool(box.get("compute"))
+
+    def take(self, index: int) -> Any:
+        self.start(index)
+        thread, box = self.jobs.pop(index)
+        thread.join()
+        if "error" in box:
+            raise box.pop("error")
+        return box["value"]
+
+    def close(self) -> None:
+        self.jobs.clear()
+        drop_ahead()
 
 
 def _finished(out: Path, options: EvalOptions, done: dict[str, dict]) -> dict[str, dict]:

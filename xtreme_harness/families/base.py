@@ -12,6 +12,8 @@ MTEB's ``EncoderProtocol``).
 
 from __future__ import annotations
 
+import threading
+
 from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
@@ -72,30 +74,53 @@ def tokenizer_libraries() -> tuple:
     return tuple(_LIBRARIES)
 
 
-def cached_rows(model: Any, what: str, params: Mapping[str, Any], build: Callable[[], Any]) -> Any:
-    """Features (:class:`~.tokens.Rows`) from the model's feature cache, else ``build()`` (and stored).
+_AHEAD: dict[str, Any] = {}  # features made ahead (:func:`cached_rows` with ``ahead``), by key, taken once
+_AHEAD_LOCK = threading.Lock()
 
-    Cached only when the model has a cache (``feature_cache``) and says which tokenizer it holds by content
-    (``tokenizer_key``), and the run loop says which data is being predicted
+
+def cached_rows(model: Any, what: str, params: Mapping[str, Any], build: Callable[[], Any],
+                ahead: bool = False) -> Any:
+    """Features (:class:`~.tokens.Rows`) made ahead for this call, else from the model's feature cache, else
+    ``build()`` (and stored).
+
+    Keyed (and so cached or handed over) only when the model says which tokenizer it holds by content
+    (``tokenizer_key``) and the run loop says which data is being predicted
     (:func:`xtreme_harness.io.featcache.inputs`); ``what`` and ``params`` name the featuriser and its
-    settings."""
+    settings. ``ahead``: the run loop is preparing the next (task, language) while the model runs; the
+    features are kept in memory for the call that predicts it."""
     from ..io import featcache
 
     cache = getattr(model, "feature_cache", None)
     tokenizer_key = getattr(model, "tokenizer_key", None)
     inputs = featcache.current_inputs()
-    if cache is None or tokenizer_key is None or inputs is None:
-        return build()
+    if tokenizer_key is None or inputs is None:
+        return None if ahead else build()
     from .tokens import Rows
 
     key = featcache.digest(FEATURES_VERSION, tokenizer_libraries(), what, dict(params), tokenizer_key, inputs)
-    hit = cache.load(key)
-    if hit is not None:
-        arrays, meta = hit
-        return Rows.from_arrays(arrays, meta.get("stats"))
-    rows = build()
-    cache.save(key, rows.arrays(), {"stats": {k: int(v) for k, v in rows.stats.items()}})
+    with _AHEAD_LOCK:
+        rows = _AHEAD.pop(key, None)
+    if rows is None:
+        hit = cache.load(key) if cache is not None else None
+        if hit is not None:
+            arrays, meta = hit
+            rows = Rows.from_arrays(arrays, meta.get("stats"))
+        else:
+            rows = build()
+            if cache is not None:
+                cache.save(key, rows.arrays(), {"stats": {k: int(v) for k, v in rows.stats.items()}})
+    if ahead:
+        with _AHEAD_LOCK:
+            _AHEAD[key] = rows
+            while len(_AHEAD) > 2:  # the language running and the next one; an untaken older entry goes
+                _AHEAD.pop(next(iter(_AHEAD)))
     return rows
+
+
+def drop_ahead() -> None:
+    """Forget features made ahead that no call took (the run ended or stopped first)."""
+    with _AHEAD_LOCK:
+        _AHEAD.clear()
 
 
 def pad_rows(rows: Sequence[Sequence[int]], fill: int, width: int | None = None):
@@ -244,6 +269,12 @@ class Family:
             if value is not None and (key in values or key in self.run_options):
                 values[key] = value
         return Settings(values)
+
+    def rows(self, examples: Any, head: Head, settings: Settings, ahead: bool = False) -> Any:
+        """The features ``predict`` runs the head on (through :func:`cached_rows`); None for the families
+        that embed through an :class:`Encoder`. With ``ahead`` (the run loop preparing the next language
+        while the model runs) only the tokenizer side of ``head`` is used."""
+        return None
 
     def predict(self, spec: TaskSpec, examples: Any, settings: Settings, model: Head | Encoder,
                 lang: str = "") -> Predictions:

@@ -134,11 +134,14 @@ class Classification(Family):
             return None
         return PairExample(id=ex_id, text_a=str(record.col("text_a")), text_b=str(record.col("text_b")), label=label)
 
+    def rows(self, examples, head, settings, ahead=False):
+        m = settings["max_length"]
+        return cached_rows(head, "classification", {"max_length": m},
+                           lambda: featurize_rows(examples, head.tokenizer, max_length=m), ahead)
+
     def logits(self, examples, head, settings, desc: str = ""):
         """The head's logits, one row per example, and the featurisation counts."""
-        m = settings["max_length"]
-        rows = cached_rows(head, "classification", {"max_length": m},
-                           lambda: featurize_rows(examples, head.tokenizer, max_length=m))
+        rows = self.rows(examples, head, settings)
         outs = head.run(rows, keep_logits, desc=desc)
         n_labels = len(head.labels or ())
         values = outs["logits"] if len(rows) else np.zeros((0, n_labels))

@@ -136,11 +136,14 @@ class MultipleChoice(Family):
         return ChoiceExample(id=ex_id, context=str(record.col("context", "") or ""),
                              question=str(record.col("question", "") or ""), choices=choices, label=label)
 
+    def rows(self, examples, head, settings, ahead=False):
+        m = settings["max_length"]
+        return cached_rows(head, "multiple_choice", {"max_length": m},
+                           lambda: featurize_rows(examples, head.tokenizer, max_length=m), ahead)
+
     def scores(self, examples, head, settings, desc: str = ""):
         """One score per choice of every item (flat, in item order) and the item of each."""
-        m = settings["max_length"]
-        rows = cached_rows(head, "multiple_choice", {"max_length": m},
-                           lambda: featurize_rows(examples, head.tokenizer, max_length=m))
+        rows = self.rows(examples, head, settings)
 
         def forward(call, batch):  # every choice sequence as an item with one choice: [n, 1, len]
             return {"logits": call({k: v[:, None] for k, v in batch.items()})["logits"][:, 0]}

@@ -749,6 +749,12 @@ class QA(Family):
         answers, stats = self.answers(examples, model, settings, f"{spec.task}/{lang}")
         return Predictions(spec.task, lang, examples, {ex.id: answers.get(ex.id, "") for ex in examples}, stats)
 
+    def rows(self, examples, head, settings, ahead=False):
+        m, stride, q = settings["max_length"], settings["doc_stride"], settings["max_query_length"]
+        return cached_rows(head, "qa", {"max_length": m, "doc_stride": stride, "max_query_length": q},
+                           lambda: featurize_rows(examples, head.tokenizer, max_length=m, doc_stride=stride,
+                                                  max_query_length=q), ahead)
+
     def answers(self, examples, head, settings, desc: str = ""):
         """Best answer per question id and the featurisation counts.
 
@@ -756,10 +762,7 @@ class QA(Family):
         when its CLS score beats the best span, threshold 0 as in the
         reference code.
         """
-        m, stride, q = settings["max_length"], settings["doc_stride"], settings["max_query_length"]
-        rows = cached_rows(head, "qa", {"max_length": m, "doc_stride": stride, "max_query_length": q},
-                           lambda: featurize_rows(examples, head.tokenizer, max_length=m, doc_stride=stride,
-                                                  max_query_length=q))
+        rows = self.rows(examples, head, settings)
 
         def forward(call, batch):
             out = call(batch)

@@ -424,10 +424,13 @@ class Tagging(Family):
             record.fail(f"has {len(tokens)} tokens but {len(tags)} tags")
         return TaggingExample(id=ex_id, tokens=tokens, tags=tags) if tokens else None
 
-    def predict(self, spec, examples, settings, model, lang=""):
+    def rows(self, examples, head, settings, ahead=False):
         m, stride = settings["max_length"], _stride(settings)
-        rows = cached_rows(model, "tagging", {"max_length": m, "stride": stride},
-                           lambda: featurize_rows(examples, model.tokenizer, max_length=m, stride=stride))
+        return cached_rows(head, "tagging", {"max_length": m, "stride": stride},
+                           lambda: featurize_rows(examples, head.tokenizer, max_length=m, stride=stride), ahead)
+
+    def predict(self, spec, examples, settings, model, lang=""):
+        rows = self.rows(examples, model, settings)
         outs = model.run(rows, keep_logits, desc=f"{spec.task}/{lang}", token_keys=["logits"])
         preds = decode_rows(rows, outs["logits"] if len(rows) else np.zeros((0, 0)), examples, model.labels)
         return Predictions(spec.task, lang, examples, preds, dict(rows.stats))

@@ -16,6 +16,7 @@ tokenizers, that every feature equals the one the transformers call gives.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from itertools import chain
 from typing import Any, Mapping, Sequence
@@ -176,6 +177,17 @@ def encode(tokenizer: Any, texts: Sequence[Any], pairs: Sequence[str] | None = N
     and the tokenizer's truncation side, no padding, special tokens in the text split or not as the tokenizer
     says. ``offsets=False`` allows the encoder that skips character offsets, where the library has it. The
     backend's own truncation and padding settings are put back afterwards."""
+    with _ENCODING:
+        return _encode(tokenizer, texts, pairs, max_length, strategy, stride, add_special_tokens, pretokenized,
+                       offsets)
+
+
+#: :func:`encode` sets the backend's truncation and padding for one call and puts them back; the run loop
+#: featurises the next (task, language) in a thread while the model runs, so calls take turns.
+_ENCODING = threading.Lock()
+
+
+def _encode(tokenizer, texts, pairs, max_length, strategy, stride, add_special_tokens, pretokenized, offsets):
     backend = tokenizer.backend_tokenizer
     saved_trunc, saved_pad = backend.truncation, backend.padding
     split = bool(getattr(tokenizer, "split_special_tokens", False))

@@ -193,7 +193,7 @@ class _Where:
 
 class _NoLines(Locator):
     def __init__(self):
-        self.root = None
+        super().__init__("")
 
     def line(self, keys: tuple) -> int | None:
         return None

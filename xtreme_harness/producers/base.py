@@ -41,4 +41,10 @@ class Producer(Protocol):
 
     def predict(self, spec: TaskSpec, lang: str, examples: Any, settings: Settings) -> Predictions: ...
 
+    # Optional: ``prefetch(spec, lang, examples, settings) -> None`` prepares what ``predict`` will need for
+    # these examples (features), called by the run loop in a thread while the model runs on the unit
+    # before; it must not touch the model. Producers without it get only the next unit's data read ahead.
+    # Optional: ``warm(spec) -> None`` loads what serves ``spec`` (the model), called by the run loop while
+    # that thread featurises a unit that will be computed.
+
     def close(self) -> None: ...

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ class CheckpointProducer:
         self._models: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._encoders: OrderedDict[tuple, CachedEncoder] = OrderedDict()
         self._tokenizers: dict[str, Any] = {}  # by the digest of the tokenizer files: suites share one
+        self._loading_tokenizer = threading.Lock()
         self.feature_cache = FeatureCache() if getattr(options, "feature_cache", False) else None
 
     # --- which checkpoint serves which task ------------------------------------------------------
@@ -138,8 +140,9 @@ class CheckpointProducer:
         """The checkpoint's tokenizer, parsed once per run for every checkpoint whose tokenizer files are the
         same bytes (a 17 MB tokenizer.json takes seconds to parse)."""
         key = tokenizer_digest(ck.path)
-        if key not in self._tokenizers:
-            self._tokenizers[key] = load_tokenizer(ck, self.options.trust_remote_code)
+        with self._loading_tokenizer:  # the run loop's look-ahead thread may ask for it at the same time
+            if key not in self._tokenizers:
+                self._tokenizers[key] = load_tokenizer(ck, self.options.trust_remote_code)
         return self._tokenizers[key]
 
     def vocabulary_top(self, ck: Checkpoint) -> int | None:
@@ -210,6 +213,21 @@ class CheckpointProducer:
                             f"{ck.model_id or ck.path} can read (max_position_embeddings in its config.json); "
                             f"expected at most {limit}")
         return Settings({**settings.values, **{k: limit for k in over}}), {k: [v, limit] for k, v in over.items()}
+
+    def warm(self, spec: TaskSpec) -> None:
+        """Load the model serving ``spec`` now (the run loop calls this while the data is featurised)."""
+        self.model(self.checkpoint(spec), spec.family)
+
+    def prefetch(self, spec: TaskSpec, lang: str, examples: Any, settings) -> None:
+        """Featurise ``examples`` ahead (the run loop calls this in a thread while the model runs on the
+        language before): tokenizer only, never a model, so the model in memory stays the one running."""
+        fam = family_of(spec)
+        if fam.needs_encoder:
+            return
+        ck = self.checkpoint(spec)
+        head = TransformersHead(None, None, None, ck.task_labels, self.feature_cache, tokenizer_digest(ck.path),
+                                lambda: self.tokenizer(ck))
+        fam.rows(examples, head, self.fit_lengths(spec, settings)[0], ahead=True)
 
     def predict(self, spec: TaskSpec, lang: str, examples: Any, settings) -> Predictions:
         fam = family_of(spec)

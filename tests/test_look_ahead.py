@@ -1,0 +1,124 @@
+"""The run loop reads and featurises the next (task, language) in a thread while the model runs on the current
+one: the features predict uses for every language after the first were made ahead, the files are the same
+as without looking ahead, a featurisation that fails ahead is done again (and reported) in its place, a bad
+data file of a later language is the same one-line error after the earlier languages are written, and a
+resumed language is not featurised at all."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from tiny import build_suite
+from xtreme_harness.cli import eval_main
+from xtreme_harness.families import classification, tagging
+from xtreme_harness.producers.native import CheckpointProducer
+
+XNLI = ("Der Hund läuft schnell.\tEin Tier bewegt sich.\tentailment\n"
+        "Es regnet.\tDie Sonne scheint.\tcontradiction\n"
+        "Sie liest ein Buch.\tJemand liest.\tneutral\n")
+UDPOS = "Der\tDET\nHund\tNOUN\nläuft\tVERB\n.\tPUNCT\n\nEs\tPRON\nregnet\tVERB\n\n"
+LANGS = ("de", "es", "fr")
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    return build_suite(tmp_path_factory.mktemp("ahead") / "suite", tasks={"xnli", "udpos"})
+
+
+def _data(root: Path) -> Path:
+    for lang in LANGS:
+        (root / "xnli").mkdir(parents=True, exist_ok=True)
+        (root / "xnli" / f"dev-{lang}.tsv").write_text(XNLI, encoding="utf-8")
+        (root / "udpos").mkdir(exist_ok=True)
+        (root / "udpos" / f"dev-{lang}.tsv").write_text(UDPOS, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def threads(monkeypatch):
+    """The thread each featurisation ran in, in order: (family, thread name)."""
+    seen: list[tuple[str, str]] = []
+    for name, mod in (("classification", classification), ("tagging", tagging)):
+        real = mod.featurize_rows
+
+        def wrapped(*args, _real=real, _name=name, **kwargs):
+            seen.append((_name, threading.current_thread().name))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(mod, "featurize_rows", wrapped)
+    return seen
+
+
+def _run(model, data, out, *extra) -> int:
+    return eval_main(["--model", str(model), "--tasks", "xnli,udpos", "--languages", ",".join(LANGS),
+                      "--data-dir", str(data), "--output", str(out), "--split", "dev", "--no-progress",
+                      "--device", "cpu", "--no-feature-cache", *extra])
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and p.relative_to(out).parts[0] in ("predictions", "labels", "records")}
+
+
+def test_later_languages_are_featurised_ahead_with_the_same_files(suite, tmp_path, threads, monkeypatch):
+    data = _data(tmp_path / "data")
+    assert _run(suite, data, tmp_path / "ahead") == 0
+    # every unit featurised once: the first by the thread that read it too, each later one while the
+    # model ran on the one before; none again in the main thread
+    assert len(threads) == 2 * len(LANGS)
+    assert all(name.startswith("xtreme-ahead-") for _, name in threads)
+    assert [fam for fam, _ in threads] == ["classification"] * 3 + ["tagging"] * 3
+    threads.clear()
+    monkeypatch.setattr(CheckpointProducer, "prefetch", None)  # no look-ahead: predict featurises
+    assert _run(suite, data, tmp_path / "plain") == 0
+    assert all(name == "MainThread" for _, name in threads) and len(threads) == 6
+    assert _files(tmp_path / "ahead") == _files(tmp_path / "plain")
+    assert len(_files(tmp_path / "plain")) >= 12
+
+
+def test_a_featurisation_that_fails_ahead_is_done_again_in_its_place(suite, tmp_path, monkeypatch):
+    data = _data(tmp_path / "data")
+    assert _run(suite, data, tmp_path / "want") == 0
+    real = classification.featurize_rows
+
+    def flaky(*args, **kwargs):
+        if threading.current_thread().name.startswith("xtreme-ahead-"):
+            raise RuntimeError("featurising ahead failed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(classification, "featurize_rows", flaky)
+    assert _run(suite, data, tmp_path / "got") == 0
+    assert _files(tmp_path / "got") == _files(tmp_path / "want")
+
+
+def test_a_bad_later_file_is_the_usual_error_after_the_earlier_languages(suite, tmp_path, capsys):
+    data = _data(tmp_path / "data")
+    (data / "xnli" / "dev-fr.tsv").write_text(XNLI + "only one column\n", encoding="utf-8")
+    assert _run(suite, data, tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "dev-fr.tsv" in err[-1] and ":4" in err[-1] and "Traceback" not in "\n".join(err)
+    out = tmp_path / "out"
+    assert (out / "predictions" / "xnli" / "test-de.tsv").is_file()
+    assert (out / "predictions" / "xnli" / "test-es.tsv").is_file()
+    assert not (out / "predictions" / "xnli" / "test-fr.tsv").exists()
+
+
+def test_a_resumed_language_is_not_featurised_and_loads_no_model(suite, tmp_path, threads, monkeypatch):
+    data = _data(tmp_path / "data")
+    warmed = []
+    real = CheckpointProducer.warm
+
+    def warm(self, spec):
+        warmed.append(spec.task)
+        return real(self, spec)
+
+    monkeypatch.setattr(CheckpointProducer, "warm", warm)
+    assert _run(suite, data, tmp_path / "out") == 0
+    assert warmed == ["xnli"] * 3 + ["udpos"] * 3  # the model loads while the first language is featurised
+    threads.clear()
+    warmed.clear()
+    assert _run(suite, data, tmp_path / "out") == 0
+    assert threads == [] and warmed == []
