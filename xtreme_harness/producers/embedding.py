@@ -3,7 +3,11 @@
 :class:`HiddenStateEncoder` is XTREME's protocol for a plain transformers
 encoder: the mean over every non-pad position (special tokens included), or
 the first position, of ``hidden_states[layer]`` (0 is the embedding output),
-each text cut to ``max_length`` sub-tokens. :class:`CachedEncoder` wraps any
+each text cut to ``max_length`` sub-tokens. The layers above ``layer`` are
+not run (XTREME's layer 8 of 12, 14 of 24: a third to two fifths of the
+model's work) once a sample batch has given the same embeddings, bit for
+bit, with and without them; an architecture where they differ (a final norm
+applied to the last hidden state) keeps every layer. :class:`CachedEncoder` wraps any
 :class:`~xtreme_harness.families.Encoder`: the last few arrays are kept in
 memory (one LAReQA pool serves every question language) and, when asked for,
 on disk as ``.npy`` files keyed by the encoder's identity, the length and the
@@ -12,6 +16,7 @@ texts (read with ``allow_pickle=False``; a damaged file is a miss).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -35,8 +40,41 @@ def default_layer(num_layers: int | None) -> int:
     return {12: 8, 24: 14}.get(num_layers, max(1, round(num_layers * 2 / 3)))
 
 
+def _layer_stack(model) -> tuple[Any, str, Any] | None:
+    """(parent, attribute, list) of the model's one ``ModuleList`` of ``num_hidden_layers`` layers; None when
+    there is not exactly one."""
+    import torch
+
+    n = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    found = [(name, m) for name, m in model.named_modules() if isinstance(m, torch.nn.ModuleList) and len(m) == n]
+    if not n or len(found) != 1:
+        return None
+    name, stack = found[0]
+    parent_name, _, attr = name.rpartition(".")
+    return (model.get_submodule(parent_name) if parent_name else model), attr, stack
+
+
+@contextlib.contextmanager
+def first_layers(model, keep: int):
+    """The model runs only its first ``keep`` layers inside the block (its layer list cut, then put back)."""
+    import torch
+
+    spot = _layer_stack(model)
+    if spot is None or keep >= len(spot[2]):
+        yield False
+        return
+    parent, attr, stack = spot
+    setattr(parent, attr, torch.nn.ModuleList(list(stack)[:keep]))
+    try:
+        yield True
+    finally:
+        setattr(parent, attr, stack)
+
+
 class HiddenStateEncoder:
     """One hidden layer of a transformers encoder, pooled (XTREME's retrieval protocol)."""
+
+    SAMPLE = 8  # rows of the batch that decides whether the layers above ``layer`` may be left out
 
     def __init__(self, model, tokenizer, engine, layer: int, pooling: str = "mean", feature_cache=None,
                  tokenizer_key: str | None = None, load_tokenizer=None):
@@ -44,6 +82,7 @@ class HiddenStateEncoder:
         self.layer, self.pooling = layer, pooling
         self.feature_cache, self.tokenizer_key = feature_cache, tokenizer_key
         self._load_tokenizer = load_tokenizer
+        self.cut: bool | None = None  # whether the layers above ``layer`` are left out (None: not tried yet)
 
     @property
     def tokenizer(self):
@@ -75,6 +114,25 @@ class HiddenStateEncoder:
     def describe(self) -> dict[str, Any]:
         return {"layer": self.layer, "pooling": self.pooling}
 
+    def _same_without_upper_layers(self, feats: Rows, forward) -> bool:
+        """Whether a sample batch embeds bit for bit the same with only the layers up to ``layer``, and the
+        whole model still embeds it as before afterwards.
+
+        The whole model runs first: transformers installs its hidden-state hooks on the layers present at
+        the first forward that collects them, so a first forward without the upper layers would leave them
+        unhooked (and ``hidden_states[layer]`` silently another layer's) for every later whole run."""
+        sample = feats.take(range(min(self.SAMPLE, len(feats))))
+        whole = np.asarray(self.engine.run(self.model, sample, forward, token_keys=[])["embedding"])
+        try:
+            with first_layers(self.model, self.layer) as cut:
+                if not cut:
+                    return False
+                short = np.asarray(self.engine.run(self.model, sample, forward, token_keys=[])["embedding"])
+        except Exception:  # noqa: BLE001 - an architecture that needs all its layers: run them all
+            return False
+        again = np.asarray(self.engine.run(self.model, sample, forward, token_keys=[])["embedding"])
+        return bool(np.array_equal(short, whole) and np.array_equal(again, whole))
+
     def encode(self, texts: Sequence[str], max_length: int, desc: str = "") -> np.ndarray:
         """Float32 embeddings, one row per text, in input order."""
         from .engine import cls_pool, mean_pool
@@ -89,7 +147,10 @@ class HiddenStateEncoder:
             pooled = cls_pool(hidden) if pooling == "cls" else mean_pool(hidden, batch["attention_mask"])
             return {"embedding": pooled}
 
-        outs = self.engine.run(self.model, feats, forward, desc=desc, token_keys=[])
+        if self.cut is None and len(feats):
+            self.cut = self._same_without_upper_layers(feats, forward)
+        with first_layers(self.model, self.layer) if self.cut else contextlib.nullcontext():
+            outs = self.engine.run(self.model, feats, forward, desc=desc, token_keys=[])
         dim = self.model.config.hidden_size
         return np.asarray(outs["embedding"], dtype="float32") if len(feats) else np.zeros((0, dim), "float32")
 
