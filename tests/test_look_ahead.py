@@ -122,3 +122,20 @@ def test_a_resumed_language_is_not_featurised_and_loads_no_model(suite, tmp_path
     warmed.clear()
     assert _run(suite, data, tmp_path / "out") == 0
     assert threads == [] and warmed == []
+
+
+def test_without_a_thread_to_be_had_each_language_is_prepared_in_turn(suite, tmp_path, threads, monkeypatch):
+    data = _data(tmp_path / "data")
+    assert _run(suite, data, tmp_path / "want") == 0
+    real_start = threading.Thread.start
+
+    def refuse(self):
+        if self.name.startswith("xtreme-ahead-"):
+            raise RuntimeError("can't start new thread")
+        return real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    threads.clear()
+    assert _run(suite, data, tmp_path / "got") == 0
+    assert _files(tmp_path / "got") == _files(tmp_path / "want")
+    assert len(threads) == 6 and all(name == "MainThread" for _, name in threads)

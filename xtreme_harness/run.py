@@ -249,7 +249,7 @@ class _Ahead:
 
     def __init__(self, prepare: Callable[[Any, Callable[[bool], None]], Any], units: list):
         self.prepare, self.units = prepare, units
-        self.jobs: dict[int, tuple[threading.Thread, dict]] = {}
+        self.jobs: dict[int, tuple[threading.Thread | None, dict]] = {}
 
     def start(self, index: int) -> None:
         if index >= len(self.units) or index in self.jobs:
@@ -270,7 +270,11 @@ class _Ahead:
                 known.set()
 
         thread = threading.Thread(target=work, name=f"xtreme-ahead-{index}", daemon=True)
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had (a process or thread limit): prepare it here, now
+            work()
+            thread = None
         self.jobs[index] = (thread, box)
 
     def will_compute(self, index: int) -> bool:
@@ -283,7 +287,8 @@ class _Ahead:
     def take(self, index: int) -> Any:
         self.start(index)
         thread, box = self.jobs.pop(index)
-        thread.join()
+        if thread is not None:
+            thread.join()
         if "error" in box:
             raise box.pop("error")
         return box["value"]
