@@ -773,6 +773,7 @@ class _Finisher:
         self._thread = None
         if threaded:
             self._queue: queue.Queue = queue.Queue(maxsize=4)
+            self._stop = threading.Event()
             self._thread = threading.Thread(target=self._work, name="xtreme-engine-finisher", daemon=True)
             self._thread.start()
 
@@ -786,9 +787,15 @@ class _Finisher:
             self.sink.per_token = dict(self.per_token)
         self.sink.add(idx, maxlen, arrays)
 
+    # Both sides wait with timeouts, never on a bare ``get``/``put``: a signal's exception (Ctrl-C, SIGTERM) raised
+    # in the main thread inside a queue operation can leave a stale waiter behind, after which a notify wakes
+    # nobody; polling sees the item or the stop flag all the same.
     def _work(self) -> None:
-        while True:
-            item = self._queue.get()
+        while not self._stop.is_set():
+            try:
+                item = self._queue.get(timeout=0.05)
+            except queue.Empty:
+                continue
             if item is _DONE:
                 return
             if self.error is not None:
@@ -808,19 +815,31 @@ class _Finisher:
             self._one(idx, maxlen, pending)
             return
         self._raise()
-        self._queue.put((idx, maxlen, pending))
+        self._offer((idx, maxlen, pending))
+
+    def _offer(self, item) -> None:
+        while True:
+            try:
+                self._queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                if not self._thread.is_alive():
+                    self._raise()
+                    raise RuntimeError("the engine's finisher thread stopped")
 
     def join(self) -> None:
         if self._thread is not None and self._thread.is_alive():
-            self._queue.put(_DONE)
+            self._offer(_DONE)
             self._thread.join()
         self._raise()
 
     def close(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
+        if self._thread is None:
+            return
+        if self._thread.is_alive():
             self.error = self.error or _Stopped()
-            self._queue.put(_DONE)
-            self._thread.join()
+        self._stop.set()
+        self._thread.join()
 
 
 class _Stopped(Exception):
