@@ -381,12 +381,12 @@ def test_pair_rows_equal_the_pair_encoder(tok, max_length):
         assert (whole > max_length).any() and ((whole <= max_length).any() or max_length < 20)
 
 
-def test_pair_rows_without_a_plain_template_use_the_pair_encoder():
+def test_pair_rows_without_a_plain_template_use_the_pair_encoder(tmp_path):
     from tokenizers import processors
 
     from xtreme_harness.families.tokens import pair_rows, pair_template
 
-    tok = build_tokenizer_copy()
+    tok = build_tokenizer(tmp_path / "wp")
     tok.backend_tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
     assert pair_template(tok) is None
     a, b = ["the quick brown fox", "a"], ["jumps", "over the lazy dog"]
@@ -395,11 +395,6 @@ def test_pair_rows_without_a_plain_template_use_the_pair_encoder():
     assert got.ids.tolist() == want.ids.tolist() and got.starts.tolist() == want.starts.tolist()
     assert whole.tolist() == [len(e.ids) for e in encode(tok, a, b)]
 
-
-def build_tokenizer_copy():
-    import tempfile
-
-    return build_tokenizer(tempfile.mkdtemp())
 
 
 @pytest.mark.parametrize("max_length, doc_stride, max_query_length", [(384, 128, 64), (48, 16, 12), (40, 30, 8)])

@@ -289,25 +289,13 @@ def featurize_rows(examples: Sequence[QAExample], tokenizer: Any, max_length: in
             for w in [first] + (first.overflowing or []):
                 ids = np.asarray(w.ids, dtype=np.int64)
                 ctx = np.asarray(w.sequence_ids, dtype=float) == 1
-                off = np.asarray(w.offsets, dtype=np.int64).reshape(-1, 2)
-                a, b = off[:, 0].copy(), off[:, 1].copy()
-                lone = ctx & np.isin(ids, metaspace)  # a lone '▁' stands for no character: an empty span
-                odd = np.flatnonzero(ctx & (ids == unk))
-                if len(odd):  # an unknown piece's token is the text it covers, not the unknown token
-                    tokens = w.tokens
-                    for p in odd.tolist():
-                        lone[p] = bool(tokens[p]) and not tokens[p].strip(_METASPACE)
-                first_visible = nxt[np.minimum(a, len(nxt) - 1)]
-                blank = first_visible >= b  # no visible character in [a, b)
-                a = np.where(lone, np.where(blank, b, a), np.where(a < b, np.minimum(first_visible, b), a))
-                b = np.where(lone, a, b)
+                a, b = _clean_spans(w, ids, nxt, metaspace, unk)
                 a = np.where(ctx, a, -1)
                 b = np.where(ctx, b, -1)
                 per_example[i].append((ids, np.asarray(w.type_ids, dtype=IDS_DTYPE) if types else None,
                                        a, b, ctx, overlap))
 
-    ids_parts, type_parts, a_parts, b_parts, max_parts = [], [], [], [], []
-    row_ex, row_win, row_cstart, row_clen = [], [], [], []
+    windows: list[tuple] = []
     for i, fs in enumerate(per_example):
         starts: list[int] = []
         lengths: list[int] = []
@@ -326,44 +314,42 @@ def featurize_rows(examples: Sequence[QAExample], tokenizer: Any, max_length: in
         for k, (ids, type_ids, a, b, _, _) in enumerate(fs):
             is_max = np.zeros(len(ids), dtype=bool)
             is_max[first_pos[k]:first_pos[k] + lengths[k]] = flags[k]
-            ids_parts.append(ids)
-            type_parts.append(type_ids)
-            a_parts.append(a)
-            b_parts.append(b)
-            max_parts.append(is_max)
-            row_ex.append(i)
-            row_win.append(k)
-            row_cstart.append(starts[k])
-            row_clen.append(lengths[k])
-    stats["features"] = len(ids_parts)
-    starts_all = np.zeros(len(ids_parts) + 1, dtype=np.int64)
-    np.cumsum([len(x) for x in ids_parts], out=starts_all[1:])
-    return Rows(np.concatenate(ids_parts).astype(IDS_DTYPE), starts_all,
-                np.concatenate(type_parts) if types else None,
-                {"example_index": np.asarray(row_ex, np.int64), "window": np.asarray(row_win, np.int64),
-                 "context_start": np.asarray(row_cstart, np.int64), "context_length": np.asarray(row_clen, np.int64)},
-                {"char_start": np.concatenate(a_parts).astype(np.int32),
-                 "char_end": np.concatenate(b_parts).astype(np.int32), "is_max": np.concatenate(max_parts)},
-                stats)
+            windows.append((ids, type_ids, a, b, is_max, i, k, starts[k], lengths[k]))
+    return _window_rows(windows, types, stats)
 
 
-def _clean_context_offsets(tokenizer: Any, context: str, enc: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Every context token's character span as :func:`_clean_offsets` makes it, with arrays."""
-    ids = np.asarray(enc.ids, dtype=np.int64)
+def _clean_spans(enc: Any, ids: np.ndarray, nxt: np.ndarray, metaspace: np.ndarray, unk: int | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The character span of every token of ``enc`` as :func:`_clean_offsets` makes it, with arrays (``nxt``:
+    :func:`_next_visible` of the context its offsets point into); only context tokens' spans mean anything."""
     off = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
     a, b = off[:, 0].copy(), off[:, 1].copy()
-    lone = np.isin(ids, _metaspace_ids(tokenizer))  # a lone '▁' stands for no character: an empty span
-    odd = np.flatnonzero(ids == tokenizer.unk_token_id)
+    lone = np.isin(ids, metaspace)  # a lone '▁' stands for no character: an empty span
+    odd = np.flatnonzero(ids == unk)
     if len(odd):  # an unknown piece's token is the text it covers, not the unknown token
         tokens = enc.tokens
         for p in odd.tolist():
             lone[p] = bool(tokens[p]) and not tokens[p].strip(_METASPACE)
-    nxt = _next_visible(context)
     first_visible = nxt[np.minimum(a, len(nxt) - 1)]
     blank = first_visible >= b  # no visible character in [a, b)
     a = np.where(lone, np.where(blank, b, a), np.where(a < b, np.minimum(first_visible, b), a))
     b = np.where(lone, a, b)
     return a, b
+
+
+def _window_rows(windows: list[tuple], types: bool, stats: dict) -> Rows:
+    """:class:`~.tokens.Rows` of QA windows, each ``(ids, type ids, char starts, char ends, is_max, example,
+    window, context start, context length)``."""
+    stats["features"] = len(windows)
+    ids, type_ids, a, b, is_max, example, window, cstart, clen = zip(*windows)
+    starts = np.zeros(len(windows) + 1, dtype=np.int64)
+    np.cumsum([len(x) for x in ids], out=starts[1:])
+    return Rows(np.concatenate(ids).astype(IDS_DTYPE), starts, np.concatenate(type_ids) if types else None,
+                {"example_index": np.asarray(example, np.int64), "window": np.asarray(window, np.int64),
+                 "context_start": np.asarray(cstart, np.int64), "context_length": np.asarray(clen, np.int64)},
+                {"char_start": np.concatenate(a).astype(np.int32), "char_end": np.concatenate(b).astype(np.int32),
+                 "is_max": np.concatenate(is_max)},
+                stats)
 
 
 def _windows_of_contexts(examples, tokenizer, template: PairTemplate, q_ids: list[list[int]],
@@ -377,12 +363,13 @@ def _windows_of_contexts(examples, tokenizer, template: PairTemplate, q_ids: lis
         contexts.setdefault(ex.context, len(contexts))
     encs = encode(tokenizer, list(contexts), add_special_tokens=False, offsets=True)
     ctx_ids = [np.asarray(e.ids, dtype=IDS_DTYPE) for e in encs]
-    spans = [_clean_context_offsets(tokenizer, c, e) for c, e in zip(contexts, encs)]
+    metaspace, unk = _metaspace_ids(tokenizer), tokenizer.unk_token_id
+    spans = [_clean_spans(e, ids, _next_visible(c), metaspace, unk)
+             for c, e, ids in zip(contexts, encs, ctx_ids)]
     overlap_of = {i: overlap for overlap, idx in groups.items() for i in idx}
     pre, mid, suf = template.prefix, template.middle, template.suffix
     p, m, s_ = len(pre), len(mid), len(suf)
-    ids_parts, type_parts, a_parts, b_parts, max_parts = [], [], [], [], []
-    row_ex, row_win, row_cstart, row_clen = [], [], [], []
+    rows: list[tuple] = []
     for i, ex in enumerate(examples):
         c = contexts[ex.context]
         cids, (ca, cb) = ctx_ids[c], spans[c]
@@ -409,33 +396,17 @@ def _windows_of_contexts(examples, tokenizer, template: PairTemplate, q_ids: lis
                                      template.middle_types]) if types else None
         for k, (start, stop) in enumerate(windows):
             n = stop - start
-            ids_parts.append(np.concatenate([pre, q, mid, cids[start:stop], suf]))
-            if types:
-                type_parts.append(np.concatenate([lead_types, np.full(n, template.type_b, IDS_DTYPE),
-                                                  template.suffix_types]))
+            type_ids = np.concatenate([lead_types, np.full(n, template.type_b, IDS_DTYPE),
+                                       template.suffix_types]) if types else None
             a = np.full(head + n + s_, -1, dtype=np.int64)
             b = a.copy()
             a[head:head + n] = ca[start:stop]
             b[head:head + n] = cb[start:stop]
-            a_parts.append(a)
-            b_parts.append(b)
             is_max = np.zeros(head + n + s_, dtype=bool)
             is_max[head:head + n] = flags[k]
-            max_parts.append(is_max)
-            row_ex.append(i)
-            row_win.append(k)
-            row_cstart.append(start)
-            row_clen.append(n)
-    stats["features"] = len(ids_parts)
-    starts_all = np.zeros(len(ids_parts) + 1, dtype=np.int64)
-    np.cumsum([len(x) for x in ids_parts], out=starts_all[1:])
-    return Rows(np.concatenate(ids_parts).astype(IDS_DTYPE), starts_all,
-                np.concatenate(type_parts) if types else None,
-                {"example_index": np.asarray(row_ex, np.int64), "window": np.asarray(row_win, np.int64),
-                 "context_start": np.asarray(row_cstart, np.int64), "context_length": np.asarray(row_clen, np.int64)},
-                {"char_start": np.concatenate(a_parts).astype(np.int32),
-                 "char_end": np.concatenate(b_parts).astype(np.int32), "is_max": np.concatenate(max_parts)},
-                stats)
+            rows.append((np.concatenate([pre, q, mid, cids[start:stop], suf]), type_ids, a, b, is_max, i, k,
+                         start, n))
+    return _window_rows(rows, types, stats)
 
 
 def rows_as_features(rows: Rows) -> list[dict]:
