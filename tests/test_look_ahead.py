@@ -139,3 +139,34 @@ def test_without_a_thread_to_be_had_each_language_is_prepared_in_turn(suite, tmp
     assert _run(suite, data, tmp_path / "got") == 0
     assert _files(tmp_path / "got") == _files(tmp_path / "want")
     assert len(threads) == 6 and all(name == "MainThread" for _, name in threads)
+
+
+RACE = r"""
+import sys, threading, time
+from xtreme_harness.producers.checkpoints import _checkpoint
+from xtreme_harness.producers.native import load_model, load_tokenizer
+
+ck = _checkpoint(sys.argv[1], False, False)
+got = {}
+thread = threading.Thread(target=lambda: got.setdefault("tokenizer", load_tokenizer(ck)))
+thread.start()  # the look-ahead's first transformers import ...
+time.sleep(0.05)
+model = load_model(ck, "classification", "cpu", "float32")  # ... while the main thread loads the model
+thread.join()
+print(type(model).__name__, type(got["tokenizer"]).__name__)
+"""
+
+
+def test_model_and_tokenizer_load_in_two_threads_from_a_cold_interpreter(suite):
+    """transformers replaces itself in sys.modules at the end of its import, and CPython hands a second thread
+    importing it meanwhile the half-made module, on which every lazy name is missing: the look-ahead's
+    tokenizer load and the main thread's model load, both the process's first use of transformers, must
+    both work (this failed whenever the main thread reached the model a moment after the thread began)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", RACE, str(suite / "xnli")], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    model, tokenizer = done.stdout.split()
+    assert model == "XLMRobertaForSequenceClassification" and tokenizer, done.stdout

@@ -54,7 +54,10 @@ def build_tokenizer(texts: Iterable[str], out_dir: str | Path | None = None, voc
     from collections import Counter
 
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
+
+    from .producers.transformers_import import transformers_name
+
+    PreTrainedTokenizerFast = transformers_name("PreTrainedTokenizerFast")
 
     normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
                                             lowercase=True)
@@ -92,8 +95,10 @@ def build_encoder(out_dir: str | Path, tokenizer, hidden: int = 64, layers: int 
                   seed: int = 0, max_positions: int = 514):
     """A random-init XLM-R masked-LM checkpoint (safetensors + the tokenizer) of the given shape."""
     import torch
-    import transformers
 
+    from .producers.transformers_import import transformers_module
+
+    transformers = transformers_module()
     torch.manual_seed(seed)
     cfg = transformers.XLMRobertaConfig(
         vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,

@@ -121,10 +121,10 @@ def resolve_dtype(dtype: str | torch.dtype = "auto", device: str | torch.device 
 
 def _dtype_key() -> str:
     """transformers >= 4.56 calls the ``from_pretrained`` argument ``dtype`` (``torch_dtype`` before)."""
-    import transformers
+    from .transformers_import import transformers_module
 
     try:
-        major, minor = (int(p) for p in transformers.__version__.split(".")[:2])
+        major, minor = (int(p) for p in transformers_module().__version__.split(".")[:2])
     except ValueError:  # pragma: no cover - odd dev version strings
         return "dtype"
     return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"

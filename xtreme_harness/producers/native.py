@@ -30,6 +30,7 @@ from ..spec import TaskSpec
 from .checkpoints import Checkpoint, _first_line, config_positions, resolve
 from .distributed import is_main, local_device
 from .embedding import CachedEncoder, HiddenStateEncoder, default_layer
+from .transformers_import import transformers_module, transformers_name
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                    "sentencepiece.bpe.model", "spm.model", "tokenizer.model", "vocab.txt", "vocab.json", "merges.txt")
@@ -304,8 +305,7 @@ def training_record(res, model: str) -> dict[str, Any] | None:
 def quiet_transformers():
     """No load bars or load reports from transformers: our own bars say what runs, and its load report is ours
     to give, as one line."""
-    import transformers
-
+    transformers = transformers_module()
     verbosity = transformers.utils.logging.get_verbosity()
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
@@ -364,8 +364,7 @@ def _parse_once_kwargs(path: str) -> dict[str, Any]:
     the ``special_tokens_map.json`` entries that the same legacy step would have merged (as it would have)
     leaves only the Rust parse. Anything unusual (transformers 4, an ``added_tokens.json``, extra special
     tokens, a config that has the decoder already) gets no arguments: the usual load."""
-    import transformers
-
+    transformers = transformers_module()
     folder = Path(path)
     if not transformers.__version__.split(".")[0].isdigit() or int(transformers.__version__.split(".")[0]) < 5:
         return {}
@@ -382,8 +381,7 @@ def _parse_once_kwargs(path: str) -> dict[str, Any]:
     added = _added_tokens(folder / "tokenizer.json")
     if added is None or not all(isinstance(t, dict) and isinstance(t.get("id"), int) for t in added):
         return {}
-    from transformers import AddedToken
-
+    AddedToken = transformers_name("AddedToken")
     kwargs: dict[str, Any] = {"added_tokens_decoder": {t["id"]: {k: v for k, v in t.items() if k != "id"}
                                                        for t in added}}
     for key, value in special.items():
@@ -394,10 +392,8 @@ def _parse_once_kwargs(path: str) -> dict[str, Any]:
 
 
 def load_tokenizer(ck: Checkpoint, trust_remote_code: bool = False):
-    from transformers import AutoTokenizer
-
     try:
-        tok = AutoTokenizer.from_pretrained(ck.path, use_fast=True, trust_remote_code=trust_remote_code,
+        tok = transformers_name("AutoTokenizer").from_pretrained(ck.path, use_fast=True, trust_remote_code=trust_remote_code,
                                             **_parse_once_kwargs(ck.path))
     except BaseException as exc:  # the Rust tokenizer panics (PanicException is a BaseException) on bad files
         if isinstance(exc, (KeyboardInterrupt, SystemExit)) or not _bad_checkpoint_file(exc):
@@ -411,11 +407,9 @@ def load_tokenizer(ck: Checkpoint, trust_remote_code: bool = False):
 def load_model(ck: Checkpoint, family: str, device, dtype, trust_remote_code: bool = False,
                allow_pickle: bool = False):
     """Load the model a family needs (its head class; the bare encoder for retrieval), ready for inference."""
-    import transformers
-
     from .engine import load_kwargs, prepare_model
 
-    cls = getattr(transformers, FAMILIES[family].auto_class)
+    cls = transformers_name(FAMILIES[family].auto_class)
     kwargs = dict(load_kwargs(device, dtype))
     kwargs["trust_remote_code"] = trust_remote_code
     kwargs["use_safetensors"] = None if allow_pickle else True

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..families import FAMILIES
+from ..producers.transformers_import import transformers_module, transformers_name
 
 
 class HeadOutput(dict):
@@ -94,8 +95,7 @@ class HFTaskModel(nn.Module):
 def quiet():
     """No load reports or per-shard bars from transformers: a fresh head is the point here, and the
     trainer has its own progress bar."""
-    from transformers.utils import logging as hf_logging
-
+    hf_logging = transformers_module().utils.logging
     verbosity = hf_logging.get_verbosity()
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
@@ -115,9 +115,7 @@ def load_quietly(fn, *args, **kwargs):
 
 def hf_head_model(init: str, kind: str, labels: list[str] | None, trust_remote_code: bool = False):
     """A pretrained (or intermediate) encoder with a fresh task head named by the task's labels."""
-    import transformers
-
-    cls = getattr(transformers, FAMILIES[kind].auto_class)
+    cls = transformers_name(FAMILIES[kind].auto_class)
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if labels:
         kwargs.update(num_labels=len(labels), id2label=dict(enumerate(labels)),
@@ -127,14 +125,12 @@ def hf_head_model(init: str, kind: str, labels: list[str] | None, trust_remote_c
 
 def encoder_model(init: str, with_mlm: bool = False, trust_remote_code: bool = False):
     """(encoder, mlm_model or None). With MLM the encoder is the MLM model's own base model."""
-    import transformers
-
     if with_mlm:
-        mlm, info = load_quietly(transformers.AutoModelForMaskedLM.from_pretrained, init,
+        mlm, info = load_quietly(transformers_name("AutoModelForMaskedLM").from_pretrained, init,
                                  trust_remote_code=trust_remote_code, output_loading_info=True)
         missing = [k for k in info.get("missing_keys", ()) if not k.startswith(mlm.base_model_prefix + ".")]
         if missing:
             print(f"xtreme-train: warning: {init} has no trained MLM head ({len(missing)} weights, e.g. "
                   f"{sorted(missing)[0]}); MLM batches start from a random head", file=sys.stderr)
         return mlm.base_model, mlm
-    return load_quietly(transformers.AutoModel.from_pretrained, init, trust_remote_code=trust_remote_code), None
+    return load_quietly(transformers_name("AutoModel").from_pretrained, init, trust_remote_code=trust_remote_code), None

@@ -419,9 +419,10 @@ def run_phase(phase: Phase, accelerator) -> dict[str, Any]:
     the caller removes (:func:`discard_last`) once the phase is recorded as done."""
     from accelerate.utils import broadcast_object_list, set_seed
     from tqdm.auto import tqdm
-    from transformers import get_linear_schedule_with_warmup
-
     from ..producers.engine import InferenceEngine
+    from ..producers.transformers_import import transformers_name
+
+    get_linear_schedule_with_warmup = transformers_name("get_linear_schedule_with_warmup")
 
     h = phase.hyper
     work = Path(phase.work_dir)

@@ -154,8 +154,9 @@ def _save_hf(model, tokenizer, dst: Path, meta: dict) -> None:
 
 
 def load_tokenizer(path: str, trust_remote_code: bool = False):
-    from transformers import AutoTokenizer
+    from ..producers.transformers_import import transformers_name
 
+    AutoTokenizer = transformers_name("AutoTokenizer")
     if str(path).startswith((".", "/", "~")) and not Path(path).expanduser().exists():
         raise UserError("model folder not found", path)
     try:
