@@ -170,3 +170,42 @@ def test_model_and_tokenizer_load_in_two_threads_from_a_cold_interpreter(suite):
     assert done.returncode == 0, done.stderr[-2000:]
     model, tokenizer = done.stdout.split()
     assert model == "XLMRobertaForSequenceClassification" and tokenizer, done.stdout
+
+
+def test_every_tokenizer_call_takes_its_turn(tmp_path, monkeypatch):
+    """transformers' ``__call__`` sets the backend's truncation for its call, as :func:`tokens.encode` does; with
+    the next language featurised in a thread, a call outside the turn-taking lock could change the other
+    thread's truncation between its set-up and its encoding (wrong features, silently) or meet its borrow
+    ("Already borrowed"). Every featuriser, for prediction and for training, calls under the lock."""
+    from transformers import PreTrainedTokenizerBase
+
+    from tiny import build_tokenizer
+    from xtreme_harness.families import multiple_choice, qa, tokens
+    from xtreme_harness.formats.examples import ChoiceExample, PairExample, QAExample, TaggingExample
+    from xtreme_harness.train.formats import mlm_features
+
+    tok = build_tokenizer(tmp_path / "tok")
+    real, unlocked = PreTrainedTokenizerBase.__call__, []
+
+    def watched(self, *args, **kwargs):
+        if not tokens._ENCODING.locked():
+            unlocked.append(args[:1])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(PreTrainedTokenizerBase, "__call__", watched)
+    long_text = " ".join(["der hund läuft schnell über die straße"] * 40)
+    pairs = [PairExample("1", "Der Hund läuft.", "Ein Tier.", "entailment"), PairExample("2", long_text, long_text)]
+    tagged = [TaggingExample("1", ["Der", "Hund", "läuft"], ["DET", "NOUN", "VERB"]),
+              TaggingExample("2", long_text.split(), None)]
+    questions = [QAExample("1", "Wer läuft " * 30, long_text), QAExample("2", "Was?", "Der Hund läuft.")]
+    choices = [ChoiceExample("1", "Der Hund läuft.", "cause", ["Er hat Hunger.", "Es regnet."], 0)]
+    classification.featurize(pairs, tok, max_length=32)
+    classification.featurize_rows(pairs, tok, max_length=32)
+    tagging.featurize(tagged, tok, max_length=16)
+    tagging.featurize_rows(tagged, tok, max_length=16)
+    qa.featurize(questions, tok, max_length=64, doc_stride=16, max_query_length=8)
+    qa.featurize_rows(questions, tok, max_length=64, doc_stride=16, max_query_length=8)
+    multiple_choice.featurize(choices, tok, max_length=16)
+    multiple_choice.featurize_rows(choices, tok, max_length=16)
+    mlm_features([long_text, "Der Hund."], tok, 16)
+    assert real is not watched and unlocked == []

@@ -24,7 +24,7 @@ from .base import (
     keep_logits,
     require_fast,
 )
-from .tokens import Rows, pair_rows, with_types
+from .tokens import Rows, call, pair_rows, with_types
 
 
 def featurize(examples: Sequence[PairExample], tokenizer: Any, max_length: int = 128,
@@ -40,13 +40,13 @@ def featurize(examples: Sequence[PairExample], tokenizer: Any, max_length: int =
         return feats
     a = [ex.text_a for ex in examples]
     b = [ex.text_b for ex in examples]
-    enc = tokenizer(a, b, truncation="longest_first", max_length=max_length)
+    enc = call(tokenizer, a, b, truncation="longest_first", max_length=max_length)
     # A second, untruncated pass only where the result is full, to count truncation honestly.
     full_idx = [i for i, ids in enumerate(enc["input_ids"]) if len(ids) >= max_length]
     truncated = set()
     if full_idx:
-        lens = tokenizer([a[i] for i in full_idx], [b[i] for i in full_idx], truncation=False,
-                         verbose=False)["input_ids"]
+        lens = call(tokenizer, [a[i] for i in full_idx], [b[i] for i in full_idx], truncation=False,
+                    verbose=False)["input_ids"]
         truncated = {i for i, ids in zip(full_idx, lens) if len(ids) > max_length}
     keys = [k for k in MODEL_INPUTS if k in enc]
     for i, ex in enumerate(examples):

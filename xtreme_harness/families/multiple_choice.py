@@ -28,7 +28,7 @@ from ..formats.xcopa import read_label_jsonl, read_xcopa
 from ..io.errors import UserError
 from ..io.files import present
 from .base import MODEL_INPUTS, Family, FeatureList, Predictions, cached_rows, pad_rows
-from .tokens import Rows, pair_rows, with_types
+from .tokens import Rows, call, pair_rows, with_types
 
 
 def pair_texts(ex: ChoiceExample) -> list[tuple[str, str]]:
@@ -45,7 +45,7 @@ def featurize(examples: Sequence[ChoiceExample], tokenizer: Any, max_length: int
         for a, b in pair_texts(ex):
             firsts.append(a)
             seconds.append(b)
-    enc = tokenizer(firsts, seconds, truncation="longest_first", max_length=max_length) if firsts else {}
+    enc = call(tokenizer, firsts, seconds, truncation="longest_first", max_length=max_length) if firsts else {}
     keys = [k for k in MODEL_INPUTS if k in enc]
     feats = FeatureList(stats={"examples": len(examples)})
     k = 0

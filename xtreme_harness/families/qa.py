@@ -40,7 +40,7 @@ from ..io.errors import UserError, clip
 from ..io.jsonfile import json_path_line
 from ..io.messages import show
 from .base import MODEL_INPUTS, Family, FeatureList, Predictions, cached_rows, require_fast
-from .tokens import IDS_DTYPE, PairTemplate, Rows, encode, pair_template, with_types
+from .tokens import IDS_DTYPE, PairTemplate, Rows, call, encode, pair_template, with_types
 
 _METASPACE = "\u2581"
 OFFICIAL_EMPTY = "empty"  # compute_predictions_logits' answer when no span qualifies
@@ -49,7 +49,7 @@ OFFICIAL_EMPTY = "empty"  # compute_predictions_logits' answer when no span qual
 def _questions(tokenizer: Any, questions: list[str], max_query_length: int) -> tuple[list[str], list[int], int]:
     """Questions cut after their ``max_query_length``-th sub-token (XTREME's ``truncated_query``),
     their sub-token counts, and how many were cut."""
-    enc = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+    enc = call(tokenizer, questions, add_special_tokens=False, return_offsets_mapping=True)
     out, lens, cut = list(questions), [len(ids) for ids in enc["input_ids"]], 0
     for i, ids in enumerate(enc["input_ids"]):
         if len(ids) <= max_query_length:
@@ -58,7 +58,7 @@ def _questions(tokenizer: Any, questions: list[str], max_query_length: int) -> t
         keep = max_query_length
         while True:  # re-tokenising the cut text can merge pieces differently; back off until it fits
             text = questions[i][:enc["offset_mapping"][i][keep - 1][1]] if keep > 0 else ""
-            n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+            n = len(call(tokenizer, text, add_special_tokens=False)["input_ids"])
             if n <= max_query_length:
                 out[i], lens[i] = text, n
                 break
@@ -140,9 +140,9 @@ def featurize(examples: Sequence[QAExample], tokenizer: Any, max_length: int = 3
 
     per_example: list[list[dict]] = [[] for _ in examples]
     for overlap, idx in groups.items():
-        enc = tokenizer([questions[i] for i in idx], [examples[i].context for i in idx],
-                        truncation="only_second", max_length=max_length, stride=overlap,
-                        return_overflowing_tokens=True, return_offsets_mapping=True)
+        enc = call(tokenizer, [questions[i] for i in idx], [examples[i].context for i in idx],
+                   truncation="only_second", max_length=max_length, stride=overlap,
+                   return_overflowing_tokens=True, return_offsets_mapping=True)
         for row, sample in enumerate(enc["overflow_to_sample_mapping"]):
             i = idx[sample]
             seq = enc.sequence_ids(row)

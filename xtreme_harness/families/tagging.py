@@ -31,7 +31,7 @@ from ..formats.conll import read_conll
 from ..formats.examples import TaggingExample
 from ..io.errors import UserError
 from .base import Family, FeatureList, Predictions, cached_rows, keep_logits, pad_rows, require_fast
-from .tokens import IDS_DTYPE, Rows, encode, flat, gather_index, with_types
+from .tokens import IDS_DTYPE, Rows, call, encode, flat, gather_index, with_types
 
 OVERLAP_STRIDE = 32
 IGNORE_INDEX = -100  # CrossEntropyLoss().ignore_index, XTREME's pad_token_label_id
@@ -39,7 +39,7 @@ IGNORE_INDEX = -100  # CrossEntropyLoss().ignore_index, XTREME's pad_token_label
 
 def _template(tokenizer: Any, sep_token_extra: bool) -> tuple[list[int], list[int]]:
     """The special tokens the tokenizer puts before and after a single sequence."""
-    enc = tokenizer([[tokenizer.unk_token]], is_split_into_words=True, add_special_tokens=True)
+    enc = call(tokenizer, [[tokenizer.unk_token]], is_split_into_words=True, add_special_tokens=True)
     ids, wids = enc["input_ids"][0], enc.word_ids(0)
     first = wids.index(0)
     last = len(wids) - 1 - wids[::-1].index(0)
@@ -105,7 +105,7 @@ def word_pieces(tokenizer: Any, words: set[str]) -> dict[str, list[int]]:
     table = _PIECES.setdefault(tokenizer, {})
     new = sorted(w for w in words if w not in table)
     if new:
-        enc = tokenizer([[w] for w in new], is_split_into_words=True, add_special_tokens=False)
+        enc = call(tokenizer, [[w] for w in new], is_split_into_words=True, add_special_tokens=False)
         for w, ids in zip(new, enc["input_ids"]):
             table[w] = ids
     return table

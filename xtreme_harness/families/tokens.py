@@ -182,9 +182,17 @@ def encode(tokenizer: Any, texts: Sequence[Any], pairs: Sequence[str] | None = N
                        offsets)
 
 
-#: :func:`encode` sets the backend's truncation and padding for one call and puts them back; the run loop
-#: featurises the next (task, language) in a thread while the model runs, so calls take turns.
+#: :func:`encode` sets the backend's truncation and padding for one call and puts them back, and transformers'
+#: ``__call__`` sets them for its call; the run loop featurises the next (task, language) in a thread while the
+#: model runs, so every call that may set them takes its turn (:func:`encode`, :func:`call`).
 _ENCODING = threading.Lock()
+
+
+def call(tokenizer: Any, *args: Any, **kwargs: Any) -> Any:
+    """``tokenizer(*args, **kwargs)`` (transformers' ``__call__``), taking turns with :func:`encode`: it sets the
+    backend's truncation for its call, which would otherwise change another thread's encoding mid-call."""
+    with _ENCODING:
+        return tokenizer(*args, **kwargs)
 
 
 def _encode(tokenizer, texts, pairs, max_length, strategy, stride, add_special_tokens, pretokenized, offsets):

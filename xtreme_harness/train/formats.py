@@ -17,6 +17,7 @@ import torch
 
 from ..families import FAMILIES, pad_rows
 from ..families.tagging import IGNORE_INDEX
+from ..families.tokens import call
 from ..io.errors import UserError
 from ..spec import TaskSpec
 
@@ -56,7 +57,7 @@ def train_features(spec: TaskSpec, examples: Sequence, tokenizer: Any, labels: S
 
 
 def mlm_features(lines: Sequence[str], tokenizer: Any, max_length: int) -> list[dict]:
-    enc = tokenizer(list(lines), truncation=True, max_length=max_length)
+    enc = call(tokenizer, list(lines), truncation=True, max_length=max_length)
     return [{"input_ids": list(ids)} for ids in enc["input_ids"] if len(ids) > 2]
 
 
