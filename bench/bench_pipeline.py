@@ -23,8 +23,9 @@ each stage goes through, and then calls ``cli.eval_main``. Time is exclusive
   setup      models.resolve, spec.resolve_tasks, results.plan_languages
   other      the rest of eval_main (argument parsing, output folder, locks, logging)
 
-A seam that a tree lacks is reported (``missing seams``) and its stage shows
-n/a when none of its seams exists. Import time (torch, transformers, the
+A seam that a tree lacks (its module is there, the function is not) is reported
+(``missing seams``; the modules of the other package layout are not looked for)
+and its stage shows n/a when none of its seams exists. Import time (torch, transformers, the
 harness) is measured apart and kept out of examples/s; process wall and CPU
 time (``os.wait4``) include it.
 
@@ -230,12 +231,11 @@ def _install_seams(clock: StageClock, engine_totals: dict) -> tuple[list[str], s
     """Wrap every seam that exists; functions imported by name elsewhere in the harness are rebound too."""
     import importlib
 
-    missing, present = [], set()
+    missing, present, found = [], set(), set()
     for stage, mod_name, attr in SEAMS:
         try:
             mod = importlib.import_module(mod_name)
-        except ImportError:
-            missing.append(f"{mod_name}.{attr}")
+        except ImportError:  # the other package layout's module: not a seam this tree lacks
             continue
         owner, name = mod, attr
         if "." in attr:
@@ -243,7 +243,7 @@ def _install_seams(clock: StageClock, engine_totals: dict) -> tuple[list[str], s
             owner = getattr(mod, cls_name, None)
         original = owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name, None)
         if owner is None or original is None:
-            missing.append(f"{mod_name}.{attr}")
+            missing.append((mod_name, attr))
             continue
         if mod_name.endswith(".engine") and attr == "InferenceEngine.run":
             wrapped = _timed_engine_run(clock, original, engine_totals, mod)
@@ -252,12 +252,13 @@ def _install_seams(clock: StageClock, engine_totals: dict) -> tuple[list[str], s
             wrapped = clock.wrap(stage, original, f"{mod_name.rsplit('.', 1)[-1]}.{attr}")
         setattr(owner, name, wrapped)
         present.add(stage)
+        found.add(attr)
         if not isinstance(owner, type):  # rebind ``from x import f`` copies in the harness's modules
             for other in list(sys.modules.values()):
                 if getattr(other, "__name__", "").startswith("xtreme_harness") and other is not mod:
                     if getattr(other, name, None) is original:
                         setattr(other, name, wrapped)
-    return missing, present
+    return [f"{mod_name}.{attr}" for mod_name, attr in missing if attr not in found], present  # moved, not gone
 
 
 def _timed_engine_run(clock: StageClock, original, totals: dict, engine_mod):
