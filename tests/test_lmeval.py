@@ -186,6 +186,23 @@ def test_xquad_f1_inside_lm_eval_is_the_official_figure(shared_data):
 
 # --- xtreme-eval --backend lm-eval ------------------------------------------------------------
 
+def test_the_resume_key_does_not_change_when_the_model_loads(demo, tmp_path):
+    """The producer's identity (part of every language's resume key) is the same before the lm-eval model is
+    loaded and after: the run loop works the next language's key out while the model runs on the one before,
+    so a key naming the loaded class made a later language's key depend on timing, and a rerun (which loads
+    nothing for a finished language) recomputed it."""
+    from xtreme_harness.lmeval.producer import LMEvalProducer
+    from xtreme_harness.options import EvalOptions
+    from xtreme_harness.tasks.registry import registry
+
+    options = EvalOptions.build({"backend": "lm-eval", "model": "dummy", "data_dir": str(demo)})
+    producer = LMEvalProducer(options)
+    spec = registry()["xnli"]
+    before = producer.identity(spec)
+    producer._model()
+    assert producer.lm is not None and producer.identity(spec) == before
+
+
 def test_dummy_model_end_to_end_results_json(demo, tmp_path, capsys):
     out = tmp_path / "out"
     assert lm_eval_main(["--model", "dummy", "--tasks", "all", "--languages", "en,de", "--data-dir", str(demo),

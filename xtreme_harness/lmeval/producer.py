@@ -113,6 +113,7 @@ class LMEvalProducer:
     def __init__(self, options: EvalOptions, lm: Any = None):
         self.options = options
         self.lm = lm
+        self.given = type(lm).__name__ if lm is not None else None  # an LM object handed in, by class
         self.served = None
         self.specs: list[TaskSpec] = []
         self._manager = None
@@ -167,7 +168,7 @@ class LMEvalProducer:
 
         o = self.options
         out: dict[str, Any] = {"lm_eval": getattr(lm_eval, "__version__", None),
-                               "model": o.model if self.lm is None else type(self.lm).__name__,
+                               "model": self.given or o.model,  # not the class loaded: the same before and after
                                "model_args": model_args_for(o), "gen_kwargs": o.gen_kwargs,
                                "chat_template": o.apply_chat_template, "seed": o.seed, "batch_size": o.batch_size}
         pretrained = parse_model_args(o.model_args).get("pretrained")
