@@ -187,7 +187,7 @@ def _run(options: EvalOptions, specs: list[TaskSpec], producer, skipped: dict[st
                     progress.status("reading the data")
                     if warm is not None and ahead.will_compute(position):
                         warm(spec)  # the model loads while the data is being featurised
-                    examples, record = ahead.take(position)
+                    examples, record, resume = ahead.take(position)
                     position += 1
                     ahead.start(position)  # the next language is read and featurised while this one runs
                     computed = False
@@ -195,8 +195,7 @@ def _run(options: EvalOptions, specs: list[TaskSpec], producer, skipped: dict[st
                         entry["no_gold"].append(lang)
                         said = "no gold labels; this backend scores labelled data only, skipped"
                     else:
-                        key = resume_key(options, spec, lang, settings, producer.identity(spec), record)
-                        state = read_state(safe_join(out, "state", spec.task, f"{lang}.json"))
+                        key, state = resume or _resume(options, producer, out, spec, lang, settings, record)
                         if state and state.get("fingerprint") == key:
                             said = "reusing finished result"
                         else:
@@ -216,20 +215,28 @@ def _run(options: EvalOptions, specs: list[TaskSpec], producer, skipped: dict[st
     return doc
 
 
+def _resume(options: EvalOptions, producer, out: Path, spec: TaskSpec, lang: str, settings,
+            record: reads.Record) -> tuple[str, dict | None]:
+    """The (task, language)'s resume key and the state its folder holds (finished when the two agree)."""
+    key = resume_key(options, spec, lang, settings, producer.identity(spec), record)
+    return key, read_state(safe_join(out, "state", spec.task, f"{lang}.json"))
+
+
 def _prepare(options: EvalOptions, producer, out: Path, spec: TaskSpec, lang: str, fam, settings,
              decided: Callable[[bool], None]):
-    """One (task, language) read, with what was read recorded, and (if it will be computed) featurised by the
-    producer ahead of its turn; ``decided`` hears as soon as it is known whether it will be computed.
-    Features are an optimisation only, so a failure there is left for ``predict`` to meet (and report) in
-    its place."""
+    """One (task, language) read, with what was read recorded, its resume key and state (:func:`_resume`), and
+    (if it will be computed) featurised by the producer ahead of its turn; ``decided`` hears as soon as it is
+    known whether it will be computed. Beyond the read, this is an optimisation only: a failure is left for the
+    main thread to meet (and report) in its place, the resume check then None."""
     with reads.recording() as record:
         examples = read_split(spec, options.data_dir, lang, options.split, options.limit)
     if producer.needs_gold and fam.gold(spec, examples) is None:
-        return examples, record
+        return examples, record, None
     prefetch = getattr(producer, "prefetch", None)
+    resume = None
     try:
-        key = resume_key(options, spec, lang, settings, producer.identity(spec), record)
-        state = read_state(safe_join(out, "state", spec.task, f"{lang}.json"))
+        key, state = _resume(options, producer, out, spec, lang, settings, record)
+        resume = key, state
         compute = not (state and state.get("fingerprint") == key)
         decided(compute)
         if compute and prefetch is not None:
@@ -237,14 +244,15 @@ def _prepare(options: EvalOptions, producer, out: Path, spec: TaskSpec, lang: st
                 prefetch(spec, lang, examples, settings)
     except Exception as exc:  # noqa: BLE001 - the main thread does the same work again and reports what fails
         log.debug("preparing %s/%s ahead failed: %s", spec.task, lang, exc)
-    return examples, record
+    return examples, record, resume
 
 
 class _Ahead:
     """The next unit of the run, prepared in a thread while the model runs on the current one.
 
     A daemon thread per unit, never more than one unit ahead: an interrupted run does not wait for it. The
-    tokenizer calls it makes take turns with the main thread's (:func:`~.families.tokens.encode`), and it has
+    tokenizer calls it makes take turns with the main thread's (:func:`~.families.tokens.encode` and
+    :func:`~.families.tokens.call`), transformers is imported one thread at a time, and it has
     a context of its own, so the reads it records and the feature inputs it names are its unit's only."""
 
     def __init__(self, prepare: Callable[[Any, Callable[[bool], None]], Any], units: list):
