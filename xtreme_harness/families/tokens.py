@@ -354,5 +354,5 @@ def pair_rows(tokenizer: Any, a: Sequence[str], b: Sequence[str], max_length: in
     return Rows(ids, starts, tids), whole
 
 
-__all__ = ["Columns", "IDS_DTYPE", "PairTemplate", "Rows", "encode", "flat", "gather_index", "pair_rows",
+__all__ = ["Columns", "IDS_DTYPE", "PairTemplate", "Rows", "call", "encode", "flat", "gather_index", "pair_rows",
            "pair_template", "rows_of", "with_types"]

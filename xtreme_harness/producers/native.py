@@ -393,8 +393,8 @@ def _parse_once_kwargs(path: str) -> dict[str, Any]:
 
 def load_tokenizer(ck: Checkpoint, trust_remote_code: bool = False):
     try:
-        tok = transformers_name("AutoTokenizer").from_pretrained(ck.path, use_fast=True, trust_remote_code=trust_remote_code,
-                                            **_parse_once_kwargs(ck.path))
+        tok = transformers_name("AutoTokenizer").from_pretrained(
+            ck.path, use_fast=True, trust_remote_code=trust_remote_code, **_parse_once_kwargs(ck.path))
     except BaseException as exc:  # the Rust tokenizer panics (PanicException is a BaseException) on bad files
         if isinstance(exc, (KeyboardInterrupt, SystemExit)) or not _bad_checkpoint_file(exc):
             raise

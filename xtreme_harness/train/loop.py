@@ -419,6 +419,7 @@ def run_phase(phase: Phase, accelerator) -> dict[str, Any]:
     the caller removes (:func:`discard_last`) once the phase is recorded as done."""
     from accelerate.utils import broadcast_object_list, set_seed
     from tqdm.auto import tqdm
+
     from ..producers.engine import InferenceEngine
     from ..producers.transformers_import import transformers_name
 
